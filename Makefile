@@ -1,0 +1,42 @@
+# Every target creates the virtual environment it needs when it is missing or stale.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt layers/k2k/requirements.txt | cksum | cut -d' ' -f1)
+
+.PHONY: run test lint bench openapi schemas clean
+
+$(STAMP): requirements-dev.txt layers/k2k/requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+## make run: the whole K2K backend on this machine (moto + API gateway + event pollers) with demo data
+run: $(STAMP)
+	$(PY) -m infra.localcloud
+
+## make test: template lint, then unit, component, e2e and reliability tests
+test: $(STAMP)
+	$(VENV)/bin/cfn-lint template.yaml --append-rules cfn_lint_serverless.rules
+	$(PY) -m pytest -q
+
+## make lint: ruff and mypy
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy layers/k2k/python/k2k functions infra
+
+## make bench: DynamoDB request counts and import throughput
+bench: $(STAMP)
+	$(PY) -m bench
+
+## make openapi / schemas: regenerate the committed API document and event schemas
+openapi: $(STAMP)
+	$(PY) -m infra.openapi
+
+schemas: $(STAMP)
+	$(PY) -m infra.schemas
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,115 @@
+"""Companies, customers, vendors, K2K connections and settings (Admin and Setup)."""
+
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, Field
+
+from k2k.api import caller, create_resolver, handle
+from k2k.config import Settings
+from k2k.network import Code, Company, CompanyId, CompanyIn, CompanySettings, Connection, Customer, CustomerIn, \
+    Vendor, VendorIn, VendorTerms
+from k2k.observability import logger, tracer
+from k2k.services import network as svc
+from k2k.store import Store
+
+app = create_resolver()
+
+
+def _db() -> Store:
+    return Store(Settings.from_env().table_name)
+
+
+class SettingsChange(BaseModel):
+    settings: CompanySettings
+    version: int | None = Field(default=None, description="the version you read; 409 if it changed since")
+
+
+class ConnectionRequest(BaseModel):
+    vendor_company_id: CompanyId
+
+
+class TermsChange(BaseModel):
+    terms: VendorTerms
+    version: int | None = None
+
+
+ConnectionIdPath = Annotated[str, Path(description="<vendor company id>.<buyer company id>")]
+
+
+@app.post("/operator/companies", status_code=201, summary="Bootstrap a company (platform operator)")
+def create_company(body: CompanyIn) -> Company:
+    return svc.create_company(_db(), caller(app), body)
+
+
+@app.get("/company", summary="The caller's company and its settings")
+def get_company() -> Company:
+    return svc.get_company(_db(), caller(app).company_id)
+
+
+@app.put("/company/settings", summary="Change K2K settings and automations (Admin, Setup)")
+def update_settings(body: SettingsChange) -> Company:
+    return svc.update_settings(_db(), caller(app), body.settings, body.version)
+
+
+@app.get("/customers", summary="The company's customers")
+def list_customers() -> list[Customer]:
+    return svc.list_customers(_db(), caller(app))
+
+
+@app.put("/customers/<customer_code>", summary="Create or change a customer")
+def put_customer(customer_code: Annotated[Code, Path()], body: Annotated[CustomerIn, Body()]) -> Customer:
+    return svc.put_customer(_db(), caller(app), customer_code, body)
+
+
+@app.get("/vendors", summary="The company's vendors")
+def list_vendors() -> list[Vendor]:
+    return svc.list_vendors(_db(), caller(app))
+
+
+@app.put("/vendors/<vendor_code>", summary="Create or change a vendor")
+def put_vendor(vendor_code: Annotated[Code, Path()], body: Annotated[VendorIn, Body()]) -> Vendor:
+    return svc.put_vendor(_db(), caller(app), vendor_code, body)
+
+
+@app.get("/connections", summary="K2K connections where the company is vendor or buyer")
+def list_connections() -> list[Connection]:
+    return svc.list_connections(_db(), caller(app))
+
+
+@app.post("/connections", status_code=201, summary="A buyer requests a connection to a vendor (Admin, Setup)")
+def request_connection(body: ConnectionRequest) -> Connection:
+    return svc.request_connection(_db(), caller(app), body.vendor_company_id)
+
+
+@app.get("/connections/<connection_id>", summary="One connection (either party)")
+def get_connection(connection_id: ConnectionIdPath) -> Connection:
+    return svc.get_connection(_db(), caller(app), connection_id)
+
+
+@app.put("/connections/<connection_id>/terms", summary="The vendor sets what it publishes to this buyer")
+def update_terms(connection_id: ConnectionIdPath, body: TermsChange) -> Connection:
+    return svc.update_terms(_db(), caller(app), connection_id, body.terms, body.version)
+
+
+@app.post("/connections/<connection_id>/accept", summary="The vendor accepts; the K2K setup is checked")
+def accept_connection(connection_id: ConnectionIdPath) -> Connection:
+    return svc.accept_connection(_db(), caller(app), connection_id)
+
+
+@app.post("/connections/<connection_id>/suspend", summary="Either party suspends the connection")
+def suspend_connection(connection_id: ConnectionIdPath) -> Connection:
+    return svc.suspend_connection(_db(), caller(app), connection_id)
+
+
+@app.post("/connections/<connection_id>/resume", summary="The party that suspended resumes")
+def resume_connection(connection_id: ConnectionIdPath) -> Connection:
+    return svc.resume_connection(_db(), caller(app), connection_id)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return handle(app, event, context)

@@ -1,0 +1,25 @@
+"""Typed configuration, parsed from the environment the template gives every function."""
+
+from __future__ import annotations
+
+import os
+
+from pydantic import BaseModel
+
+
+class Settings(BaseModel):
+    table_name: str
+    event_bus_name: str
+    drop_bucket: str = ""
+    documents_bucket: str = ""
+    sender_email: str = "noreply@k2k.example.com"
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            table_name=os.environ["TABLE_NAME"],
+            event_bus_name=os.environ["EVENT_BUS_NAME"],
+            drop_bucket=os.environ.get("DROP_BUCKET", ""),
+            documents_bucket=os.environ.get("DOCUMENTS_BUCKET", ""),
+            sender_email=os.environ.get("SENDER_EMAIL", "noreply@k2k.example.com"),
+        )

@@ -1,0 +1,70 @@
+"""Event consumers: SQS batches of bus events, partial failures, at-most-once effect.
+
+A consumer registers one function per detail-type. Each function makes its
+effect idempotent itself: a version condition (stale events ignored) or
+`apply_once`, which writes an inbox record in the same transaction as the
+effect.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from k2k import keys, store
+from k2k.events import Event, from_eventbridge
+from k2k.observability import logger, set_correlation_id
+
+Handler = Callable[[Event], None]
+INBOX_TTL = timedelta(days=14)
+
+
+def sqs_batch(event: dict[str, Any], context: Any, handlers: dict[str, Handler]) -> dict[str, Any]:
+    processor = BatchProcessor(event_type=EventType.SQS)
+
+    def record_handler(record: SQSRecord) -> None:
+        message = json.loads(record.body)
+        k2k_event = from_eventbridge(message)
+        set_correlation_id(k2k_event.metadata.correlation_id)
+        handler = handlers.get(k2k_event.detail_type)
+        if handler is None:
+            logger.warning("no handler for event", extra={"detail_type": k2k_event.detail_type})
+            return
+        logger.info("applying event", extra={"detail_type": k2k_event.detail_type,
+                                             "event_id": k2k_event.metadata.event_id,
+                                             "aggregate_id": k2k_event.metadata.aggregate_id,
+                                             "aggregate_version": k2k_event.metadata.aggregate_version})
+        handler(k2k_event)
+
+    return process_partial_response(event=event, record_handler=record_handler,
+                                    processor=processor, context=context)
+
+
+def inbox(consumer: str, company_id: str, event: Event) -> store.Op:
+    """The transaction item that marks an event as applied by a consumer, once."""
+    return store.put(
+        {
+            "pk": keys.inbox_pk(company_id),
+            "sk": f"{consumer}#{event.metadata.event_id}",
+            "kind": "INBOX",
+            "expires_at": int((datetime.now(UTC) + INBOX_TTL).timestamp()),
+        },
+        condition="attribute_not_exists(pk)",
+    )
+
+
+def apply_once(db: store.Store, consumer: str, company_id: str, event: Event, ops: list[store.Op]) -> bool:
+    """Apply ops together with the inbox record. False when the event was already applied."""
+    try:
+        db.transact([inbox(consumer, company_id, event), *ops])
+    except store.ConditionFailed as e:
+        if e.failed_at(0):
+            logger.info("duplicate event ignored", extra={"event_id": event.metadata.event_id})
+            return False
+        raise
+    return True

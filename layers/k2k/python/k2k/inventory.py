@@ -1,0 +1,195 @@
+"""Vendor inventory lines and the K2K publishing rules (DOMAIN.md, Publishing).
+
+A line is published to a connected buyer only if every rule in `ineligibility`
+holds. Aging is a function of time, so the projection keeps the received date
+and the read applies the age window (`age_ineligibility`).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field, model_validator
+
+from k2k.events import event_type
+from k2k.network import Code, VendorTerms
+
+UnitMoney = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=3)]
+Inches = Annotated[Decimal, Field(gt=0, le=200, max_digits=7, decimal_places=2)]
+
+
+class BoxType(StrEnum):
+    EB = "EB"
+    QB = "QB"
+    HB = "HB"
+    FB = "FB"
+
+
+class UnitType(StrEnum):
+    STEM = "STEM"
+    BUNCH = "BUNCH"
+
+
+class InventoryType(StrEnum):
+    OPEN_MARKET = "M"
+    FUTURE_SALES = "F"
+    PREBOOK = "P"
+    STANDING_ORDER = "S"
+
+
+class Dimensions(BaseModel):
+    length: Inches
+    width: Inches
+    height: Inches
+
+
+class LineFields(BaseModel):
+    """Everything a vendor can set on an inventory line."""
+
+    box_code: Code
+    product_code: str | None = Field(default=None, max_length=40)
+    product: str = Field(min_length=1, max_length=120, description="product description")
+    category: str | None = Field(default=None, max_length=60)
+    colour: str | None = Field(default=None, max_length=40)
+    grade: str | None = Field(default=None, max_length=20)
+    box_type: BoxType | None = Field(default=None, description="null for stock not packed in boxes")
+    unit_type: UnitType = UnitType.STEM
+    bunches_per_box: int = Field(ge=1, le=10_000)
+    stems_per_bunch: int = Field(default=1, ge=1, le=1_000)
+    boxes_on_hand: int = Field(ge=0, le=1_000_000)
+    cost: UnitMoney | None = None
+    price: UnitMoney | None = Field(default=None, description="the vendor's open-market price per unit")
+    location: Code
+    inventory_type: InventoryType = InventoryType.OPEN_MARKET
+    received_date: date | None = None
+    available_date: date | None = Field(default=None, description="for future sales: when the boxes arrive")
+    on_hold: bool = False
+    mixed_box: bool = Field(default=False, description="mixed or assorted box")
+    dimensions: Dimensions | None = None
+
+    @model_validator(mode="after")
+    def _dates(self) -> LineFields:
+        if self.inventory_type is InventoryType.FUTURE_SALES and self.available_date is None:
+            raise ValueError("a future sales line needs its available_date")
+        return self
+
+
+class LinePatch(BaseModel):
+    """A partial change; `version`, when given, must match (optimistic concurrency)."""
+
+    version: int | None = None
+    product_code: str | None = None
+    product: str | None = None
+    category: str | None = None
+    colour: str | None = None
+    grade: str | None = None
+    box_type: BoxType | None = None
+    unit_type: UnitType | None = None
+    bunches_per_box: int | None = None
+    stems_per_bunch: int | None = None
+    boxes_on_hand: int | None = None
+    cost: UnitMoney | None = None
+    price: UnitMoney | None = None
+    location: Code | None = None
+    inventory_type: InventoryType | None = None
+    received_date: date | None = None
+    available_date: date | None = None
+    on_hold: bool | None = None
+    mixed_box: bool | None = None
+    dimensions: Dimensions | None = None
+
+    def changes(self) -> dict[str, Any]:
+        return {k: v for k, v in self.model_dump(exclude_unset=True).items() if k != "version"}
+
+
+@event_type("k2k.inventory", "InventoryLineChanged")
+class InventoryLine(LineFields):
+    """A vendor inventory line as it is now (created or changed)."""
+
+    line_id: str
+    vendor_company_id: str
+    version: int = Field(ge=1)
+    updated_at: datetime
+
+
+@event_type("k2k.inventory", "InventoryLineRemoved")
+class InventoryLineRemoved(BaseModel):
+    """A vendor removed an inventory line; buyers stop seeing it."""
+
+    line_id: str
+    vendor_company_id: str
+    version: int
+
+
+@event_type("k2k.inventory", "AvailabilityResyncRequested")
+class AvailabilityResyncRequested(BaseModel):
+    """Repair: re-project a vendor's lines to one buyer, or to every connected buyer."""
+
+    vendor_company_id: str
+    buyer_company_id: str | None = None
+
+
+def apply_patch(line: InventoryLine, patch: LinePatch, now: datetime) -> InventoryLine:
+    merged = {**line.model_dump(), **patch.changes()}
+    # Validate the whole line again: a patch cannot produce a line that could not be created.
+    fields = LineFields.model_validate({k: merged[k] for k in LineFields.model_fields})
+    return InventoryLine(**fields.model_dump(), line_id=line.line_id,
+                         vendor_company_id=line.vendor_company_id, version=line.version + 1, updated_at=now)
+
+
+# -- publishing rules ---------------------------------------------------------------------------
+
+class Rule(StrEnum):
+    NOT_OPEN_MARKET = "not open market (or future sales not shared)"
+    NO_PRICE = "has no price"
+    NOT_IN_BOXES = "not in boxes"
+    NO_BOXES = "no boxes on hand"
+    ON_HOLD = "on hold"
+    MIXED_BOX = "mixed or assorted box"
+    NO_DIMENSIONS = "box has no dimensions"
+    LOCATION_NOT_CONNECTED = "location not connected to this buyer"
+    TOO_YOUNG = "younger than the minimum age"
+    TOO_OLD = "older than the maximum age"
+
+
+def ineligibility(line: LineFields, terms: VendorTerms) -> list[Rule]:
+    """Rules the line breaks for a buyer on these terms, aging aside (see age_ineligibility)."""
+    broken = []
+    shared = line.inventory_type is InventoryType.OPEN_MARKET or (
+        line.inventory_type is InventoryType.FUTURE_SALES and terms.share_future_sales)
+    if not shared:
+        broken.append(Rule.NOT_OPEN_MARKET)
+    if line.price is None or line.price <= 0:
+        broken.append(Rule.NO_PRICE)
+    if line.box_type is None:
+        broken.append(Rule.NOT_IN_BOXES)
+    if line.boxes_on_hand <= 0:
+        broken.append(Rule.NO_BOXES)
+    if line.on_hold:
+        broken.append(Rule.ON_HOLD)
+    if line.mixed_box:
+        broken.append(Rule.MIXED_BOX)
+    if line.dimensions is None:
+        broken.append(Rule.NO_DIMENSIONS)
+    if terms.connected_locations is not None and line.location not in terms.connected_locations:
+        broken.append(Rule.LOCATION_NOT_CONNECTED)
+    return broken
+
+
+def age_days(received: date | None, today: date) -> int | None:
+    return (today - received).days if received else None
+
+
+def age_ineligibility(inventory_type: str, received: date | None, terms: VendorTerms, today: date) -> list[Rule]:
+    """Aging applies to received stock; future sales have not arrived yet."""
+    if inventory_type == InventoryType.FUTURE_SALES.value:
+        return []
+    age = age_days(received, today) or 0
+    if age < terms.min_age_days:
+        return [Rule.TOO_YOUNG]
+    if age > terms.max_age_days:
+        return [Rule.TOO_OLD]
+    return []

@@ -1,0 +1,239 @@
+"""Companies and K2K connections: models and the rules that need no AWS.
+
+A connection links a vendor company (publishes, fulfils) and a buyer company
+(sees the vendor's open market, sells it to its own customers). Its id is
+"<vendor>.<buyer>", so a second request for the same pair is a conflict.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from k2k.errors import Conflict, Invalid, NotFound
+
+CompanyId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$",
+                                 description="lowercase letters, digits and hyphens")]
+Code = Annotated[str, Field(min_length=1, max_length=20, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+Percent = Annotated[Decimal, Field(ge=0, lt=100, max_digits=6, decimal_places=3)]
+Money = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=3)]
+
+
+class Location(BaseModel):
+    code: Code
+    name: str = Field(min_length=1, max_length=80)
+
+
+class VendorTerms(BaseModel):
+    """What a vendor publishes to one buyer, and on what terms."""
+
+    ship_days_offset: int = Field(default=1, ge=0, le=30,
+                                  description="earliest ship date = today + this many days")
+    cutoff_time: time | None = Field(default=None, description="orders after this vendor-local time ship a day later")
+    min_age_days: int = Field(default=0, ge=0, le=365)
+    max_age_days: int = Field(default=10, ge=0, le=365)
+    share_future_sales: bool = False
+    connected_locations: list[Code] | None = Field(
+        default=None, description="vendor locations published to this buyer; null = all of them")
+    markup_pct: Percent = Field(default=Decimal("0"), description="the buyer's price markup on the vendor's price")
+
+    @model_validator(mode="after")
+    def _age_window(self) -> VendorTerms:
+        if self.min_age_days > self.max_age_days:
+            raise ValueError("min_age_days must not exceed max_age_days")
+        return self
+
+
+class BuyerSettings(BaseModel):
+    """How a buyer turns a vendor's price into its own landed cost and sale price."""
+
+    k2k_gpm_pct_by_location: dict[str, Percent] = Field(default_factory=dict)
+    default_gpm_pct: Percent = Decimal("25")
+    freight_cube_rate: Money | None = Field(default=None, description="inbound freight per cubic foot")
+    duties_pct: Percent = Decimal("0")
+    handling_per_box: Money = Decimal("0")
+    show_k2k_inventory: bool = True
+    classify_k2k_sales_as_open_market: bool = False
+    cart_timer_minutes: int = Field(default=60, ge=1, le=60)
+
+    def gpm_for(self, location: str) -> Decimal:
+        return self.k2k_gpm_pct_by_location.get(location, self.default_gpm_pct)
+
+
+class Automations(BaseModel):
+    """Setup -> Settings -> K2K Network -> Automations."""
+
+    vendor_invoice_sync: bool = Field(
+        default=False, description="Allow automatic invoice synchronization with the buyer company")
+    buyer_invoice_upload: bool = Field(
+        default=False, description="Allow invoices coming from K2K orders to be automatically uploaded")
+    separate_ecommerce_pos: bool = Field(
+        default=False, description="Automatically create separate POs for e-commerce purchases")
+
+
+class CompanySettings(BaseModel):
+    vendor_defaults: VendorTerms = Field(default_factory=VendorTerms,
+                                         description="terms a new connection starts with")
+    buyer: BuyerSettings = Field(default_factory=BuyerSettings)
+    automations: Automations = Field(default_factory=Automations)
+    notification_emails: list[str] = Field(default_factory=list)
+    timezone: str = "America/New_York"
+
+
+class CompanyIn(BaseModel):
+    company_id: CompanyId
+    name: str = Field(min_length=1, max_length=120)
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    locations: list[Location] = Field(min_length=1)
+
+    @field_validator("locations")
+    @classmethod
+    def _unique_locations(cls, value: list[Location]) -> list[Location]:
+        codes = [loc.code for loc in value]
+        if len(set(codes)) != len(codes):
+            raise ValueError("location codes must be unique")
+        return value
+
+
+class Company(CompanyIn):
+    settings: CompanySettings = Field(default_factory=CompanySettings)
+    version: int = 1
+    created_at: datetime
+
+    @property
+    def location_codes(self) -> list[str]:
+        return [loc.code for loc in self.locations]
+
+    @property
+    def multi_location(self) -> bool:
+        return len(self.locations) > 1
+
+
+class CustomerIn(BaseModel):
+    name: str = Field(min_length=1, max_length=120)
+    credit_limit: Money | None = None
+    credit_hold: bool = False
+    email: str | None = None
+    salesperson_email: str | None = None
+    k2k_company_id: CompanyId | None = Field(default=None, description="set when the customer is a K2K buyer company")
+
+
+class Customer(CustomerIn):
+    code: Code
+
+
+class VendorIn(BaseModel):
+    name: str = Field(min_length=1, max_length=120)
+    email: str | None = None
+    k2k_company_id: CompanyId | None = Field(default=None, description="set when the vendor is a K2K vendor company")
+
+
+class Vendor(VendorIn):
+    code: Code
+
+
+class ConnectionStatus(StrEnum):
+    REQUESTED = "REQUESTED"
+    ACTIVE = "ACTIVE"
+    SUSPENDED = "SUSPENDED"
+
+
+class Side(StrEnum):
+    VENDOR = "VENDOR"
+    BUYER = "BUYER"
+
+
+class Connection(BaseModel):
+    connection_id: str
+    vendor_company_id: str
+    vendor_name: str
+    buyer_company_id: str
+    buyer_name: str
+    status: ConnectionStatus
+    terms: VendorTerms
+    buyer_customer_code: str | None = Field(default=None, description="the buyer as the vendor's customer")
+    vendor_code: str | None = Field(default=None, description="the vendor as the buyer's vendor")
+    suspended_by: Side | None = None
+    vendor_timezone: str = Field(default="America/New_York", description="where the vendor's cut-off is read")
+    requested_at: datetime
+    updated_at: datetime
+    version: int = 1
+
+    def side_of(self, company_id: str) -> Side:
+        if company_id == self.vendor_company_id:
+            return Side.VENDOR
+        if company_id == self.buyer_company_id:
+            return Side.BUYER
+        # Not a party: indistinguishable from absent.
+        raise NotFound("connection not found")
+
+    @property
+    def active(self) -> bool:
+        return self.status is ConnectionStatus.ACTIVE
+
+
+def connection_id(vendor_id: str, buyer_id: str) -> str:
+    return f"{vendor_id}.{buyer_id}"
+
+
+def parse_connection_id(value: str) -> tuple[str, str]:
+    vendor, sep, buyer = value.partition(".")
+    if not sep or not vendor or not buyer:
+        raise NotFound("connection not found")
+    return vendor, buyer
+
+
+class SetupGap(BaseModel):
+    party: Side
+    requirement: str
+
+
+def missing_setup(vendor_customer: Customer | None, buyer_vendor: Vendor | None,
+                  buyer_settings: BuyerSettings, vendor_name: str, buyer_name: str) -> list[SetupGap]:
+    """What stands between a requested connection and an active one (K2K for Sales setup)."""
+    gaps = []
+    if vendor_customer is None:
+        gaps.append(SetupGap(party=Side.VENDOR, requirement=(
+            f"{vendor_name} must have {buyer_name} as a customer (a customer with k2k_company_id set)")))
+    if buyer_vendor is None:
+        gaps.append(SetupGap(party=Side.BUYER, requirement=(
+            f"{buyer_name} must have {vendor_name} as a vendor (a vendor with k2k_company_id set)")))
+    if buyer_settings.freight_cube_rate is None:
+        gaps.append(SetupGap(party=Side.BUYER, requirement=(
+            f"{buyer_name} must set a freight cube rate (settings.buyer.freight_cube_rate)")))
+    return gaps
+
+
+def accept(conn: Connection, by: Side, gaps: list[SetupGap]) -> ConnectionStatus:
+    if by is not Side.VENDOR:
+        raise Conflict("only the vendor company accepts a connection request")
+    if conn.status is not ConnectionStatus.REQUESTED:
+        raise Conflict(f"the connection is {conn.status.value}, not REQUESTED")
+    _require_setup(gaps)
+    return ConnectionStatus.ACTIVE
+
+
+def suspend(conn: Connection, by: Side) -> ConnectionStatus:
+    if conn.status is not ConnectionStatus.ACTIVE:
+        raise Conflict(f"the connection is {conn.status.value}, not ACTIVE")
+    return ConnectionStatus.SUSPENDED
+
+
+def resume(conn: Connection, by: Side, gaps: list[SetupGap]) -> ConnectionStatus:
+    if conn.status is not ConnectionStatus.SUSPENDED:
+        raise Conflict(f"the connection is {conn.status.value}, not SUSPENDED")
+    if conn.suspended_by is not None and conn.suspended_by is not by:
+        raise Conflict(f"the connection was suspended by the {conn.suspended_by.value.lower()} company; "
+                       "only it can resume")
+    _require_setup(gaps)
+    return ConnectionStatus.ACTIVE
+
+
+def _require_setup(gaps: list[SetupGap]) -> None:
+    if gaps:
+        raise Invalid("the K2K setup is incomplete: " + "; ".join(g.requirement for g in gaps),
+                      details=[g.model_dump(mode="json") for g in gaps])

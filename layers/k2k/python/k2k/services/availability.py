@@ -1,0 +1,230 @@
+"""The buyer's K2K availability: a projection per buyer, kept current by events.
+
+Design: materialized per buyer. A vendor line change is written once to each
+connected buyer's availability partition (1 query + 1 conditional put per
+buyer), so the buyer's read - the hot path of its web shop - is three requests
+whatever the number of vendors. Prices that depend on the buyer's own settings
+(landed cost, suggested price) and on time (aging, ship date) are computed at
+read time from the stored row.
+
+Ordering: each row carries the connection version and the line version it was
+computed from; a write only lands if it is not older than the row on
+(connection version, line version). Connection events trigger a resync from a
+fresh read of the connection, so late or repeated events change nothing.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from pydantic import BaseModel
+
+from k2k import keys, pricing
+from k2k.auth import Caller
+from k2k.errors import Invalid
+from k2k.inventory import (
+    BoxType,
+    Dimensions,
+    InventoryLine,
+    InventoryLineRemoved,
+    UnitType,
+    age_days,
+    age_ineligibility,
+    ineligibility,
+)
+from k2k.network import BuyerSettings, Connection
+from k2k.services.network import (
+    active_connections_as_vendor,
+    connection_for_buyer,
+    connections_as_buyer,
+    get_company,
+)
+from k2k.store import ConditionFailed, Item, Store, plain
+
+NEWER_OR_SAME = ("attribute_not_exists(pk) OR conn_version < :cv "
+                 "OR (conn_version = :cv AND line_version <= :lv)")
+FANOUT_THREADS = 8
+
+
+def _row_key(buyer_id: str, vendor_id: str, line_id: str) -> dict[str, str]:
+    return {"pk": keys.availability_pk(buyer_id), "sk": keys.availability_sk(vendor_id, line_id)}
+
+
+def row_for(line: InventoryLine, conn: Connection) -> Item:
+    """What one buyer's availability holds for one vendor line (published or a tombstone)."""
+    reasons = ineligibility(line, conn.terms) if conn.active else []
+    published = conn.active and not reasons
+    row: Item = {
+        **_row_key(conn.buyer_company_id, line.vendor_company_id, line.line_id),
+        "kind": "AVAIL",
+        "published": published,
+        "vendor_company_id": line.vendor_company_id,
+        "vendor_name": conn.vendor_name,
+        "line_id": line.line_id,
+        "line_version": line.version,
+        "conn_version": conn.version,
+    }
+    if published:
+        assert line.price is not None and line.dimensions is not None and line.box_type is not None
+        row.update({
+            "box_code": line.box_code, "product_code": line.product_code, "product": line.product,
+            "category": line.category, "colour": line.colour, "grade": line.grade,
+            "box_type": line.box_type.value, "unit_type": line.unit_type.value,
+            "bunches_per_box": line.bunches_per_box, "stems_per_bunch": line.stems_per_bunch,
+            "boxes_available": line.boxes_on_hand, "location": line.location,
+            "inventory_type": line.inventory_type.value,
+            "received_date": line.received_date.isoformat() if line.received_date else None,
+            "available_date": line.available_date.isoformat() if line.available_date else None,
+            "dimensions": line.dimensions.model_dump(),
+            "vendor_price": pricing.price_to_buyer(line.price, conn.terms.markup_pct),
+        })
+    return {k: v for k, v in row.items() if v is not None}
+
+
+def _write_row(db: Store, row: Item) -> bool:
+    try:
+        db.put(row, condition=NEWER_OR_SAME, values={":cv": row["conn_version"], ":lv": row["line_version"]})
+        return True
+    except ConditionFailed:
+        # A newer line or connection state is already there: this event is stale.
+        return False
+
+
+def _write_rows(db: Store, rows: list[Item]) -> int:
+    if len(rows) <= 1:
+        return sum(_write_row(db, r) for r in rows)
+    with ThreadPoolExecutor(max_workers=FANOUT_THREADS) as pool:
+        return sum(pool.map(lambda r: _write_row(db, r), rows))
+
+
+def project_line(db: Store, line: InventoryLine) -> int:
+    """A vendor line changed: bring every actively connected buyer's row up to it."""
+    conns = active_connections_as_vendor(db, line.vendor_company_id)
+    return _write_rows(db, [row_for(line, c) for c in conns])
+
+
+def unpublish_line(db: Store, removed: InventoryLineRemoved) -> int:
+    conns = active_connections_as_vendor(db, removed.vendor_company_id)
+    rows = [{**_row_key(c.buyer_company_id, removed.vendor_company_id, removed.line_id), "kind": "AVAIL",
+             "published": False, "vendor_company_id": removed.vendor_company_id, "line_id": removed.line_id,
+             "line_version": removed.version, "conn_version": c.version} for c in conns]
+    return _write_rows(db, rows)
+
+
+def resync(db: Store, vendor_id: str, buyer_id: str) -> int:
+    """Rebuild one buyer's rows for one vendor from the current line and connection state."""
+    conn = connection_for_buyer(db, buyer_id, vendor_id)
+    if conn is None:
+        return 0
+    lines = {i["line_id"]: InventoryLine.model_validate(plain(i))
+             for i in db.query(keys.company_pk(vendor_id), keys.INVENTORY_PREFIX, consistent=True)}
+    existing = db.query(keys.availability_pk(buyer_id), keys.availability_vendor_prefix(vendor_id), consistent=True)
+    rows = [row_for(line, conn) for line in lines.values()]
+    for old in existing:
+        if old["line_id"] not in lines and old.get("published"):
+            rows.append({**old, "published": False, "conn_version": conn.version})
+    return _write_rows(db, rows)
+
+
+def resync_vendor(db: Store, vendor_id: str) -> int:
+    return sum(resync(db, vendor_id, c.buyer_company_id) for c in active_connections_as_vendor(db, vendor_id))
+
+
+# -- the buyer's read ---------------------------------------------------------------------------
+
+class AvailabilityLine(BaseModel):
+    vendor_company_id: str
+    vendor_name: str
+    line_id: str
+    box_code: str
+    product_code: str | None = None
+    product: str
+    category: str | None = None
+    colour: str | None = None
+    grade: str | None = None
+    box_type: BoxType
+    fbe: Decimal
+    unit_type: UnitType
+    bunches_per_box: int
+    stems_per_bunch: int
+    units_per_box: int
+    boxes_available: int
+    vendor_location: str
+    inventory_type: str
+    age_days: int | None
+    available_date: date | None = None
+    dimensions: Dimensions
+    cube_ft3: Decimal
+    vendor_price: Decimal
+    landed_cost: Decimal
+    suggested_price: Decimal
+    gpm_pct: Decimal
+    earliest_ship_date: date
+
+
+class Availability(BaseModel):
+    buyer_company_id: str
+    location: str
+    lines: list[AvailabilityLine]
+
+
+def read_availability(db: Store, caller: Caller, location: str | None = None, vendor_id: str | None = None,
+                      now: datetime | None = None) -> Availability:
+    buyer = get_company(db, caller.company_id)
+    loc = location or buyer.location_codes[0]
+    if loc not in buyer.location_codes:
+        raise Invalid(f"location {loc} is not one of {', '.join(buyer.location_codes)}", field="location")
+    result = Availability(buyer_company_id=buyer.company_id, location=loc, lines=[])
+    settings = buyer.settings.buyer
+    if not settings.show_k2k_inventory:
+        return result
+    active = {c.vendor_company_id: c for c in connections_as_buyer(db, buyer.company_id) if c.active}
+    if vendor_id is not None:
+        active = {k: v for k, v in active.items() if k == vendor_id}
+    if not active:
+        return result
+    prefix = keys.availability_vendor_prefix(vendor_id) if vendor_id else None
+    rows = db.query(keys.availability_pk(buyer.company_id), prefix,
+                    filter_expression="published = :t", values={":t": True})
+    moment = now or datetime.now(UTC)
+    gpm = settings.gpm_for(loc)
+    for row in rows:
+        conn = active.get(row["vendor_company_id"])
+        if conn is None:
+            continue
+        line = _priced(row, conn, settings, gpm, moment)
+        if line is not None:
+            result.lines.append(line)
+    result.lines.sort(key=lambda x: (x.vendor_name, x.product, x.box_code))
+    return result
+
+
+def _priced(row: Item, conn: Connection, settings: BuyerSettings, gpm: Decimal,
+            now: datetime) -> AvailabilityLine | None:
+    vendor_now = pricing.local_now(conn.vendor_timezone, now)
+    received = date.fromisoformat(row["received_date"]) if row.get("received_date") else None
+    if age_ineligibility(row["inventory_type"], received, conn.terms, vendor_now.date()):
+        return None
+    dims = Dimensions.model_validate(row["dimensions"])
+    units = pricing.units_per_box(row["unit_type"], int(row["bunches_per_box"]), int(row["stems_per_bunch"]))
+    cube = pricing.box_cube(dims.length, dims.width, dims.height)
+    landed = pricing.landed_cost(row["vendor_price"], cube=cube, units=units,
+                                 cube_rate=settings.freight_cube_rate or Decimal(0),
+                                 duties_pct=settings.duties_pct, handling_per_box=settings.handling_per_box)
+    available = date.fromisoformat(row["available_date"]) if row.get("available_date") else None
+    return AvailabilityLine(
+        vendor_company_id=row["vendor_company_id"], vendor_name=row["vendor_name"], line_id=row["line_id"],
+        box_code=row["box_code"], product_code=row.get("product_code"), product=row["product"],
+        category=row.get("category"), colour=row.get("colour"), grade=row.get("grade"),
+        box_type=row["box_type"], fbe=pricing.FBE[row["box_type"]], unit_type=row["unit_type"],
+        bunches_per_box=int(row["bunches_per_box"]), stems_per_bunch=int(row["stems_per_bunch"]),
+        units_per_box=units, boxes_available=int(row["boxes_available"]), vendor_location=row["location"],
+        inventory_type=row["inventory_type"], age_days=age_days(received, vendor_now.date()),
+        available_date=available, dimensions=dims, cube_ft3=cube.quantize(Decimal("0.001")),
+        vendor_price=row["vendor_price"], landed_cost=landed,
+        suggested_price=pricing.suggested_price(landed, gpm), gpm_pct=gpm,
+        earliest_ship_date=pricing.earliest_ship_date(
+            vendor_now.date(), vendor_now.time(), conn.terms.ship_days_offset, conn.terms.cutoff_time, available),
+    )

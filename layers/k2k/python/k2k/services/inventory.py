@@ -1,0 +1,154 @@
+"""Vendor inventory lines on the store. Every change writes the line and its event together."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+
+from pydantic import BaseModel
+
+from k2k import keys, store
+from k2k.auth import INVENTORY_ROLES, SETUP_ROLES, Caller
+from k2k.errors import Conflict, Invalid, NotFound
+from k2k.events import new_event, outbox
+from k2k.inventory import (
+    AvailabilityResyncRequested,
+    InventoryLine,
+    InventoryLineRemoved,
+    InventoryType,
+    LineFields,
+    LinePatch,
+    Rule,
+    age_ineligibility,
+    apply_patch,
+    ineligibility,
+)
+from k2k.network import Company
+from k2k.services.network import active_connections_as_vendor, get_company
+from k2k.store import ConditionFailed, Store, plain, to_item
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _line_key(company_id: str, line_id: str) -> dict[str, str]:
+    return {"pk": keys.company_pk(company_id), "sk": keys.inventory_sk(line_id)}
+
+
+def _box_code_key(company_id: str, box_code: str) -> dict[str, str]:
+    return {"pk": keys.company_pk(company_id), "sk": f"BOXCODE#{box_code}"}
+
+
+def _check_location(company: Company, location: str) -> None:
+    if location not in company.location_codes:
+        raise Invalid(f"location {location} is not one of {', '.join(company.location_codes)}", field="location")
+
+
+def new_line(company: Company, fields: LineFields, now: datetime, today: date | None = None) -> InventoryLine:
+    """A line as the vendor creates it (validated against the company, not yet stored)."""
+    _check_location(company, fields.location)
+    if fields.received_date is None and fields.inventory_type is not InventoryType.FUTURE_SALES:
+        fields = fields.model_copy(update={"received_date": today or now.date()})
+    return InventoryLine(**fields.model_dump(), line_id=uuid.uuid4().hex[:16],
+                         vendor_company_id=company.company_id, version=1, updated_at=now)
+
+
+def create_ops(line: InventoryLine) -> list[store.Op]:
+    """Transaction items that create a line: the line, its unique box code, its event."""
+    event = new_event(line, company_id=line.vendor_company_id, aggregate_id=line.line_id, aggregate_version=1)
+    return [
+        store.put(to_item(line, **_line_key(line.vendor_company_id, line.line_id), kind="INVENTORY"),
+                  condition="attribute_not_exists(pk)"),
+        store.put({**_box_code_key(line.vendor_company_id, line.box_code), "kind": "BOXCODE",
+                   "line_id": line.line_id}, condition="attribute_not_exists(pk)"),
+        outbox(event),
+    ]
+
+
+def create_line(db: Store, caller: Caller, fields: LineFields) -> InventoryLine:
+    caller.require(INVENTORY_ROLES)
+    line = new_line(get_company(db, caller.company_id), fields, _now())
+    try:
+        db.transact(create_ops(line))
+    except ConditionFailed as e:
+        raise Conflict(f"box code {line.box_code} is already used by another line") from e
+    return line
+
+
+def get_line(db: Store, company_id: str, line_id: str) -> InventoryLine:
+    item = db.get(keys.company_pk(company_id), keys.inventory_sk(line_id))
+    if item is None:
+        raise NotFound("inventory line not found")
+    return InventoryLine.model_validate(plain(item))
+
+
+def list_lines(db: Store, caller: Caller) -> list[InventoryLine]:
+    return [InventoryLine.model_validate(plain(i))
+            for i in db.query(keys.company_pk(caller.company_id), keys.INVENTORY_PREFIX)]
+
+
+def update_line(db: Store, caller: Caller, line_id: str, patch: LinePatch) -> InventoryLine:
+    caller.require(INVENTORY_ROLES)
+    current = get_line(db, caller.company_id, line_id)
+    if patch.version is not None and patch.version != current.version:
+        raise Conflict(f"the line changed meanwhile (version {current.version}, not {patch.version})")
+    try:
+        changed = apply_patch(current, patch, _now())
+    except ValueError as e:
+        raise Invalid(str(e)) from e
+    _check_location(get_company(db, caller.company_id), changed.location)
+    event = new_event(changed, company_id=changed.vendor_company_id, aggregate_id=line_id,
+                      aggregate_version=changed.version)
+    try:
+        db.transact([
+            store.put(to_item(changed, **_line_key(caller.company_id, line_id), kind="INVENTORY"),
+                      condition="version = :v", values={":v": current.version}),
+            outbox(event),
+        ])
+    except ConditionFailed as e:
+        raise Conflict("the line changed meanwhile; read it again") from e
+    return changed
+
+
+def remove_line(db: Store, caller: Caller, line_id: str) -> None:
+    caller.require(INVENTORY_ROLES)
+    current = get_line(db, caller.company_id, line_id)
+    removed = InventoryLineRemoved(line_id=line_id, vendor_company_id=caller.company_id,
+                                   version=current.version + 1)
+    event = new_event(removed, company_id=caller.company_id, aggregate_id=line_id,
+                      aggregate_version=removed.version)
+    try:
+        db.transact([
+            store.delete(_line_key(caller.company_id, line_id), condition="version = :v",
+                         values={":v": current.version}),
+            store.delete(_box_code_key(caller.company_id, current.box_code)),
+            outbox(event),
+        ])
+    except ConditionFailed as e:
+        raise Conflict("the line changed meanwhile; read it again") from e
+
+
+class Publication(BaseModel):
+    buyer_company_id: str
+    buyer_name: str
+    published: bool
+    reasons: list[Rule]
+
+
+def publication(db: Store, line: InventoryLine) -> list[Publication]:
+    """Why each connected buyer does or does not see this line (aging included, as of today)."""
+    out = []
+    for conn in active_connections_as_vendor(db, line.vendor_company_id):
+        reasons = ineligibility(line, conn.terms) + age_ineligibility(
+            line.inventory_type.value, line.received_date, conn.terms, _now().date())
+        out.append(Publication(buyer_company_id=conn.buyer_company_id, buyer_name=conn.buyer_name,
+                               published=not reasons, reasons=reasons))
+    return out
+
+
+def request_resync(db: Store, caller: Caller, buyer_company_id: str | None) -> None:
+    caller.require(SETUP_ROLES)
+    data = AvailabilityResyncRequested(vendor_company_id=caller.company_id, buyer_company_id=buyer_company_id)
+    event = new_event(data, company_id=caller.company_id, aggregate_id=caller.company_id, aggregate_version=0)
+    db.transact([outbox(event)])

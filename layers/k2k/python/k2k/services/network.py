@@ -1,0 +1,246 @@
+"""Companies, customers, vendors and K2K connections on the store."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from pydantic import BaseModel
+
+from k2k import keys, network, store
+from k2k.auth import SETUP_ROLES, Caller, Role
+from k2k.errors import Conflict, Invalid, NotFound
+from k2k.events import event_type, new_event, outbox
+from k2k.network import (
+    Company,
+    CompanyIn,
+    CompanySettings,
+    Connection,
+    ConnectionStatus,
+    Customer,
+    CustomerIn,
+    Side,
+    Vendor,
+    VendorIn,
+    VendorTerms,
+)
+from k2k.store import ConditionFailed, Store, plain, to_item
+
+CUSTOMER_ROLES = frozenset({Role.ADMIN, Role.SETUP, Role.SALES_MANAGER, Role.CREDIT_MANAGER})
+VENDOR_ROLES = frozenset({Role.ADMIN, Role.SETUP, Role.PROCUREMENT_MANAGER})
+
+
+@event_type("k2k.network", "ConnectionChanged")
+class ConnectionChanged(BaseModel):
+    """A K2K connection was requested, activated, suspended, resumed or its terms changed."""
+
+    connection: Connection
+    change: str
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# -- companies ----------------------------------------------------------------------------------
+
+def create_company(db: Store, caller: Caller, body: CompanyIn) -> Company:
+    caller.require({Role.OPERATOR})
+    company = Company(**body.model_dump(), created_at=_now())
+    try:
+        db.put(to_item(company, pk=keys.company_pk(company.company_id), sk=keys.COMPANY_SK, kind="COMPANY"),
+               condition="attribute_not_exists(pk)")
+    except ConditionFailed as e:
+        raise Conflict(f"company {company.company_id} already exists") from e
+    return company
+
+
+def get_company(db: Store, company_id: str) -> Company:
+    item = db.get(keys.company_pk(company_id), keys.COMPANY_SK)
+    if item is None:
+        raise NotFound("company not found")
+    return Company.model_validate(plain(item))
+
+
+def update_settings(db: Store, caller: Caller, settings: CompanySettings, version: int | None) -> Company:
+    caller.require(SETUP_ROLES)
+    current = get_company(db, caller.company_id)
+    if version is not None and version != current.version:
+        raise Conflict(f"the settings changed meanwhile (version {current.version}, not {version})")
+    updated = current.model_copy(update={"settings": settings, "version": current.version + 1})
+    try:
+        db.put(to_item(updated, pk=keys.company_pk(updated.company_id), sk=keys.COMPANY_SK, kind="COMPANY"),
+               condition="version = :v", values={":v": current.version})
+    except ConditionFailed as e:
+        raise Conflict("the settings changed meanwhile; read them again") from e
+    return updated
+
+
+# -- customers and vendors ----------------------------------------------------------------------
+
+def put_customer(db: Store, caller: Caller, code: str, body: CustomerIn) -> Customer:
+    caller.require(CUSTOMER_ROLES)
+    customer = Customer(code=code, **body.model_dump())
+    db.put(to_item(customer, pk=keys.company_pk(caller.company_id), sk=keys.customer_sk(code), kind="CUSTOMER"))
+    return customer
+
+
+def list_customers(db: Store, caller: Caller) -> list[Customer]:
+    return [Customer.model_validate(plain(i))
+            for i in db.query(keys.company_pk(caller.company_id), "CUSTOMER#")]
+
+
+def get_customer(db: Store, company_id: str, code: str) -> Customer | None:
+    item = db.get(keys.company_pk(company_id), keys.customer_sk(code))
+    return Customer.model_validate(plain(item)) if item else None
+
+
+def put_vendor(db: Store, caller: Caller, code: str, body: VendorIn) -> Vendor:
+    caller.require(VENDOR_ROLES)
+    vendor = Vendor(code=code, **body.model_dump())
+    db.put(to_item(vendor, pk=keys.company_pk(caller.company_id), sk=keys.vendor_sk(code), kind="VENDOR"))
+    return vendor
+
+
+def list_vendors(db: Store, caller: Caller) -> list[Vendor]:
+    return [Vendor.model_validate(plain(i)) for i in db.query(keys.company_pk(caller.company_id), "VENDOR#")]
+
+
+def _linked(db: Store, company_id: str, prefix: str, other_company: str) -> dict | None:
+    found = db.query(keys.company_pk(company_id), prefix, consistent=True,
+                     filter_expression="k2k_company_id = :other", values={":other": other_company})
+    return plain(found[0]) if found else None
+
+
+# -- connections --------------------------------------------------------------------------------
+
+def _load(db: Store, connection_id: str) -> Connection:
+    vendor_id, buyer_id = network.parse_connection_id(connection_id)
+    item = db.get(keys.company_pk(vendor_id), keys.connection_as_vendor_sk(buyer_id))
+    if item is None:
+        raise NotFound("connection not found")
+    return Connection.model_validate(plain(item))
+
+
+def get_connection(db: Store, caller: Caller, connection_id: str) -> Connection:
+    conn = _load(db, connection_id)
+    conn.side_of(caller.company_id)  # 404 for a company that is not a party
+    return conn
+
+
+def list_connections(db: Store, caller: Caller) -> list[Connection]:
+    return [Connection.model_validate(plain(i)) for i in db.query(keys.company_pk(caller.company_id), "CONN#")]
+
+
+def active_connections_as_vendor(db: Store, vendor_id: str) -> list[Connection]:
+    items = db.query(keys.company_pk(vendor_id), keys.CONN_AS_VENDOR_PREFIX, consistent=True,
+                     filter_expression="#s = :active", names={"#s": "status"},
+                     values={":active": ConnectionStatus.ACTIVE.value})
+    return [Connection.model_validate(plain(i)) for i in items]
+
+
+def connection_for_buyer(db: Store, buyer_id: str, vendor_id: str) -> Connection | None:
+    item = db.get(keys.company_pk(buyer_id), keys.connection_as_buyer_sk(vendor_id))
+    return Connection.model_validate(plain(item)) if item else None
+
+
+def connections_as_buyer(db: Store, buyer_id: str) -> list[Connection]:
+    return [Connection.model_validate(plain(i))
+            for i in db.query(keys.company_pk(buyer_id), keys.CONN_AS_BUYER_PREFIX)]
+
+
+def _write(db: Store, conn: Connection, change: str, *, expected_version: int | None) -> Connection:
+    """Both copies and the event in one transaction, conditional on the version read."""
+    vendor_item = to_item(conn, pk=keys.company_pk(conn.vendor_company_id),
+                          sk=keys.connection_as_vendor_sk(conn.buyer_company_id), kind="CONNECTION")
+    buyer_item = to_item(conn, pk=keys.company_pk(conn.buyer_company_id),
+                         sk=keys.connection_as_buyer_sk(conn.vendor_company_id), kind="CONNECTION")
+    if expected_version is None:
+        condition, values = "attribute_not_exists(pk)", None
+    else:
+        condition, values = "version = :v", {":v": expected_version}
+    event = new_event(ConnectionChanged(connection=conn, change=change), company_id=conn.vendor_company_id,
+                      aggregate_id=conn.connection_id, aggregate_version=conn.version)
+    try:
+        db.transact([store.put(vendor_item, condition, values), store.put(buyer_item, condition, values),
+                     outbox(event)])
+    except ConditionFailed as e:
+        if expected_version is None:
+            raise Conflict("a connection between these companies already exists") from e
+        raise Conflict("the connection changed meanwhile; read it again") from e
+    return conn
+
+
+def request_connection(db: Store, caller: Caller, vendor_company_id: str) -> Connection:
+    caller.require(SETUP_ROLES)
+    if vendor_company_id == caller.company_id:
+        raise Conflict("a company cannot connect to itself")
+    buyer = get_company(db, caller.company_id)
+    vendor = get_company(db, vendor_company_id)
+    now = _now()
+    conn = Connection(
+        connection_id=network.connection_id(vendor.company_id, buyer.company_id),
+        vendor_company_id=vendor.company_id, vendor_name=vendor.name,
+        buyer_company_id=buyer.company_id, buyer_name=buyer.name,
+        status=ConnectionStatus.REQUESTED, terms=vendor.settings.vendor_defaults,
+        vendor_timezone=vendor.settings.timezone,
+        requested_at=now, updated_at=now,
+    )
+    return _write(db, conn, "requested", expected_version=None)
+
+
+def setup_gaps(db: Store, conn: Connection) -> tuple[list[network.SetupGap], str | None, str | None]:
+    customer = _linked(db, conn.vendor_company_id, "CUSTOMER#", conn.buyer_company_id)
+    vendor = _linked(db, conn.buyer_company_id, "VENDOR#", conn.vendor_company_id)
+    buyer = get_company(db, conn.buyer_company_id)
+    gaps = network.missing_setup(
+        Customer.model_validate(customer) if customer else None,
+        Vendor.model_validate(vendor) if vendor else None,
+        buyer.settings.buyer, conn.vendor_name, conn.buyer_name)
+    return gaps, customer["code"] if customer else None, vendor["code"] if vendor else None
+
+
+def _transition(db: Store, caller: Caller, connection_id: str, change: str) -> Connection:
+    caller.require(SETUP_ROLES)
+    conn = get_connection(db, caller, connection_id)
+    side = conn.side_of(caller.company_id)
+    updates: dict = {}
+    if change in ("accepted", "resumed"):
+        gaps, customer_code, vendor_code = setup_gaps(db, conn)
+        status = (network.accept(conn, side, gaps) if change == "accepted"
+                  else network.resume(conn, side, gaps))
+        updates = {"buyer_customer_code": customer_code, "vendor_code": vendor_code, "suspended_by": None}
+    else:
+        status = network.suspend(conn, side)
+        updates = {"suspended_by": side}
+    changed = conn.model_copy(update={**updates, "status": status, "version": conn.version + 1,
+                                      "updated_at": _now()})
+    return _write(db, changed, change, expected_version=conn.version)
+
+
+def accept_connection(db: Store, caller: Caller, connection_id: str) -> Connection:
+    return _transition(db, caller, connection_id, "accepted")
+
+
+def suspend_connection(db: Store, caller: Caller, connection_id: str) -> Connection:
+    return _transition(db, caller, connection_id, "suspended")
+
+
+def resume_connection(db: Store, caller: Caller, connection_id: str) -> Connection:
+    return _transition(db, caller, connection_id, "resumed")
+
+
+def update_terms(db: Store, caller: Caller, connection_id: str, terms: VendorTerms,
+                 version: int | None) -> Connection:
+    caller.require(SETUP_ROLES)
+    conn = get_connection(db, caller, connection_id)
+    if conn.side_of(caller.company_id) is not Side.VENDOR:
+        raise Conflict("only the vendor company sets the terms it publishes on")
+    if version is not None and version != conn.version:
+        raise Conflict(f"the connection changed meanwhile (version {conn.version}, not {version})")
+    vendor = get_company(db, conn.vendor_company_id)
+    unknown = set(terms.connected_locations or []) - set(vendor.location_codes)
+    if unknown:
+        raise Invalid(f"unknown vendor locations: {', '.join(sorted(unknown))}",
+                      field="connected_locations")
+    changed = conn.model_copy(update={"terms": terms, "version": conn.version + 1, "updated_at": _now()})
+    return _write(db, changed, "terms_changed", expected_version=conn.version)

@@ -1,0 +1,278 @@
+"""DynamoDB access: the only module that talks to the table.
+
+Invariants are enforced by DynamoDB conditions, not by read-then-write. A failed
+condition surfaces as ConditionFailed; callers decide what it means (409, 404,
+a stale event to ignore).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from datetime import time as dtime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+from pydantic import BaseModel
+
+from k2k import aws
+
+_ser = TypeSerializer()
+_deser = TypeDeserializer()
+
+Item = dict[str, Any]
+
+
+class ConditionFailed(Exception):
+    """A condition on a write did not hold. `reasons` has one code per transaction item."""
+
+    def __init__(self, reasons: list[str] | None = None, old: Item | None = None) -> None:
+        super().__init__("condition failed")
+        self.reasons = reasons or []
+        self.old = old
+
+    def failed_at(self, index: int) -> bool:
+        return index < len(self.reasons) and self.reasons[index] == "ConditionalCheckFailed"
+
+
+def _clean(value: Any) -> Any:
+    # DynamoDB has no float and no empty sets; keep the model layer honest about it.
+    if isinstance(value, float):
+        raise TypeError("floats are not stored; use Decimal")
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+def serialize(item: Item) -> dict[str, Any]:
+    return {k: _ser.serialize(_clean(v)) for k, v in item.items() if v is not None}
+
+
+def deserialize(raw: dict[str, Any]) -> Item:
+    return {k: _deser.deserialize(v) for k, v in raw.items()}
+
+
+def _values(values: dict[str, Any] | None) -> dict[str, Any] | None:
+    return {k: _ser.serialize(_clean(v)) for k, v in values.items()} if values else None
+
+
+@dataclass
+class Op:
+    """One item of a TransactWriteItems call."""
+
+    kind: str  # Put | Update | Delete | ConditionCheck
+    key_or_item: Item
+    condition: str | None = None
+    update: str | None = None
+    values: dict[str, Any] | None = None
+    names: dict[str, str] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def put(item: Item, condition: str | None = None, values: dict[str, Any] | None = None,
+        names: dict[str, str] | None = None) -> Op:
+    return Op("Put", item, condition=condition, values=values, names=names)
+
+
+def update(key: Item, expression: str, values: dict[str, Any] | None = None,
+           condition: str | None = None, names: dict[str, str] | None = None) -> Op:
+    return Op("Update", key, condition=condition, update=expression, values=values, names=names)
+
+
+def delete(key: Item, condition: str | None = None, values: dict[str, Any] | None = None,
+           names: dict[str, str] | None = None) -> Op:
+    return Op("Delete", key, condition=condition, values=values, names=names)
+
+
+def check(key: Item, condition: str, values: dict[str, Any] | None = None,
+          names: dict[str, str] | None = None) -> Op:
+    return Op("ConditionCheck", key, condition=condition, values=values, names=names)
+
+
+class Store:
+    def __init__(self, table_name: str, client: Any | None = None) -> None:
+        self.table = table_name
+        self._client = client
+
+    @property
+    def db(self) -> Any:
+        return self._client or aws.client("dynamodb")
+
+    # -- reads
+    def get(self, pk: str, sk: str, *, consistent: bool = True) -> Item | None:
+        out = self.db.get_item(
+            TableName=self.table, Key=serialize({"pk": pk, "sk": sk}), ConsistentRead=consistent
+        )
+        return deserialize(out["Item"]) if "Item" in out else None
+
+    def query(self, pk: str, prefix: str | None = None, *, consistent: bool = False,
+              filter_expression: str | None = None, values: dict[str, Any] | None = None,
+              names: dict[str, str] | None = None, limit: int | None = None) -> list[Item]:
+        return list(self.iter_query(pk, prefix, consistent=consistent,
+                                    filter_expression=filter_expression, values=values,
+                                    names=names, limit=limit))
+
+    def iter_query(self, pk: str, prefix: str | None = None, *, consistent: bool = False,
+                   filter_expression: str | None = None, values: dict[str, Any] | None = None,
+                   names: dict[str, str] | None = None, limit: int | None = None) -> Iterator[Item]:
+        expr = "pk = :pk" + (" AND begins_with(sk, :prefix)" if prefix else "")
+        vals: dict[str, Any] = {":pk": pk, **({":prefix": prefix} if prefix else {}), **(values or {})}
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": expr,
+            "ExpressionAttributeValues": _values(vals),
+            "ConsistentRead": consistent,
+        }
+        if filter_expression:
+            kwargs["FilterExpression"] = filter_expression
+        if names:
+            kwargs["ExpressionAttributeNames"] = names
+        if limit:
+            kwargs["Limit"] = limit
+        yielded = 0
+        while True:
+            page = self.db.query(**kwargs)
+            for raw in page.get("Items", []):
+                yield deserialize(raw)
+                yielded += 1
+                if limit and yielded >= limit:
+                    return
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    # -- single writes
+    def put(self, item: Item, condition: str | None = None, values: dict[str, Any] | None = None,
+            names: dict[str, str] | None = None) -> None:
+        kwargs: dict[str, Any] = {"TableName": self.table, "Item": serialize(item)}
+        self._conditional(kwargs, condition, values, names)
+        try:
+            self.db.put_item(**kwargs, ReturnValuesOnConditionCheckFailure="ALL_OLD")
+        except ClientError as e:
+            raise self._condition_error(e) from e
+
+    def update(self, key: Item, expression: str, values: dict[str, Any] | None = None,
+               condition: str | None = None, names: dict[str, str] | None = None) -> Item:
+        kwargs: dict[str, Any] = {
+            "TableName": self.table, "Key": serialize(key), "UpdateExpression": expression,
+            "ReturnValues": "ALL_NEW",
+        }
+        self._conditional(kwargs, condition, values, names)
+        try:
+            out = self.db.update_item(**kwargs, ReturnValuesOnConditionCheckFailure="ALL_OLD")
+        except ClientError as e:
+            raise self._condition_error(e) from e
+        return deserialize(out.get("Attributes", {}))
+
+    def batch_put(self, items: Iterable[Item]) -> int:
+        """Unconditional puts, 25 per request, retrying UnprocessedItems. Returns requests made."""
+        requests = 0
+        chunk: list[Item] = []
+        for item in items:
+            chunk.append(item)
+            if len(chunk) == 25:
+                requests += self._batch(chunk)
+                chunk = []
+        if chunk:
+            requests += self._batch(chunk)
+        return requests
+
+    def _batch(self, chunk: list[Item]) -> int:
+        pending: dict[str, Any] = {self.table: [{"PutRequest": {"Item": serialize(i)}} for i in chunk]}
+        requests = 0
+        for attempt in range(10):
+            out = self.db.batch_write_item(RequestItems=pending)
+            requests += 1
+            pending = out.get("UnprocessedItems") or {}
+            if not pending:
+                return requests
+            time.sleep(min(0.05 * 2**attempt, 1.0) * random.random())
+        raise RuntimeError("DynamoDB kept returning unprocessed items")
+
+    # -- transactions
+    def transact(self, ops: list[Op], *, token: str | None = None) -> None:
+        """All or nothing. Retries transaction conflicts; raises ConditionFailed with reasons."""
+        items = [self._transact_item(op) for op in ops]
+        kwargs: dict[str, Any] = {"TransactItems": items}
+        if token:
+            kwargs["ClientRequestToken"] = token
+        for attempt in range(6):
+            try:
+                self.db.transact_write_items(**kwargs)
+                return
+            except ClientError as e:
+                if e.response["Error"]["Code"] != "TransactionCanceledException":
+                    raise
+                reasons = [r.get("Code", "None") for r in e.response.get("CancellationReasons", [])]
+                if "ConditionalCheckFailed" in reasons or attempt == 5:
+                    raise ConditionFailed(reasons) from e
+                # TransactionConflict / throttling: someone else is on these items; back off.
+                time.sleep(min(0.02 * 2**attempt, 0.5) * (0.5 + random.random()))
+
+    def _transact_item(self, op: Op) -> dict[str, Any]:
+        body: dict[str, Any] = {"TableName": self.table}
+        if op.kind == "Put":
+            body["Item"] = serialize(op.key_or_item)
+        else:
+            body["Key"] = serialize(op.key_or_item)
+        if op.update:
+            body["UpdateExpression"] = op.update
+        self._conditional(body, op.condition, op.values, op.names)
+        return {op.kind: body}
+
+    @staticmethod
+    def _conditional(kwargs: dict[str, Any], condition: str | None,
+                     values: dict[str, Any] | None, names: dict[str, str] | None) -> None:
+        if condition:
+            kwargs["ConditionExpression"] = condition
+        if values:
+            kwargs["ExpressionAttributeValues"] = _values(values)
+        if names:
+            kwargs["ExpressionAttributeNames"] = names
+
+    @staticmethod
+    def _condition_error(e: ClientError) -> Exception:
+        if e.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            old = e.response.get("Item")
+            return ConditionFailed(["ConditionalCheckFailed"], deserialize(old) if old else None)
+        return e
+
+
+def to_item(model: BaseModel, **keys_and_extra: Any) -> Item:
+    """A pydantic model as a DynamoDB item: numbers stay Decimal, dates become ISO strings."""
+    return {**keys_and_extra, **_encode(model.model_dump())}
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime | date | dtime):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, dict):
+        return {k: _encode(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_encode(v) for v in value]
+    return value
+
+
+def plain(item: Item) -> Item:
+    """Drop key attributes and internal bookkeeping before handing an item to a model."""
+    return {k: v for k, v in item.items() if k not in ("pk", "sk", "kind", "expires_at")}
+
+
+def as_int(value: Any) -> int:
+    return int(value) if isinstance(value, Decimal | int | str) else 0
