@@ -9,8 +9,19 @@ from pydantic import BaseModel, Field
 
 from k2k.api import caller, create_resolver, handle
 from k2k.config import Settings
-from k2k.network import Code, Company, CompanyId, CompanyIn, CompanySettings, Connection, Customer, CustomerIn, \
-    Vendor, VendorIn, VendorTerms
+from k2k.network import (
+    Code,
+    Company,
+    CompanyId,
+    CompanyIn,
+    CompanySettings,
+    Connection,
+    Customer,
+    CustomerIn,
+    Vendor,
+    VendorIn,
+    VendorTerms,
+)
 from k2k.observability import logger, tracer
 from k2k.services import network as svc
 from k2k.store import Store

@@ -125,15 +125,17 @@ BaseModelT = TypeVar("BaseModelT", bound=BaseModel)
 
 def detail_schema(spec: EventSpec) -> dict[str, Any]:
     """JSON schema of an event's detail, as published in infra/schemas."""
+    metadata = EventMetadata.model_json_schema()
+    data = spec.data_model.model_json_schema()
+    # Nested models' definitions live at the root, where their "#/$defs/..." references point.
+    defs = {**metadata.pop("$defs", {}), **data.pop("$defs", {})}
     return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$schema": "http://json-schema.org/draft-07/schema#",
         "title": spec.detail_type,
         "description": spec.description,
         "x-source": spec.source,
         "type": "object",
         "required": ["metadata", "data"],
-        "properties": {
-            "metadata": EventMetadata.model_json_schema(),
-            "data": spec.data_model.model_json_schema(),
-        },
+        "properties": {"metadata": metadata, "data": data},
+        **({"$defs": defs} if defs else {}),
     }

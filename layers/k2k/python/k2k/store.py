@@ -187,13 +187,11 @@ class Store:
 
     def _batch(self, chunk: list[Item]) -> int:
         pending: dict[str, Any] = {self.table: [{"PutRequest": {"Item": serialize(i)}} for i in chunk]}
-        requests = 0
         for attempt in range(10):
             out = self.db.batch_write_item(RequestItems=pending)
-            requests += 1
             pending = out.get("UnprocessedItems") or {}
             if not pending:
-                return requests
+                return attempt + 1
             time.sleep(min(0.05 * 2**attempt, 1.0) * random.random())
         raise RuntimeError("DynamoDB kept returning unprocessed items")
 

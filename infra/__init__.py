@@ -1,0 +1,1 @@
+"""What runs the application outside Lambda: local cloud, schemas, operational scripts."""
