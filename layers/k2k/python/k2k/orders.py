@@ -1,0 +1,323 @@
+"""K2K orders: carts, prebooks, purchase orders, the vendor's K2K order, staging.
+
+Stock of a vendor line moves between three buckets, and their sum only changes
+when the vendor edits its stock:
+  boxes_on_hand (open market) --add to cart / PO from prebook--> boxes_held or boxes_sold
+  boxes_held (in carts, not checked out) --checkout--> boxes_sold
+  boxes_held --cart expiry, confirm deletes it--> boxes_on_hand
+  boxes_sold (checked out or prebooked) --void, line deleted--> boxes_on_hand
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from k2k import pricing
+from k2k.errors import Conflict, Invalid
+from k2k.events import event_type
+from k2k.inventory import BoxType, UnitType
+
+
+class Source(StrEnum):
+    ECOMMERCE = "ECOMMERCE"
+    PREBOOK = "PREBOOK"
+
+
+class CartStatus(StrEnum):
+    OPEN = "OPEN"
+    CHECKED_OUT = "CHECKED_OUT"
+    EXPIRED = "EXPIRED"
+
+
+class PoStatus(StrEnum):
+    PENDING_APPROVAL = "PENDING_APPROVAL"
+    APPROVED = "APPROVED"
+    CONFIRMED = "CONFIRMED"
+    RECEIVED = "RECEIVED"
+    CANCELLED = "CANCELLED"
+
+
+class OrderStatus(StrEnum):
+    OPEN = "OPEN"
+    CONFIRMED = "CONFIRMED"
+    VOIDED = "VOIDED"
+
+
+class LineStatus(StrEnum):
+    ACTIVE = "ACTIVE"
+    CANCELLED = "CANCELLED"  # the cart expired
+    DELETED = "DELETED"  # the vendor deleted it, or it was never checked out when the vendor confirmed
+    VOIDED = "VOIDED"  # the vendor voided the whole order
+
+
+class Classification(StrEnum):
+    PREBOOK = "P"
+    OPEN_MARKET = "M"
+
+
+class ShipVia(StrEnum):
+    WAREHOUSE = "WAREHOUSE"
+    GROWER = "GROWER"
+
+
+class OrderLine(BaseModel):
+    """A K2K line as it stands on the buyer's PO and on the vendor's order (same line_no on both)."""
+
+    line_no: int
+    vendor_line_id: str
+    box_code: str
+    product: str
+    box_type: BoxType
+    unit_type: UnitType
+    bunches_per_box: int
+    stems_per_bunch: int
+    boxes: int = Field(ge=1)
+    unit_cost: Decimal = Field(description="the vendor's price to this buyer, per unit; not editable on K2K POs")
+    customer_code: str = Field(description="the buyer's end customer")
+    checked_out: bool
+    status: LineStatus = LineStatus.ACTIVE
+    cart_id: str | None = None
+    prebook_id: str | None = None
+    prebook_line_no: int | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.status is LineStatus.ACTIVE
+
+    @property
+    def total(self) -> Decimal:
+        return pricing.line_total(self.boxes, self.unit_type.value, self.bunches_per_box, self.stems_per_bunch,
+                                  self.unit_cost)
+
+
+class PurchaseOrder(BaseModel):
+    po_id: str
+    buyer_company_id: str
+    vendor_company_id: str
+    vendor_name: str
+    vendor_code: str | None
+    order_id: str = Field(description="the vendor's K2K order this PO created")
+    ship_date: date
+    source: Source
+    separate: bool = Field(description="made separate by the automation; joins no other purchase")
+    status: PoStatus
+    lines: list[OrderLine]
+    awb: str | None = None
+    confirmed_lines: list[OrderLine] = Field(default_factory=list,
+                                             description="what the vendor confirmed, kept when the PO is modified")
+    version: int = 1
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def total(self) -> Decimal:
+        return sum((ln.total for ln in self.lines if ln.active), Decimal("0.00"))
+
+
+class VendorOrder(BaseModel):
+    order_id: str
+    vendor_company_id: str
+    buyer_company_id: str
+    buyer_name: str
+    customer_code: str | None = Field(description="the buyer as the vendor's customer")
+    po_id: str
+    ship_date: date
+    k2k: bool = True
+    status: OrderStatus
+    lines: list[OrderLine]
+    awb: str | None = None
+    void_reason: str | None = None
+    version: int = 1
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def total(self) -> Decimal:
+        return sum((ln.total for ln in self.lines if ln.active), Decimal("0.00"))
+
+
+class CartLine(BaseModel):
+    vendor_company_id: str
+    vendor_line_id: str
+    box_code: str
+    product: str
+    boxes: int
+    po_id: str
+    line_no: int
+    unit_price: Decimal = Field(description="the sale price to the end customer, per unit")
+    status: LineStatus = LineStatus.ACTIVE
+
+
+class Cart(BaseModel):
+    cart_id: str
+    buyer_company_id: str
+    customer_code: str
+    ship_date: date
+    status: CartStatus
+    opened_at: datetime
+    expires_at: datetime
+    lines: list[CartLine] = Field(default_factory=list)
+    prebook_id: str | None = None
+    version: int = 1
+
+
+class PrebookLine(BaseModel):
+    line_no: int
+    vendor_company_id: str
+    vendor_line_id: str
+    box_code: str
+    product: str
+    boxes: int = Field(ge=1)
+    unit_type: UnitType
+    bunches_per_box: int
+    stems_per_bunch: int
+    unit_price: Decimal | None = Field(default=None, description="null or 0.00: billed at the suggested price")
+    unit_cost: Decimal | None = None
+    suggested_price: Decimal | None = None
+    po_id: str | None = None
+    po_line_no: int | None = None
+    status: LineStatus = LineStatus.ACTIVE
+
+
+class Prebook(BaseModel):
+    prebook_id: str
+    buyer_company_id: str
+    customer_code: str
+    ship_date: date
+    carrier: str | None = None
+    ship_via: ShipVia = ShipVia.WAREHOUSE
+    salesperson: str | None = None
+    classification: Classification = Classification.PREBOOK
+    source: Source
+    cart_id: str | None = None
+    lines: list[PrebookLine]
+    version: int = 1
+    created_at: datetime
+
+
+# -- events ---------------------------------------------------------------------------------------
+
+@event_type("k2k.orders", "InventoryStockMoved")
+class InventoryStockMoved(BaseModel):
+    """Boxes of a vendor line moved between on hand, held and sold; buyers' availability follows."""
+
+    vendor_company_id: str
+    line_id: str
+    version: int
+
+
+@event_type("k2k.orders", "PurchaseOrderPlaced")
+class PurchaseOrderPlaced(BaseModel):
+    """A buyer's K2K PO was created; the vendor's K2K order exists with it."""
+
+    po: PurchaseOrder
+    order: VendorOrder
+
+
+@event_type("k2k.orders", "CartCheckedOut")
+class CartCheckedOut(BaseModel):
+    """An end customer checked out; the prebook exists and the vendor lines are checked out."""
+
+    cart: Cart
+    prebook: Prebook
+
+
+@event_type("k2k.orders", "CartExpired")
+class CartExpired(BaseModel):
+    """The cart timer ran out; everything the cart created was cancelled and the stock returned."""
+
+    cart: Cart
+
+
+@event_type("k2k.orders", "OrderConfirmed")
+class OrderConfirmed(BaseModel):
+    """The vendor confirmed a K2K order (AWB assigned); lines never checked out were deleted first."""
+
+    order: VendorOrder
+    deleted_lines: list[OrderLine]
+
+
+@event_type("k2k.orders", "OrderLinesRemoved")
+class OrderLinesRemoved(BaseModel):
+    """The vendor voided an order or deleted lines: the buyer must find another supply."""
+
+    order: VendorOrder
+    removed_lines: list[OrderLine]
+    voided: bool
+    reason: str | None = None
+
+
+@event_type("k2k.orders", "StagingReceived")
+class StagingReceived(BaseModel):
+    """The buyer received confirmed K2K boxes from its staging area."""
+
+    buyer_company_id: str
+    po_id: str
+    box_code: str
+    boxes: int
+    billed_invoice_id: str | None = None
+    into_inventory_line_id: str | None = None
+
+
+# -- rules --------------------------------------------------------------------------------------
+
+def choose_po(candidates: list[PurchaseOrder], vendor_id: str, ship_date: date, source: Source,
+              cart_id: str | None, separate_ecommerce: bool) -> PurchaseOrder | None:
+    """PO consolidation: a new line joins an existing PO only if vendor, ship date and
+    'pending approval' match; with the buyer's automation, each e-commerce purchase has its own."""
+    for po in candidates:
+        if po.vendor_company_id != vendor_id or po.ship_date != ship_date:
+            continue
+        if po.status is not PoStatus.PENDING_APPROVAL:
+            continue
+        if source is Source.ECOMMERCE and separate_ecommerce:
+            if po.separate and any(ln.cart_id == cart_id for ln in po.lines):
+                return po
+            continue
+        if po.separate:
+            continue
+        return po
+    return None
+
+
+def check_ship_date(ship_date: date, earliest: date) -> None:
+    if ship_date < earliest:
+        raise Invalid(f"the earliest ship date from this vendor is {earliest.isoformat()}", field="ship_date")
+
+
+def check_confirm_word(word: str) -> None:
+    if word != "CONFIRM":
+        raise Invalid("type CONFIRM to void the whole order", field="confirm")
+
+
+def cart_open(cart: Cart, now: datetime) -> None:
+    if cart.status is not CartStatus.OPEN:
+        raise Conflict(f"the cart is {cart.status.value.lower().replace('_', ' ')}")
+    if now >= cart.expires_at:
+        raise Conflict("the cart has expired")
+
+
+def next_line_no(lines: list[OrderLine]) -> int:
+    return max((ln.line_no for ln in lines), default=0) + 1
+
+
+def sale_price(unit_price: Decimal | None, suggested: Decimal | None) -> Decimal:
+    """A prebook line with no price, or $0.00, is billed at the suggested price (landed cost + GPM)."""
+    if unit_price is not None and unit_price > 0:
+        return unit_price
+    if suggested is None:
+        raise Invalid("the line has no sales price and no suggested price")
+    return suggested
+
+
+def can_bill(credit_hold: bool, credit_limit: Decimal | None, balance: Decimal, amount: Decimal) -> str | None:
+    """Why automatic billing must not bill this customer, or None."""
+    if credit_hold:
+        return "the customer is on credit hold"
+    if credit_limit is not None and balance + amount > credit_limit:
+        return f"the invoice would take the customer over its credit limit of {credit_limit}"
+    return None
