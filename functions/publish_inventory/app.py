@@ -18,6 +18,7 @@ from k2k.events import Event
 from k2k.inventory import AvailabilityResyncRequested, InventoryLine, InventoryLineRemoved, LineFields, LinePatch
 from k2k.network import CompanyId
 from k2k.observability import logger, tracer
+from k2k.orders import InventoryStockMoved
 from k2k.services import availability
 from k2k.services import inventory as svc
 from k2k.services.network import ConnectionChanged
@@ -90,6 +91,11 @@ def _line_changed(event: Event) -> None:
     availability.project_line(_db(), InventoryLine.model_validate(event.data))
 
 
+def _stock_moved(event: Event) -> None:
+    moved = InventoryStockMoved.model_validate(event.data)
+    availability.project_current(_db(), moved.vendor_company_id, moved.line_id)
+
+
 def _line_removed(event: Event) -> None:
     availability.unpublish_line(_db(), InventoryLineRemoved.model_validate(event.data))
 
@@ -109,6 +115,7 @@ def _resync_requested(event: Event) -> None:
 
 HANDLERS = {
     "InventoryLineChanged": _line_changed,
+    "InventoryStockMoved": _stock_moved,
     "InventoryLineRemoved": _line_removed,
     "ConnectionChanged": _connection_changed,
     "AvailabilityResyncRequested": _resync_requested,

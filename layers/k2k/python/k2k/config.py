@@ -13,6 +13,8 @@ class Settings(BaseModel):
     drop_bucket: str = ""
     documents_bucket: str = ""
     sender_email: str = "noreply@k2k.example.com"
+    event_bus_arn: str = ""
+    scheduler_role_arn: str = ""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -22,4 +24,6 @@ class Settings(BaseModel):
             drop_bucket=os.environ.get("DROP_BUCKET", ""),
             documents_bucket=os.environ.get("DOCUMENTS_BUCKET", ""),
             sender_email=os.environ.get("SENDER_EMAIL", "noreply@k2k.example.com"),
+            event_bus_arn=os.environ.get("EVENT_BUS_ARN", ""),
+            scheduler_role_arn=os.environ.get("SCHEDULER_ROLE_ARN", ""),
         )

@@ -111,6 +111,8 @@ class InventoryLine(LineFields):
 
     line_id: str
     vendor_company_id: str
+    boxes_held: int = Field(default=0, ge=0, description="in buyers' carts, not checked out")
+    boxes_sold: int = Field(default=0, ge=0, description="on K2K orders, checked out or prebooked")
     version: int = Field(ge=1)
     updated_at: datetime
 
@@ -136,8 +138,9 @@ def apply_patch(line: InventoryLine, patch: LinePatch, now: datetime) -> Invento
     merged = {**line.model_dump(), **patch.changes()}
     # Validate the whole line again: a patch cannot produce a line that could not be created.
     fields = LineFields.model_validate({k: merged[k] for k in LineFields.model_fields})
-    return InventoryLine(**fields.model_dump(), line_id=line.line_id,
-                         vendor_company_id=line.vendor_company_id, version=line.version + 1, updated_at=now)
+    return InventoryLine(**fields.model_dump(), line_id=line.line_id, vendor_company_id=line.vendor_company_id,
+                         boxes_held=line.boxes_held, boxes_sold=line.boxes_sold, version=line.version + 1,
+                         updated_at=now)
 
 
 # -- publishing rules ---------------------------------------------------------------------------

@@ -58,6 +58,8 @@ class BuyerSettings(BaseModel):
     handling_per_box: Money = Decimal("0")
     show_k2k_inventory: bool = True
     classify_k2k_sales_as_open_market: bool = False
+    automatic_billing_allocation: bool = Field(
+        default=False, description="receiving K2K boxes from staging bills them to the prebook's customer")
     cart_timer_minutes: int = Field(default=60, ge=1, le=60)
 
     def gpm_for(self, location: str) -> Decimal:
@@ -117,6 +119,7 @@ class CustomerIn(BaseModel):
     name: str = Field(min_length=1, max_length=120)
     credit_limit: Money | None = None
     credit_hold: bool = False
+    balance: Decimal = Field(default=Decimal("0"), description="open balance (invoices less credits)")
     email: str | None = None
     salesperson_email: str | None = None
     k2k_company_id: CompanyId | None = Field(default=None, description="set when the customer is a K2K buyer company")

@@ -207,7 +207,23 @@ class InventoryStockMoved(BaseModel):
 
     vendor_company_id: str
     line_id: str
-    version: int
+
+
+@event_type("k2k.orders", "CartOpened")
+class CartOpened(BaseModel):
+    """A cart was opened; its timer must expire it at expires_at unless it is checked out first."""
+
+    buyer_company_id: str
+    cart_id: str
+    expires_at: datetime
+
+
+@event_type("k2k.orders", "CartTimerElapsed")
+class CartTimerElapsed(BaseModel):
+    """A cart's timer went off (sent by the scheduler at expires_at)."""
+
+    buyer_company_id: str
+    cart_id: str
 
 
 @event_type("k2k.orders", "PurchaseOrderPlaced")

@@ -16,12 +16,12 @@ fresh read of the connection, so late or repeated events change nothing.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from pydantic import BaseModel
 
-from k2k import keys, pricing
+from k2k import clock, keys, pricing
 from k2k.auth import Caller
 from k2k.errors import Invalid
 from k2k.inventory import (
@@ -103,6 +103,14 @@ def project_line(db: Store, line: InventoryLine) -> int:
     """A vendor line changed: bring every actively connected buyer's row up to it."""
     conns = active_connections_as_vendor(db, line.vendor_company_id)
     return _write_rows(db, [row_for(line, c) for c in conns])
+
+
+def project_current(db: Store, vendor_id: str, line_id: str) -> int:
+    """Stock moved on a line: project it as it is now (or as removed, if it is gone)."""
+    item = db.get(keys.company_pk(vendor_id), keys.inventory_sk(line_id))
+    if item is None:
+        return 0
+    return project_line(db, InventoryLine.model_validate(plain(item)))
 
 
 def unpublish_line(db: Store, removed: InventoryLineRemoved) -> int:
@@ -188,7 +196,7 @@ def read_availability(db: Store, caller: Caller, location: str | None = None, ve
     prefix = keys.availability_vendor_prefix(vendor_id) if vendor_id else None
     rows = db.query(keys.availability_pk(buyer.company_id), prefix,
                     filter_expression="published = :t", values={":t": True})
-    moment = now or datetime.now(UTC)
+    moment = now or clock.now()
     gpm = settings.gpm_for(loc)
     for row in rows:
         conn = active.get(row["vendor_company_id"])

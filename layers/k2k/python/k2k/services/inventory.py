@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 from pydantic import BaseModel
 
-from k2k import keys, store
+from k2k import clock, keys, store
 from k2k.auth import INVENTORY_ROLES, SETUP_ROLES, Caller
 from k2k.errors import Conflict, Invalid, NotFound
 from k2k.events import new_event, outbox
@@ -29,7 +29,7 @@ from k2k.store import ConditionFailed, Store, plain, to_item
 
 
 def _now() -> datetime:
-    return datetime.now(UTC)
+    return clock.now()
 
 
 def _line_key(company_id: str, line_id: str) -> dict[str, str]:
@@ -89,26 +89,32 @@ def list_lines(db: Store, caller: Caller) -> list[InventoryLine]:
 
 
 def update_line(db: Store, caller: Caller, line_id: str, patch: LinePatch) -> InventoryLine:
+    """Apply a vendor's change. Without an expected version, a change that lost a race with a
+    stock movement (carts, orders) is applied again to the fresh line; with one, it is a 409."""
     caller.require(INVENTORY_ROLES)
-    current = get_line(db, caller.company_id, line_id)
-    if patch.version is not None and patch.version != current.version:
-        raise Conflict(f"the line changed meanwhile (version {current.version}, not {patch.version})")
-    try:
-        changed = apply_patch(current, patch, _now())
-    except ValueError as e:
-        raise Invalid(str(e)) from e
-    _check_location(get_company(db, caller.company_id), changed.location)
-    event = new_event(changed, company_id=changed.vendor_company_id, aggregate_id=line_id,
-                      aggregate_version=changed.version)
-    try:
-        db.transact([
-            store.put(to_item(changed, **_line_key(caller.company_id, line_id), kind="INVENTORY"),
-                      condition="version = :v", values={":v": current.version}),
-            outbox(event),
-        ])
-    except ConditionFailed as e:
-        raise Conflict("the line changed meanwhile; read it again") from e
-    return changed
+    company = get_company(db, caller.company_id)
+    for _ in range(5):
+        current = get_line(db, caller.company_id, line_id)
+        if patch.version is not None and patch.version != current.version:
+            raise Conflict(f"the line changed meanwhile (version {current.version}, not {patch.version})")
+        try:
+            changed = apply_patch(current, patch, _now())
+        except ValueError as e:
+            raise Invalid(str(e)) from e
+        _check_location(company, changed.location)
+        event = new_event(changed, company_id=changed.vendor_company_id, aggregate_id=line_id,
+                          aggregate_version=changed.version)
+        try:
+            db.transact([
+                store.put(to_item(changed, **_line_key(caller.company_id, line_id), kind="INVENTORY"),
+                          condition="version = :v", values={":v": current.version}),
+                outbox(event),
+            ])
+            return changed
+        except ConditionFailed as e:
+            if patch.version is not None:
+                raise Conflict("the line changed meanwhile; read it again") from e
+    raise Conflict("the line keeps changing; try again")
 
 
 def remove_line(db: Store, caller: Caller, line_id: str) -> None:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from pydantic import BaseModel
 
-from k2k import keys, network, store
+from k2k import clock, keys, network, store
 from k2k.auth import SETUP_ROLES, Caller, Role
 from k2k.errors import Conflict, Invalid, NotFound
 from k2k.events import event_type, new_event, outbox
@@ -38,7 +38,7 @@ class ConnectionChanged(BaseModel):
 
 
 def _now() -> datetime:
-    return datetime.now(UTC)
+    return clock.now()
 
 
 # -- companies ----------------------------------------------------------------------------------

@@ -1,0 +1,70 @@
+"""The vendor's side of K2K orders: list, confirm, void, delete lines; and order notices.
+
+Entry points: `api_handler` (REST) and `notify_handler` (emails for order events).
+"""
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from k2k.api import caller, create_resolver, handle
+from k2k.config import Settings
+from k2k.consumer import sqs_batch
+from k2k.events import Event
+from k2k.observability import logger, tracer
+from k2k.orders import VendorOrder
+from k2k.services import order_notices, vendor_orders
+from k2k.services import orders as orders_svc
+from k2k.store import Store
+
+app = create_resolver()
+
+
+def _db() -> Store:
+    return Store(Settings.from_env().table_name)
+
+
+@app.get("/orders", summary="The vendor's K2K orders (flagged k2k)")
+def list_orders() -> list[VendorOrder]:
+    who = caller(app)
+    who.require(vendor_orders.VENDOR_ORDER_ROLES)
+    return orders_svc.list_orders(_db(), who.company_id)
+
+
+@app.get("/orders/<order_id>", summary="One K2K order")
+def get_order(order_id: Annotated[str, Path()]) -> VendorOrder:
+    who = caller(app)
+    who.require(vendor_orders.VENDOR_ORDER_ROLES)
+    return orders_svc.get_order(_db(), who.company_id, order_id)
+
+
+@app.post("/orders/<order_id>/confirm", summary="Confirm: lines never checked out are deleted, an AWB assigned")
+def confirm(order_id: Annotated[str, Path()], body: vendor_orders.ConfirmIn) -> VendorOrder:
+    return vendor_orders.confirm_order(_db(), caller(app), order_id, body)
+
+
+@app.post("/orders/<order_id>/void", summary="Void the whole order (type CONFIRM); the buyer is told")
+def void(order_id: Annotated[str, Path()], body: vendor_orders.VoidIn) -> VendorOrder:
+    return vendor_orders.void_order(_db(), caller(app), order_id, body)
+
+
+@app.delete("/orders/<order_id>/lines/<line_no>", summary="Delete a line; its boxes go back to open market")
+def delete_line(order_id: Annotated[str, Path()], line_no: Annotated[int, Path()]) -> VendorOrder:
+    return vendor_orders.delete_line(_db(), caller(app), order_id, line_no)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def api_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return handle(app, event, context)
+
+
+def _notify(event: Event) -> None:
+    order_notices.notify(_db(), event)
+
+
+@logger.inject_lambda_context
+def notify_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return sqs_batch(event, context, {t: _notify for t in
+                                      ("PurchaseOrderPlaced", "CartCheckedOut", "OrderConfirmed", "OrderLinesRemoved")})

@@ -1,0 +1,136 @@
+"""The buyer's side of K2K orders: e-commerce carts, prebooks, purchase orders, staging.
+
+Entry points: `api_handler` (REST) and `timer_handler` (cart timers, fed by the cart-timer queue).
+"""
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
+
+from k2k.api import caller, create_resolver, handle
+from k2k.config import Settings
+from k2k.consumer import sqs_batch
+from k2k.events import Event
+from k2k.observability import logger, tracer
+from k2k.orders import Cart, CartOpened, CartTimerElapsed, Prebook, PurchaseOrder
+from k2k.receivables import CustomerInvoice
+from k2k.services import cart_timers, staging
+from k2k.services import orders as svc
+from k2k.store import Store
+
+app = create_resolver()
+
+
+def _db() -> Store:
+    return Store(Settings.from_env().table_name)
+
+
+class CheckedOut(BaseModel):
+    cart: Cart
+    prebook: Prebook
+
+
+class PurchaseOrderView(BaseModel):
+    purchase_order: PurchaseOrder
+    differences: list[svc.Difference]
+
+
+@app.post("/carts", status_code=201, summary="Open a cart with a first K2K line (holds the vendor's stock)")
+def open_cart(body: svc.CartAdd) -> Cart:
+    return svc.add_to_cart(_db(), caller(app), None, body)
+
+
+@app.post("/carts/<cart_id>/lines", summary="Add a K2K line to an open cart")
+def add_line(cart_id: Annotated[str, Path()], body: svc.CartAdd) -> Cart:
+    return svc.add_to_cart(_db(), caller(app), cart_id, body)
+
+
+@app.get("/carts/<cart_id>", summary="A cart")
+def get_cart(cart_id: Annotated[str, Path()]) -> Cart:
+    who = caller(app)
+    who.require(svc.ECOMMERCE_ROLES)
+    return svc.get_cart(_db(), who.company_id, cart_id)
+
+
+@app.post("/carts/<cart_id>/checkout", summary="Check out: the cart becomes a prebook for the end customer")
+def checkout(cart_id: Annotated[str, Path()]) -> CheckedOut:
+    cart, prebook = svc.checkout(_db(), caller(app), cart_id)
+    return CheckedOut(cart=cart, prebook=prebook)
+
+
+@app.post("/prebooks", status_code=201, summary="A salesperson's prebook with K2K lines")
+def create_prebook(body: svc.PrebookIn) -> Prebook:
+    return svc.create_prebook(_db(), caller(app), body)
+
+
+@app.get("/prebooks", summary="The company's prebooks")
+def list_prebooks() -> list[Prebook]:
+    return svc.list_prebooks(_db(), caller(app).company_id)
+
+
+@app.get("/prebooks/<prebook_id>", summary="A prebook")
+def get_prebook(prebook_id: Annotated[str, Path()]) -> Prebook:
+    return svc.get_prebook(_db(), caller(app).company_id, prebook_id)
+
+
+@app.post("/prebooks/<prebook_id>/purchase-orders", status_code=201,
+          summary="Create the K2K POs for a prebook (auto-approved; orders appear at the vendors)")
+def create_pos(prebook_id: Annotated[str, Path()]) -> list[PurchaseOrder]:
+    return svc.create_pos_from_prebook(_db(), caller(app), prebook_id)
+
+
+@app.get("/purchase-orders", summary="The company's purchase orders")
+def list_pos() -> list[PurchaseOrder]:
+    return svc.list_pos(_db(), caller(app).company_id)
+
+
+@app.get("/purchase-orders/<po_id>", summary="A PO, and where it differs from what the vendor confirmed")
+def get_po(po_id: Annotated[str, Path()]) -> PurchaseOrderView:
+    po = svc.get_po(_db(), caller(app).company_id, po_id)
+    return PurchaseOrderView(purchase_order=po, differences=svc.differences(po))
+
+
+@app.patch("/purchase-orders/<po_id>/lines/<line_no>", summary="Modify a shipped K2K PO line (the buyer's PO only)")
+def modify_line(po_id: Annotated[str, Path()], line_no: Annotated[int, Path()],
+                body: svc.ShippedLinePatch) -> PurchaseOrderView:
+    po = svc.modify_shipped_line(_db(), caller(app), po_id, line_no, body)
+    return PurchaseOrderView(purchase_order=po, differences=svc.differences(po))
+
+
+@app.get("/staging", summary="Confirmed K2K boxes waiting to be received, under the vendor's box codes")
+def list_staging() -> list[staging.StagedBoxes]:
+    return staging.list_staging(_db(), caller(app))
+
+
+@app.post("/staging/receive", summary="Receive boxes by box code: bill the prebook's customer or stock them")
+def receive(body: staging.ReceiveIn) -> staging.Receipt:
+    return staging.receive(_db(), caller(app), body)
+
+
+@app.get("/customer-invoices", summary="Invoices to the company's customers")
+def list_invoices() -> list[CustomerInvoice]:
+    return staging.list_invoices(_db(), caller(app))
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def api_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return handle(app, event, context)
+
+
+# -- cart timers ----------------------------------------------------------------------------------
+
+def _cart_opened(event: Event) -> None:
+    cart_timers.schedule_expiry(Settings.from_env(), CartOpened.model_validate(event.data))
+
+
+def _timer_elapsed(event: Event) -> None:
+    data = CartTimerElapsed.model_validate(event.data)
+    svc.expire_cart(_db(), data.buyer_company_id, data.cart_id)
+
+
+@logger.inject_lambda_context
+def timer_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return sqs_batch(event, context, {"CartOpened": _cart_opened, "CartTimerElapsed": _timer_elapsed})

@@ -1,0 +1,166 @@
+"""The buyer's staging area: confirmed K2K boxes wait here under the vendor's box codes.
+
+Receiving boxes either bills them straight to the prebook's customer (automatic
+billing & allocation, not for customers on credit hold or over their limit) or
+puts them into the buyer's own inventory.
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+from pydantic import BaseModel, Field
+
+from k2k import clock, keys, pricing, store
+from k2k.auth import Caller, Role
+from k2k.errors import Conflict, NotFound
+from k2k.events import new_event, outbox
+from k2k.inventory import InventoryType, LineFields
+from k2k.money import cents
+from k2k.network import Company, Customer
+from k2k.orders import OrderLine, StagingReceived, can_bill, sale_price
+from k2k.receivables import CustomerInvoice, InvoiceLine, InvoiceSource, invoice_key
+from k2k.services import inventory as inventory_svc
+from k2k.services.network import get_company, get_customer
+from k2k.services.orders import _Retry, _retrying, get_prebook
+from k2k.store import ConditionFailed, Item, Store, plain, to_item
+
+RECEIVING_ROLES = frozenset({Role.ADMIN, Role.PROCUREMENT_MANAGER, Role.PROCUREMENT_USER})
+
+
+class StagedBoxes(BaseModel):
+    po_id: str
+    line_no: int
+    box_code: str
+    product: str
+    vendor_company_id: str
+    vendor_name: str
+    awb: str
+    boxes_confirmed: int
+    boxes_received: int
+    customer_code: str
+    prebook_id: str | None = None
+
+
+class ReceiveIn(BaseModel):
+    box_code: str
+    boxes: int | None = Field(default=None, ge=1, description="default: every box still in staging")
+    po_id: str | None = Field(default=None, description="when one box code waits on several POs")
+
+
+class Receipt(BaseModel):
+    po_id: str
+    box_code: str
+    boxes: int
+    billed: CustomerInvoice | None = None
+    not_billed_because: str | None = None
+    into_inventory_line_id: str | None = None
+
+
+def list_staging(db: Store, caller: Caller) -> list[StagedBoxes]:
+    return [StagedBoxes.model_validate(plain(i)) for i in db.query(keys.company_pk(caller.company_id), "STAGING#")]
+
+
+def _find(db: Store, buyer: str, body: ReceiveIn) -> Item:
+    prefix = f"STAGING#{body.po_id}#" if body.po_id else "STAGING#"
+    waiting = [i for i in db.query(keys.company_pk(buyer), prefix, consistent=True,
+                                   filter_expression="box_code = :bc", values={":bc": body.box_code})
+               if i["boxes_received"] < i["boxes_confirmed"]]
+    if not waiting:
+        raise NotFound(f"no boxes with code {body.box_code} are waiting in staging")
+    return waiting[0]
+
+
+def _invoice(buyer: Company, customer: Customer, line: OrderLine, boxes: int, price: Decimal,
+             prebook_id: str) -> CustomerInvoice:
+    units = boxes * pricing.units_per_box(line.unit_type.value, line.bunches_per_box, line.stems_per_bunch)
+    total = cents(units * price)
+    now = clock.now()
+    return CustomerInvoice(
+        invoice_id=f"INV-{uuid.uuid4().hex[:10].upper()}", company_id=buyer.company_id,
+        customer_code=customer.code, invoice_date=now.date(), lines=[InvoiceLine(
+            box_code=line.box_code, product=line.product, boxes=boxes, unit_type=line.unit_type.value,
+            units=units, unit_price=price, total=total)],
+        total=total, balance=total, source=InvoiceSource.K2K_STAGING, prebook_id=prebook_id, created_at=now)
+
+
+def receive(db: Store, caller: Caller, body: ReceiveIn) -> Receipt:
+    caller.require(RECEIVING_ROLES)
+    buyer = get_company(db, caller.company_id)
+
+    def attempt() -> Receipt:
+        staged = _find(db, buyer.company_id, body)
+        remaining = int(staged["boxes_confirmed"]) - int(staged["boxes_received"])
+        boxes = body.boxes or remaining
+        if boxes > remaining:
+            raise Conflict(f"only {remaining} boxes of {body.box_code} are waiting in staging")
+        line = OrderLine.model_validate(staged["line"])
+        receipt = Receipt(po_id=staged["po_id"], box_code=line.box_code, boxes=boxes)
+        ops = [store.update({"pk": staged["pk"], "sk": staged["sk"]}, "SET boxes_received = boxes_received + :n",
+                            values={":n": boxes, ":read": staged["boxes_received"]},
+                            condition="boxes_received = :read")]
+        billed = False
+        if buyer.settings.buyer.automatic_billing_allocation and line.prebook_id:
+            billed = _bill(db, buyer, line, boxes, receipt, ops)
+        if not billed:
+            _into_inventory(db, buyer, line, boxes, receipt, ops)
+        ops.append(outbox(new_event(StagingReceived(
+            buyer_company_id=buyer.company_id, po_id=receipt.po_id, box_code=line.box_code, boxes=boxes,
+            billed_invoice_id=receipt.billed.invoice_id if receipt.billed else None,
+            into_inventory_line_id=receipt.into_inventory_line_id), company_id=buyer.company_id,
+            aggregate_id=receipt.po_id, aggregate_version=0)))
+        try:
+            db.transact(ops)
+        except ConditionFailed as e:
+            raise _Retry from e
+        return receipt
+
+    return _retrying(attempt)
+
+
+def _bill(db: Store, buyer: Company, line: OrderLine, boxes: int, receipt: Receipt, ops: list[store.Op]) -> bool:
+    assert line.prebook_id is not None
+    prebook = get_prebook(db, buyer.company_id, line.prebook_id)
+    customer = get_customer(db, buyer.company_id, prebook.customer_code)
+    if customer is None:
+        receipt.not_billed_because = f"customer {prebook.customer_code} no longer exists"
+        return False
+    pl = next(p for p in prebook.lines if p.line_no == line.prebook_line_no)
+    invoice = _invoice(buyer, customer, line, boxes, sale_price(pl.unit_price, pl.suggested_price), prebook.prebook_id)
+    why = can_bill(customer.credit_hold, customer.credit_limit, customer.balance, invoice.total)
+    if why:
+        receipt.not_billed_because = why
+        return False
+    ops.append(store.put(to_item(invoice, **invoice_key(buyer.company_id, invoice.invoice_id), kind="ARINV"),
+                         condition="attribute_not_exists(pk)"))
+    # The balance read decided the credit check; it must not have moved since.
+    ops.append(store.update({"pk": keys.company_pk(buyer.company_id), "sk": keys.customer_sk(customer.code)},
+                            "SET balance = :new",
+                            values={":new": customer.balance + invoice.total, ":read": customer.balance},
+                            condition="attribute_not_exists(balance) OR balance = :read"))
+    receipt.billed = invoice
+    return True
+
+
+def _into_inventory(db: Store, buyer: Company, line: OrderLine, boxes: int, receipt: Receipt,
+                    ops: list[store.Op]) -> None:
+    """The boxes join the buyer's own inventory under the vendor's box code."""
+    existing = db.get(keys.company_pk(buyer.company_id), f"BOXCODE#{line.box_code}")
+    if existing is not None:
+        ops.append(store.update({"pk": keys.company_pk(buyer.company_id), "sk": keys.inventory_sk(existing["line_id"])},
+                                "SET boxes_on_hand = boxes_on_hand + :n, version = version + :one",
+                                values={":n": boxes, ":one": 1}, condition="attribute_exists(pk)"))
+        receipt.into_inventory_line_id = existing["line_id"]
+        return
+    fields = LineFields(box_code=line.box_code, product=line.product, box_type=line.box_type,
+                        unit_type=line.unit_type, bunches_per_box=line.bunches_per_box,
+                        stems_per_bunch=line.stems_per_bunch, boxes_on_hand=boxes, cost=line.unit_cost,
+                        location=buyer.location_codes[0], inventory_type=InventoryType.OPEN_MARKET)
+    new = inventory_svc.new_line(buyer, fields, clock.now())
+    ops.extend(inventory_svc.create_ops(new))
+    receipt.into_inventory_line_id = new.line_id
+
+
+def list_invoices(db: Store, caller: Caller) -> list[CustomerInvoice]:
+    return [CustomerInvoice.model_validate(plain(i)) for i in db.query(keys.company_pk(caller.company_id), "ARINV#")]

@@ -1,0 +1,192 @@
+"""The vendor's side of K2K orders: confirm, void, delete lines.
+
+Removing a line touches everything it lives in - the vendor's order, the
+buyer's PO, the end customer's cart or prebook - and gives its boxes back to
+open market, in one transaction. Void and delete apply to orders not yet
+confirmed; after shipment the buyer modifies its own PO instead.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from k2k import clock, keys, store
+from k2k.auth import Caller, Role
+from k2k.errors import Conflict
+from k2k.events import new_event, outbox
+from k2k.orders import (
+    CartStatus,
+    LineStatus,
+    OrderConfirmed,
+    OrderLine,
+    OrderLinesRemoved,
+    OrderStatus,
+    PoStatus,
+    VendorOrder,
+    check_confirm_word,
+)
+from k2k.services.orders import (
+    _bump,
+    _Retry,
+    _retrying,
+    _written,
+    cart_key,
+    get_cart,
+    get_order,
+    get_po,
+    get_prebook,
+    order_key,
+    po_key,
+    prebook_key,
+    stock,
+    stock_event,
+)
+from k2k.store import ConditionFailed, Store, to_item
+
+VENDOR_ORDER_ROLES = frozenset({Role.ADMIN, Role.SALES_MANAGER, Role.SALESPERSON})
+
+
+def staging_key(buyer: str, po_id: str, line_no: int) -> dict[str, str]:
+    return {"pk": keys.company_pk(buyer), "sk": f"STAGING#{po_id}#{line_no:04d}"}
+
+
+class ConfirmIn(BaseModel):
+    awb: str | None = Field(default=None, max_length=20, description="air waybill; assigned when omitted")
+
+
+class VoidIn(BaseModel):
+    confirm: str = Field(description="type CONFIRM")
+    reason: str | None = Field(default=None, max_length=500)
+
+
+def _own_order(db: Store, caller: Caller, order_id: str) -> VendorOrder:
+    caller.require(VENDOR_ORDER_ROLES)
+    return get_order(db, caller.company_id, order_id)  # another company's order is simply not found
+
+
+def _removal_ops(db: Store, order: VendorOrder, removed: list[OrderLine], status: LineStatus) -> list[store.Op]:
+    """Everything outside the order and PO that removing these lines touches: stock, carts, prebooks."""
+    ops: list[store.Op] = []
+    events: list[store.Op] = []
+    moves: dict[str, dict[str, int]] = defaultdict(lambda: {"on_hand": 0, "held": 0, "sold": 0})
+    for ln in removed:
+        move = moves[ln.vendor_line_id]
+        move["on_hand"] += ln.boxes
+        move["sold" if ln.checked_out else "held"] -= ln.boxes
+    for line_id, move in moves.items():
+        ops.append(stock(order.vendor_company_id, line_id, **move))
+        events.append(stock_event(order.vendor_company_id, line_id))
+    buyer = order.buyer_company_id
+    for cart_id in {ln.cart_id for ln in removed if ln.cart_id and not ln.checked_out}:
+        cart = get_cart(db, buyer, cart_id)
+        if cart.status is not CartStatus.OPEN:
+            continue
+        gone = {(ln.line_no, order.po_id) for ln in removed}
+        cart = _bump(cart, lines=[c.model_copy(update={"status": status}) if (c.line_no, c.po_id) in gone else c
+                                  for c in cart.lines])
+        ops.append(_written(cart, cart_key(buyer, cart_id), "CART"))
+    for prebook_id in {ln.prebook_id for ln in removed if ln.prebook_id}:
+        prebook = get_prebook(db, buyer, prebook_id)
+        gone_nos = {ln.prebook_line_no for ln in removed if ln.prebook_id == prebook_id}
+        prebook = _bump(prebook, lines=[p.model_copy(update={"status": status}) if p.line_no in gone_nos else p
+                                        for p in prebook.lines])
+        ops.append(_written(prebook, prebook_key(buyer, prebook_id), "PREBOOK"))
+    return ops + events
+
+
+def _remove(db: Store, caller: Caller, order_id: str, pick: Any, status: LineStatus,
+            reason: str | None) -> VendorOrder:
+    def attempt() -> VendorOrder:
+        now = clock.now()
+        order = _own_order(db, caller, order_id)
+        if order.status is not OrderStatus.OPEN:
+            raise Conflict(f"the order is {order.status.value}; only open orders can be changed")
+        removed = [ln for ln in order.lines if ln.active and pick(ln)]
+        if not removed:
+            raise Conflict("no such open line on this order")
+        nos = {ln.line_no for ln in removed}
+
+        def mark(ln: OrderLine) -> OrderLine:
+            return ln.model_copy(update={"status": status}) if ln.line_no in nos else ln
+
+        lines = [mark(ln) for ln in order.lines]
+        empty = not any(ln.active for ln in lines)
+        order = _bump(order, lines=lines, updated_at=now, void_reason=reason or order.void_reason,
+                      status=OrderStatus.VOIDED if empty else order.status)
+        po = get_po(db, order.buyer_company_id, order.po_id)
+        po = _bump(po, lines=[mark(ln) for ln in po.lines], updated_at=now,
+                   status=PoStatus.CANCELLED if empty else po.status)
+        ops = [_written(order, order_key(caller.company_id, order_id), "ORDER"),
+               _written(po, po_key(order.buyer_company_id, po.po_id), "PO"),
+               *_removal_ops(db, order, removed, status),
+               outbox(new_event(OrderLinesRemoved(order=order, removed_lines=removed, voided=empty, reason=reason),
+                                company_id=caller.company_id, aggregate_id=order_id,
+                                aggregate_version=order.version))]
+        try:
+            db.transact(ops)
+        except ConditionFailed as e:
+            raise _Retry from e
+        return order
+
+    return _retrying(attempt)
+
+
+def void_order(db: Store, caller: Caller, order_id: str, body: VoidIn) -> VendorOrder:
+    check_confirm_word(body.confirm)
+    return _remove(db, caller, order_id, lambda ln: True, LineStatus.VOIDED, body.reason)
+
+
+def delete_line(db: Store, caller: Caller, order_id: str, line_no: int) -> VendorOrder:
+    return _remove(db, caller, order_id, lambda ln: ln.line_no == line_no, LineStatus.DELETED, None)
+
+
+def confirm_order(db: Store, caller: Caller, order_id: str, body: ConfirmIn) -> VendorOrder:
+    """Lines never checked out are deleted first; the AWB is assigned; the buyer's PO is confirmed
+    and its boxes wait in the buyer's staging area under the vendor's box codes."""
+
+    def attempt() -> VendorOrder:
+        now = clock.now()
+        order = _own_order(db, caller, order_id)
+        if order.status is not OrderStatus.OPEN:
+            raise Conflict(f"the order is {order.status.value}; only open orders can be confirmed")
+        unchecked = [ln for ln in order.lines if ln.active and not ln.checked_out]
+        if not any(ln.active and ln.checked_out for ln in order.lines):
+            raise Conflict("no line of this order has been checked out yet; nothing to confirm")
+        nos = {ln.line_no for ln in unchecked}
+
+        def mark(ln: OrderLine) -> OrderLine:
+            return ln.model_copy(update={"status": LineStatus.DELETED}) if ln.line_no in nos else ln
+
+        awb = body.awb or f"K2K-{uuid.uuid4().hex[:8].upper()}"
+        order = _bump(order, lines=[mark(ln) for ln in order.lines], status=OrderStatus.CONFIRMED, awb=awb,
+                      updated_at=now)
+        po = get_po(db, order.buyer_company_id, order.po_id)
+        po_lines = [mark(ln) for ln in po.lines]
+        po = _bump(po, lines=po_lines, status=PoStatus.CONFIRMED, awb=awb, updated_at=now,
+                   confirmed_lines=[ln for ln in po_lines if ln.active])
+        staging = [store.put({**staging_key(po.buyer_company_id, po.po_id, ln.line_no), "kind": "STAGING",
+                              "po_id": po.po_id, "line_no": ln.line_no, "box_code": ln.box_code,
+                              "product": ln.product, "vendor_company_id": order.vendor_company_id,
+                              "vendor_name": po.vendor_name, "awb": awb, "boxes_confirmed": ln.boxes,
+                              "boxes_received": 0, "customer_code": ln.customer_code,
+                              "prebook_id": ln.prebook_id, "prebook_line_no": ln.prebook_line_no,
+                              "line": to_item(ln)}, condition="attribute_not_exists(pk)")
+                   for ln in po.confirmed_lines]
+        ops = [_written(order, order_key(caller.company_id, order_id), "ORDER"),
+               _written(po, po_key(po.buyer_company_id, po.po_id), "PO"), *staging,
+               *(_removal_ops(db, order, unchecked, LineStatus.DELETED) if unchecked else []),
+               outbox(new_event(OrderConfirmed(order=order, deleted_lines=unchecked), company_id=caller.company_id,
+                                aggregate_id=order_id, aggregate_version=order.version))]
+        try:
+            db.transact(ops)
+        except ConditionFailed as e:
+            raise _Retry from e
+        return order
+
+    return _retrying(attempt)
+
+
