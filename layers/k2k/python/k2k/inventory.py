@@ -190,7 +190,7 @@ def age_ineligibility(inventory_type: str, received: date | None, terms: VendorT
     """Aging applies to received stock; future sales have not arrived yet."""
     if inventory_type == InventoryType.FUTURE_SALES.value:
         return []
-    age = age_days(received, today) or 0
+    age = max(age_days(received, today) or 0, 0)  # a clock a little ahead never makes boxes "too young"
     if age < terms.min_age_days:
         return [Rule.TOO_YOUNG]
     if age > terms.max_age_days:

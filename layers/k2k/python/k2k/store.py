@@ -115,22 +115,30 @@ class Store:
 
     def query(self, pk: str, prefix: str | None = None, *, consistent: bool = False,
               filter_expression: str | None = None, values: dict[str, Any] | None = None,
-              names: dict[str, str] | None = None, limit: int | None = None) -> list[Item]:
+              names: dict[str, str] | None = None, limit: int | None = None,
+              descending: bool = False, index: str | None = None) -> list[Item]:
         return list(self.iter_query(pk, prefix, consistent=consistent,
                                     filter_expression=filter_expression, values=values,
-                                    names=names, limit=limit))
+                                    names=names, limit=limit, descending=descending, index=index))
 
     def iter_query(self, pk: str, prefix: str | None = None, *, consistent: bool = False,
                    filter_expression: str | None = None, values: dict[str, Any] | None = None,
-                   names: dict[str, str] | None = None, limit: int | None = None) -> Iterator[Item]:
-        expr = "pk = :pk" + (" AND begins_with(sk, :prefix)" if prefix else "")
+                   names: dict[str, str] | None = None, limit: int | None = None,
+                   descending: bool = False, index: str | None = None) -> Iterator[Item]:
+        """Items of one partition, optionally by sort-key prefix; `index` queries a GSI named like
+        its key attributes (gsi1 -> gsi1pk/gsi1sk), whose partition keys also start with C#<cid>."""
+        pk_name, sk_name = (f"{index}pk", f"{index}sk") if index else ("pk", "sk")
+        expr = f"{pk_name} = :pk" + (f" AND begins_with({sk_name}, :prefix)" if prefix else "")
         vals: dict[str, Any] = {":pk": pk, **({":prefix": prefix} if prefix else {}), **(values or {})}
         kwargs: dict[str, Any] = {
             "TableName": self.table,
             "KeyConditionExpression": expr,
             "ExpressionAttributeValues": _values(vals),
-            "ConsistentRead": consistent,
+            "ConsistentRead": consistent and not index,  # GSIs are eventually consistent only
+            "ScanIndexForward": not descending,
         }
+        if index:
+            kwargs["IndexName"] = index
         if filter_expression:
             kwargs["FilterExpression"] = filter_expression
         if names:
@@ -171,6 +179,25 @@ class Store:
         except ClientError as e:
             raise self._condition_error(e) from e
         return deserialize(out.get("Attributes", {}))
+
+    def batch_get(self, keys: Iterable[Item], *, consistent: bool = True) -> list[Item]:
+        """Items for these keys (absent ones are left out), 100 keys per request, retrying
+        UnprocessedKeys. Order is not kept; match results on their keys."""
+        found: list[Item] = []
+        wanted = [dict(k) for k in keys]
+        for start in range(0, len(wanted), 100):
+            pending: dict[str, Any] = {self.table: {
+                "Keys": [serialize(k) for k in wanted[start:start + 100]], "ConsistentRead": consistent}}
+            for attempt in range(10):
+                out = self.db.batch_get_item(RequestItems=pending)
+                found.extend(deserialize(raw) for raw in out.get("Responses", {}).get(self.table, []))
+                pending = out.get("UnprocessedKeys") or {}
+                if not pending:
+                    break
+                time.sleep(min(0.05 * 2**attempt, 1.0) * random.random())
+            else:
+                raise RuntimeError("DynamoDB kept returning unprocessed keys")
+        return found
 
     def batch_put(self, items: Iterable[Item]) -> int:
         """Unconditional puts, 25 per request, retrying UnprocessedItems. Returns requests made."""

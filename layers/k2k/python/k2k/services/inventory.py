@@ -7,7 +7,7 @@ from datetime import date, datetime
 
 from pydantic import BaseModel
 
-from k2k import clock, keys, store
+from k2k import clock, keys, pricing, store
 from k2k.auth import INVENTORY_ROLES, SETUP_ROLES, Caller
 from k2k.errors import Conflict, Invalid, NotFound
 from k2k.events import new_event, outbox
@@ -49,7 +49,9 @@ def new_line(company: Company, fields: LineFields, now: datetime, today: date | 
     """A line as the vendor creates it (validated against the company, not yet stored)."""
     _check_location(company, fields.location)
     if fields.received_date is None and fields.inventory_type is not InventoryType.FUTURE_SALES:
-        fields = fields.model_copy(update={"received_date": today or now.date()})
+        # Received today where the vendor is, which is how its boxes age.
+        local_today = today or pricing.local_now(company.settings.timezone, now).date()
+        fields = fields.model_copy(update={"received_date": local_today})
     return InventoryLine(**fields.model_dump(), line_id=uuid.uuid4().hex[:16],
                          vendor_company_id=company.company_id, version=1, updated_at=now)
 
@@ -146,8 +148,9 @@ def publication(db: Store, line: InventoryLine) -> list[Publication]:
     """Why each connected buyer does or does not see this line (aging included, as of today)."""
     out = []
     for conn in active_connections_as_vendor(db, line.vendor_company_id):
+        vendor_today = pricing.local_now(conn.vendor_timezone, _now()).date()
         reasons = ineligibility(line, conn.terms) + age_ineligibility(
-            line.inventory_type.value, line.received_date, conn.terms, _now().date())
+            line.inventory_type.value, line.received_date, conn.terms, vendor_today)
         out.append(Publication(buyer_company_id=conn.buyer_company_id, buyer_name=conn.buyer_name,
                                published=not reasons, reasons=reasons))
     return out
