@@ -52,7 +52,7 @@ def inbox(consumer: str, company_id: str, event: Event) -> store.Op:
             "pk": keys.inbox_pk(company_id),
             "sk": f"{consumer}#{event.metadata.event_id}",
             "kind": "INBOX",
-            "expires_at": int((datetime.now(UTC) + INBOX_TTL).timestamp()),
+            "purge_at": int((datetime.now(UTC) + INBOX_TTL).timestamp()),
         },
         condition="attribute_not_exists(pk)",
     )

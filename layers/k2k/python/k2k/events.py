@@ -96,7 +96,7 @@ def outbox(event: Event) -> store.Op:
             "source": event.source,
             "detail_type": event.detail_type,
             "detail": json.dumps(event.detail(), separators=(",", ":")),
-            "expires_at": int(expires.timestamp()),
+            "purge_at": int(expires.timestamp()),
         },
         condition="attribute_not_exists(pk)",
     )

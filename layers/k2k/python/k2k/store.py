@@ -296,7 +296,7 @@ def _encode(value: Any) -> Any:
 
 def plain(item: Item) -> Item:
     """Drop key attributes and internal bookkeeping before handing an item to a model."""
-    return {k: v for k, v in item.items() if k not in ("pk", "sk", "kind", "expires_at")}
+    return {k: v for k, v in item.items() if k not in ("pk", "sk", "kind", "purge_at", "gsi1pk", "gsi1sk")}
 
 
 def as_int(value: Any) -> int:
