@@ -33,7 +33,8 @@ def main() -> None:
             "company_id": "vendor", "name": "Vendor", "locations": [{"code": "MIA", "name": "Miami"}]}), 201)
         line = ok(api("vendor", "Admin").post("/inventory", json=LINE), 201)
         buyers: list[str] = []
-        print(f"{'buyers':>7} {'vendor write':>13} {'fan-out':>8} {'total':>6}   (DynamoDB requests per inventory change)")
+        print(f"{'buyers':>7} {'vendor write':>13} {'fan-out':>8} {'total':>6}   "
+              "(DynamoDB requests per inventory change)")
         for target in (1, 10, 100):
             while len(buyers) < target:
                 buyers.append(_connect_buyer(api, len(buyers) + 1))

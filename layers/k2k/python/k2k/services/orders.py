@@ -9,6 +9,8 @@ fresh read; a lost race on stock is the customer's answer ("only N left").
 
 from __future__ import annotations
 
+import random
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
@@ -57,7 +59,7 @@ ECOMMERCE_ROLES = frozenset({Role.ACCOUNTS_RECEIVABLE, Role.ADMIN, Role.CREDIT_M
                              Role.SETUP})
 PREBOOK_ROLES = frozenset({Role.ADMIN, Role.SALES_MANAGER, Role.SALESPERSON})
 PO_ROLES = frozenset({Role.ADMIN, Role.PROCUREMENT_MANAGER, Role.PROCUREMENT_USER, Role.SALES_MANAGER})
-ATTEMPTS = 8
+ATTEMPTS = 10
 
 T = TypeVar("T")
 
@@ -155,11 +157,11 @@ def stock_event(vendor: str, line_id: str) -> store.Op:
 
 def _retrying(attempt: Callable[[], T]) -> T:
     """Run a read-decide-write step again from fresh reads while it loses races on documents."""
-    for _ in range(ATTEMPTS):
+    for n in range(ATTEMPTS):
         try:
             return attempt()
         except _Retry:
-            continue
+            time.sleep(random.uniform(0, 0.01 * 2**n))  # spread the contenders out
     raise Conflict("too many concurrent changes; try again")
 
 
