@@ -1,12 +1,15 @@
 """Who is told what about K2K orders, by email (SES). The events themselves are on the bus.
 
-Each notice is sent at most once per event: an inbox record is written first;
-if sending fails it is removed again so the redelivered event retries.
+An email cannot join a DynamoDB transaction, so a notice is sent at least once:
+an event already recorded in the inbox is skipped; otherwise the email is sent
+and then the event recorded. A Lambda dying between the two sends that email
+again on redelivery; it never loses it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import suppress
 
 from k2k import consumer, keys
 from k2k.events import Event
@@ -26,17 +29,14 @@ def _send(to: Iterable[str | None], subject: str, text: str) -> list[str]:
     return recipients
 
 
-def _once(db: Store, company_id: str, event: Event) -> bool:
-    try:
-        db.transact([consumer.inbox(CONSUMER, company_id, event)])
-        return True
-    except ConditionFailed:
-        return False
+def _sent(db: Store, company_id: str, event: Event) -> bool:
+    return db.get(keys.inbox_pk(company_id), f"{CONSUMER}#{event.metadata.event_id}") is not None
 
 
-def _forget(db: Store, company_id: str, event: Event) -> None:
-    db.db.delete_item(TableName=db.table, Key={"pk": {"S": keys.inbox_pk(company_id)},
-                                                 "sk": {"S": f"{CONSUMER}#{event.metadata.event_id}"}})
+def _record(db: Store, company_id: str, event: Event) -> None:
+    record = consumer.inbox(CONSUMER, company_id, event)
+    with suppress(ConditionFailed):  # a concurrent copy of the event recorded it first
+        db.put(record.key_or_item, record.condition)
 
 
 def _lines(lines: Iterable[OrderLine]) -> str:
@@ -46,13 +46,11 @@ def _lines(lines: Iterable[OrderLine]) -> str:
 def notify(db: Store, event: Event) -> list[str]:
     """Send the notices an order event calls for; returns the recipients (empty if already sent)."""
     company = event.metadata.producer_company_id
-    if not _once(db, company, event):
+    if _sent(db, company, event):
         return []
-    try:
-        return _compose(db, event)
-    except Exception:
-        _forget(db, company, event)
-        raise
+    recipients = _compose(db, event)
+    _record(db, company, event)
+    return recipients
 
 
 Contacts = list[str | None]
