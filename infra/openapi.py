@@ -1,0 +1,191 @@
+"""One OpenAPI document for the whole K2K API, generated from the handlers themselves.
+
+Each function with Api events in template.yaml exposes a module-level `app`
+(a Powertools APIGatewayRestResolver); its schema is taken for the routes the
+template gives that function, and all of them are merged into one document with
+a bearer JWT (the Cognito ID token) required everywhere except on routes the
+template opens with `Auth: {Authorizer: NONE}`. Committed as docs/openapi.json
+so a change to the API shows up in review; CI runs --check.
+
+    python -m infra.openapi            # write docs/openapi.json
+    python -m infra.openapi --check    # exit 1, with a summary, if the committed file differs
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from infra.localcloud import functions
+from infra.localcloud.template import ApiRoute, FunctionSpec, Template, load
+
+TITLE = "K2K API"
+VERSION = "1.0.0"
+SECURITY_SCHEME = "bearerAuth"
+HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Built:
+    document: dict[str, Any]
+    problems: list[str] = field(default_factory=list)  # routes the template and the handlers disagree on
+    errors: list[str] = field(default_factory=list)  # handlers that did not load: the document is partial
+
+
+def build(tpl: Template) -> Built:
+    """Merge every API function's schema. Needs the functions' environment (see `function_environment`)."""
+    owners: dict[Path, FunctionSpec] = {}
+    routes: dict[Path, list[ApiRoute]] = defaultdict(list)
+    for fn in tpl.functions.values():
+        if fn.api:
+            owners.setdefault(fn.module_file, fn)
+            routes[fn.module_file] += fn.api
+    paths: dict[str, dict[str, Any]] = {}
+    schemas: dict[str, Any] = {}
+    problems: list[str] = []
+    errors: list[str] = []
+    openapi_version = "3.1.0"
+    for file, spec in owners.items():
+        try:
+            module = functions.load_module(spec)
+        except Exception as e:
+            errors.append(f"{spec.logical_id}: {file} does not load: {e!r}")
+            continue
+        app = getattr(module, "app", None)
+        if app is None or not hasattr(app, "get_openapi_json_schema"):
+            problems.append(f"{spec.logical_id}: {file} has Api events but no module-level Powertools `app`")
+            continue
+        doc = json.loads(app.get_openapi_json_schema(title=TITLE, version=VERSION))
+        openapi_version = doc.get("openapi", openapi_version)
+        wanted = {(r.path, r.method.lower()): r for r in routes[file]}
+        served = set()
+        for path, item in (doc.get("paths") or {}).items():
+            for method, operation in item.items():
+                if method not in HTTP_METHODS:
+                    continue
+                route = wanted.get((path, method)) or wanted.get((path, "any"))
+                if route is None:
+                    problems.append(f"{spec.logical_id}: the app serves {method.upper()} {path} "
+                                    "but template.yaml routes no such request to it")
+                    continue
+                served.add((path, method))
+                if route.authorizer is None:
+                    operation["security"] = []
+                paths.setdefault(path, {})[method] = operation
+        for (path, method), route in sorted(wanted.items()):
+            if method != "any" and (path, method) not in served:
+                problems.append(f"{route.function}: template.yaml routes {method.upper()} {path} "
+                                "to it but its app has no such route (it would answer 404)")
+        for name, schema in ((doc.get("components") or {}).get("schemas") or {}).items():
+            if name in schemas and schemas[name] != schema:
+                problems.append(f"schema {name} differs between handlers; the document keeps the first")
+                continue
+            schemas[name] = schema
+    document: dict[str, Any] = {
+        "openapi": openapi_version,
+        "info": {"title": TITLE, "version": VERSION,
+                 "description": " ".join(str(tpl.raw.get("Description", "")).split())},
+        "paths": dict(sorted(paths.items())),
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {SECURITY_SCHEME: {
+                "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                "description": "The Cognito ID token (locally: python -m infra.localcloud.token)",
+            }},
+        },
+        "security": [{SECURITY_SCHEME: []}],
+    }
+    return Built(document, problems, errors)
+
+
+@contextmanager
+def function_environment(tpl: Template) -> Iterator[None]:
+    """The environment handlers import under: the template's variables and a fake AWS identity."""
+    from infra.localcloud.runtime import FAKE_AWS_ENV
+
+    values = {**FAKE_AWS_ENV, **functions.shared_environment(tpl)}
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    functions.add_to_path(tpl.layer_paths)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def render(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """What changed, as a reviewer would say it: operations and schemas added, removed or changed."""
+    out = []
+
+    def operations(doc: dict[str, Any]) -> dict[str, Any]:
+        return {f"{m.upper()} {p}": op for p, item in (doc.get("paths") or {}).items()
+                for m, op in item.items() if m in HTTP_METHODS}
+
+    def schemas(doc: dict[str, Any]) -> dict[str, Any]:
+        return {f"schema {k}": v for k, v in ((doc.get("components") or {}).get("schemas") or {}).items()}
+
+    for pick in (operations, schemas):
+        before, after = pick(old), pick(new)
+        out += [f"+ {k}" for k in sorted(after.keys() - before.keys())]
+        out += [f"- {k}" for k in sorted(before.keys() - after.keys())]
+        out += [f"~ {k}" for k in sorted(before.keys() & after.keys()) if before[k] != after[k]]
+    rest = sorted(k for k in old.keys() | new.keys()
+                  if k not in ("paths", "components") and old.get(k) != new.get(k))
+    out += [f"~ {k}" for k in rest]
+    if not out and old != new:
+        out.append("~ components")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infra.openapi", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true",
+                        help="compare with the committed file instead of writing it")
+    parser.add_argument("--strict", action="store_true", help="also fail when template and handlers disagree")
+    parser.add_argument("--template", default=str(REPO / "template.yaml"))
+    parser.add_argument("--output", help="default: docs/openapi.json next to the template")
+    args = parser.parse_args(argv)
+    tpl = load(args.template)
+    output = Path(args.output) if args.output else tpl.root / "docs" / "openapi.json"
+    with function_environment(tpl):
+        built = build(tpl)
+    for problem in built.problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    for error in built.errors:
+        print(f"error: {error}", file=sys.stderr)
+    failed = bool(built.errors) or (bool(built.problems) and args.strict)
+    if args.check:
+        committed = json.loads(output.read_text()) if output.is_file() else {}
+        if render(committed) != render(built.document):
+            print(f"{output} is out of date; run `python -m infra.openapi` and commit it:", file=sys.stderr)
+            for line in differences(committed, built.document):
+                print(f"  {line}", file=sys.stderr)
+            return 1
+        print(f"{output} is up to date")
+        return 1 if failed else 0
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(render(built.document))
+    print(f"wrote {output} ({sum(len(v) for v in built.document['paths'].values())} operations)")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""The real template.yaml on the local cloud: what the `cloud` fixture gives every e2e test.
+
+These check the wiring that comes from the template (resources, routes, the
+authorizer, S3 to EventBridge to the import queue), not the handlers' logic.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+
+from infra.localcloud import tokens
+from infra.localcloud.client import ApiClient
+from infra.localcloud.runtime import LocalCloud
+
+
+def test_the_template_s_resources_exist_as_declared(cloud: LocalCloud) -> None:
+    ddb = cloud.client("dynamodb")
+    table = ddb.describe_table(TableName=cloud.name("K2KTable"))["Table"]
+    assert table["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
+    assert [i["IndexName"] for i in table.get("GlobalSecondaryIndexes", [])] == ["gsi1"]
+    ttl = ddb.describe_time_to_live(TableName=cloud.name("K2KTable"))["TimeToLiveDescription"]
+    assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "purge_at")
+    sqs = cloud.client("sqs")
+    attrs = sqs.get_queue_attributes(QueueUrl=cloud.queue_url("AvailabilitySyncQueue"),
+                                     AttributeNames=["All"])["Attributes"]
+    assert json.loads(attrs["RedrivePolicy"])["deadLetterTargetArn"].endswith(":k2k-AvailabilitySyncDLQ")
+    assert attrs["VisibilityTimeout"] == "180"
+    events = cloud.client("events")
+    targets = events.list_targets_by_rule(Rule=cloud.name("AvailabilitySyncRule"), EventBusName="k2k-dev")
+    assert [t["Arn"] for t in targets["Targets"]] == [
+        "arn:aws:sqs:us-east-1:123456789012:k2k-AvailabilitySyncQueue"]
+    assert cloud.client("ses").list_identities()["Identities"] == ["noreply@k2k.example.com"]
+    assert {"Api", "UserPool", "DeadLetterAlarmTopic"} <= cloud.resources.skipped.keys()
+
+
+def test_every_route_of_the_template_is_served_and_guarded(cloud: LocalCloud) -> None:
+    anonymous = ApiClient(cloud.base_url)
+    guarded = [r for r in cloud.template.routes if r.authorizer is not None]
+    assert guarded
+    for route in guarded:
+        path = re.sub(r"\{[^}]+\}", "x", route.path)
+        method = "GET" if route.method == "ANY" else route.method
+        got = anonymous.request(method, path)
+        assert (got.status, got.json()) == (401, {"message": "Unauthorized"}), (route.function, method, path)
+    assert sum(cloud.invocations.values()) == 0
+    assert anonymous.get("/no/such/route").status == 403
+
+
+def test_the_api_fixture_calls_as_a_user_of_a_company(cloud: LocalCloud,
+                                                       api: Callable[..., ApiClient]) -> None:
+    client = api("rosaflor", "Admin", "Setup")
+    assert client.base_url == cloud.base_url and client.token
+    claims = tokens.verify(client.token)
+    assert (claims["custom:company_id"], claims["cognito:groups"]) == ("rosaflor", ["Admin", "Setup"])
+
+
+def test_a_workbook_dropped_in_s3_reaches_the_import_queue(cloud: LocalCloud) -> None:
+    s3 = cloud.client("s3")
+    bucket = cloud.name("DropBucket")
+    s3.put_object(Bucket=bucket, Key="imports/rosaflor/customers/book.xlsx", Body=b"PK")
+    s3.put_object(Bucket=bucket, Key="exports/rosaflor/book.xlsx", Body=b"PK")
+    out = cloud.client("sqs").receive_message(QueueUrl=cloud.queue_url("ImportQueue"), MaxNumberOfMessages=10)
+    keys = [json.loads(m["Body"])["detail"]["object"]["key"] for m in out.get("Messages", [])]
+    assert keys == ["imports/rosaflor/customers/book.xlsx"]

@@ -1,0 +1,72 @@
+"""The OpenAPI document: merged from the handlers' own resolvers, checked against the template."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from infra import openapi
+from infra.localcloud.template import load
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "localcloud" / "template.yaml"
+
+
+@pytest.fixture(scope="module")
+def built() -> openapi.Built:
+    tpl = load(FIXTURE)
+    with openapi.function_environment(tpl):
+        return openapi.build(tpl)
+
+
+def test_every_routed_operation_is_documented_once_with_its_schemas(built: openapi.Built) -> None:
+    doc = built.document
+    assert doc["info"]["title"] == "K2K API"
+    assert doc["paths"]["/things"]["post"]["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/NewThing"}
+    assert {"NewThing", "Thing"} <= doc["components"]["schemas"].keys()
+    assert set(doc["paths"]) == {"/things", "/things/special", "/things/{thing_id}",
+                                 "/things/{thing_id}/copies", "/whoami", "/public", "/boom"}
+
+
+def test_a_bearer_jwt_is_required_except_where_the_template_opens_the_route(built: openapi.Built) -> None:
+    doc = built.document
+    assert doc["components"]["securitySchemes"]["bearerAuth"] == {
+        "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+        "description": "The Cognito ID token (locally: python -m infra.localcloud.token)"}
+    assert doc["security"] == [{"bearerAuth": []}]
+    assert doc["paths"]["/public"]["get"]["security"] == []
+    assert "security" not in doc["paths"]["/things/{thing_id}"]["get"]
+
+
+def test_disagreements_between_template_and_handlers_are_reported(built: openapi.Built) -> None:
+    assert built.problems == [
+        "ApiFunction: the app serves GET /hidden but template.yaml routes no such request to it",
+        f"EchoFunction: {FIXTURE.parent / 'functions/api/echo.py'} has Api events but no module-level "
+        "Powertools `app`",
+    ]
+    assert "/hidden" not in built.document["paths"]
+    assert built.errors == []
+
+
+def test_check_passes_on_a_fresh_file_and_fails_with_a_summary_after_a_change(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    output = tmp_path / "openapi.json"
+    args = ["--template", str(FIXTURE), "--output", str(output)]
+    assert openapi.main(args) == 0
+    written = output.read_text()
+    assert written == json.dumps(json.loads(written), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    assert openapi.main([*args, "--check"]) == 0
+    assert openapi.main([*args, "--check", "--strict"]) == 1  # the fixture's deliberate disagreements
+
+    stale = json.loads(written)
+    del stale["paths"]["/boom"]
+    stale["paths"]["/gone"] = {"get": {"responses": {}}}
+    stale["components"]["schemas"]["Thing"]["title"] = "Old"
+    output.write_text(json.dumps(stale))
+    capsys.readouterr()
+    assert openapi.main([*args, "--check"]) == 1
+    err = capsys.readouterr().err
+    assert "is out of date" in err
+    assert "+ GET /boom" in err and "- GET /gone" in err and "~ schema Thing" in err
