@@ -40,12 +40,12 @@ def get_order(order_id: Annotated[str, Path()]) -> VendorOrder:
 
 
 @app.post("/orders/<order_id>/confirm", summary="Confirm: lines never checked out are deleted, an AWB assigned")
-def confirm(order_id: Annotated[str, Path()], body: vendor_orders.ConfirmIn) -> VendorOrder:
+def confirm(order_id: Annotated[str, Path()], body: vendor_orders.OrderConfirmation) -> VendorOrder:
     return vendor_orders.confirm_order(_db(), caller(app), order_id, body)
 
 
 @app.post("/orders/<order_id>/void", summary="Void the whole order (type CONFIRM); the buyer is told")
-def void(order_id: Annotated[str, Path()], body: vendor_orders.VoidIn) -> VendorOrder:
+def void(order_id: Annotated[str, Path()], body: vendor_orders.OrderVoid) -> VendorOrder:
     return vendor_orders.void_order(_db(), caller(app), order_id, body)
 
 

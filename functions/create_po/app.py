@@ -34,7 +34,7 @@ class CheckedOut(BaseModel):
 
 class PurchaseOrderView(BaseModel):
     purchase_order: PurchaseOrder
-    differences: list[svc.Difference]
+    differences: list[svc.PoDifference]
 
 
 @app.post("/carts", status_code=201, summary="Open a cart with a first K2K line (holds the vendor's stock)")

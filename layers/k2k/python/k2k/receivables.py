@@ -11,12 +11,12 @@ from pydantic import BaseModel, Field
 from k2k import keys
 
 
-class InvoiceSource(StrEnum):
+class CustomerInvoiceSource(StrEnum):
     K2K_STAGING = "K2K_STAGING"
     IMPORT = "IMPORT"
 
 
-class InvoiceLine(BaseModel):
+class CustomerInvoiceLine(BaseModel):
     box_code: str
     product: str
     boxes: int
@@ -35,11 +35,11 @@ class CustomerInvoice(BaseModel):
     ref_no: str | None = None
     carrier: str | None = None
     location: str | None = None
-    lines: list[InvoiceLine] = Field(default_factory=list)
+    lines: list[CustomerInvoiceLine] = Field(default_factory=list)
     additional_charges: Decimal = Decimal("0.00")
     total: Decimal
     balance: Decimal
-    source: InvoiceSource
+    source: CustomerInvoiceSource
     prebook_id: str | None = None
     created_at: datetime
 

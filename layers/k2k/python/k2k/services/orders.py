@@ -580,14 +580,14 @@ class ShippedLinePatch(BaseModel):
     version: int | None = None
 
 
-class Difference(BaseModel):
+class PoDifference(BaseModel):
     line_no: int
     field: str
     vendor_confirmed: Any
     on_po: Any
 
 
-def differences(po: PurchaseOrder) -> list[Difference]:
+def differences(po: PurchaseOrder) -> list[PoDifference]:
     """Where the PO now differs from what the vendor confirmed (for reconciliation)."""
     confirmed = {ln.line_no: ln for ln in po.confirmed_lines}
     found = []
@@ -600,7 +600,7 @@ def differences(po: PurchaseOrder) -> list[Difference]:
                 continue
             before, after = getattr(was, name), getattr(ln, name)
             if before != after:
-                found.append(Difference(line_no=ln.line_no, field=name, vendor_confirmed=before, on_po=after))
+                found.append(PoDifference(line_no=ln.line_no, field=name, vendor_confirmed=before, on_po=after))
     return found
 
 

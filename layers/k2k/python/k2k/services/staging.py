@@ -20,7 +20,7 @@ from k2k.inventory import InventoryType, LineFields
 from k2k.money import cents
 from k2k.network import Company, Customer
 from k2k.orders import OrderLine, StagingReceived, can_bill, sale_price
-from k2k.receivables import CustomerInvoice, InvoiceLine, InvoiceSource, invoice_key
+from k2k.receivables import CustomerInvoice, CustomerInvoiceLine, CustomerInvoiceSource, invoice_key
 from k2k.services import inventory as inventory_svc
 from k2k.services.network import get_company, get_customer
 from k2k.services.orders import _Retry, _retrying, get_prebook
@@ -79,10 +79,10 @@ def _invoice(buyer: Company, customer: Customer, line: OrderLine, boxes: int, pr
     now = clock.now()
     return CustomerInvoice(
         invoice_id=f"INV-{uuid.uuid4().hex[:10].upper()}", company_id=buyer.company_id,
-        customer_code=customer.code, invoice_date=now.date(), lines=[InvoiceLine(
+        customer_code=customer.code, invoice_date=now.date(), lines=[CustomerInvoiceLine(
             box_code=line.box_code, product=line.product, boxes=boxes, unit_type=line.unit_type.value,
             units=units, unit_price=price, total=total)],
-        total=total, balance=total, source=InvoiceSource.K2K_STAGING, prebook_id=prebook_id, created_at=now)
+        total=total, balance=total, source=CustomerInvoiceSource.K2K_STAGING, prebook_id=prebook_id, created_at=now)
 
 
 def receive(db: Store, caller: Caller, body: ReceiveIn) -> Receipt:

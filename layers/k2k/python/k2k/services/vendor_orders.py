@@ -54,11 +54,11 @@ def staging_key(buyer: str, po_id: str, line_no: int) -> dict[str, str]:
     return {"pk": keys.company_pk(buyer), "sk": f"STAGING#{po_id}#{line_no:04d}"}
 
 
-class ConfirmIn(BaseModel):
+class OrderConfirmation(BaseModel):
     awb: str | None = Field(default=None, max_length=20, description="air waybill; assigned when omitted")
 
 
-class VoidIn(BaseModel):
+class OrderVoid(BaseModel):
     confirm: str = Field(description="type CONFIRM")
     reason: str | None = Field(default=None, max_length=500)
 
@@ -135,7 +135,7 @@ def _remove(db: Store, caller: Caller, order_id: str, pick: Any, status: LineSta
     return _retrying(attempt)
 
 
-def void_order(db: Store, caller: Caller, order_id: str, body: VoidIn) -> VendorOrder:
+def void_order(db: Store, caller: Caller, order_id: str, body: OrderVoid) -> VendorOrder:
     check_confirm_word(body.confirm)
     return _remove(db, caller, order_id, lambda ln: True, LineStatus.VOIDED, body.reason)
 
@@ -144,7 +144,7 @@ def delete_line(db: Store, caller: Caller, order_id: str, line_no: int) -> Vendo
     return _remove(db, caller, order_id, lambda ln: ln.line_no == line_no, LineStatus.DELETED, None)
 
 
-def confirm_order(db: Store, caller: Caller, order_id: str, body: ConfirmIn) -> VendorOrder:
+def confirm_order(db: Store, caller: Caller, order_id: str, body: OrderConfirmation) -> VendorOrder:
     """Lines never checked out are deleted first; the AWB is assigned; the buyer's PO is confirmed
     and its boxes wait in the buyer's staging area under the vendor's box codes."""
 
