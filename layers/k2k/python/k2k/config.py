@@ -15,6 +15,7 @@ class Settings(BaseModel):
     sender_email: str = "noreply@k2k.example.com"
     event_bus_arn: str = ""
     scheduler_role_arn: str = ""
+    schedule_dlq_arn: str = ""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -26,4 +27,5 @@ class Settings(BaseModel):
             sender_email=os.environ.get("SENDER_EMAIL", "noreply@k2k.example.com"),
             event_bus_arn=os.environ.get("EVENT_BUS_ARN", ""),
             scheduler_role_arn=os.environ.get("SCHEDULER_ROLE_ARN", ""),
+            schedule_dlq_arn=os.environ.get("SCHEDULE_DLQ_ARN", ""),
         )

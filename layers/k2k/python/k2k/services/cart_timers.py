@@ -31,7 +31,9 @@ def schedule_expiry(settings: Settings, opened: CartOpened) -> bool:
             ActionAfterCompletion="DELETE",
             Target={"Arn": settings.event_bus_arn, "RoleArn": settings.scheduler_role_arn,
                     "EventBridgeParameters": {"DetailType": spec.detail_type, "Source": spec.source},
-                    "Input": json.dumps(elapsed.detail())},
+                    "Input": json.dumps(elapsed.detail()),
+                    "RetryPolicy": {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400},
+                    "DeadLetterConfig": {"Arn": settings.schedule_dlq_arn}},
         )
     except ClientError as e:
         if e.response["Error"]["Code"] == "ConflictException":  # a duplicate CartOpened
