@@ -9,7 +9,7 @@ effect.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,7 +24,7 @@ Handler = Callable[[Event], None]
 INBOX_TTL = timedelta(days=14)
 
 
-def sqs_batch(event: dict[str, Any], context: Any, handlers: dict[str, Handler]) -> dict[str, Any]:
+def sqs_batch(event: dict[str, Any], context: Any, handlers: Mapping[str, Handler]) -> dict[str, Any]:
     processor = BatchProcessor(event_type=EventType.SQS)
 
     def record_handler(record: SQSRecord) -> None:
@@ -41,8 +41,8 @@ def sqs_batch(event: dict[str, Any], context: Any, handlers: dict[str, Handler])
                                              "aggregate_version": k2k_event.metadata.aggregate_version})
         handler(k2k_event)
 
-    return process_partial_response(event=event, record_handler=record_handler,
-                                    processor=processor, context=context)
+    return dict(process_partial_response(event=event, record_handler=record_handler,
+                                         processor=processor, context=context))
 
 
 def inbox(consumer: str, company_id: str, event: Event) -> store.Op:

@@ -348,7 +348,8 @@ def _stock_moves(cart: Cart, **direction: int) -> tuple[list[store.Op], list[sto
     for line in cart.lines:
         if line.status is LineStatus.ACTIVE:
             boxes[(line.vendor_company_id, line.vendor_line_id)] += line.boxes
-    ops = [stock(v, lid, **{k: sign * n for k, sign in direction.items()}) for (v, lid), n in boxes.items()]
+    ops = [stock(v, lid, on_hand=direction.get("on_hand", 0) * n, held=direction.get("held", 0) * n,
+                 sold=direction.get("sold", 0) * n) for (v, lid), n in boxes.items()]
     return ops, [stock_event(v, lid) for (v, lid) in boxes]
 
 
@@ -367,7 +368,7 @@ def checkout(db: Store, caller: Caller, cart_id: str) -> tuple[Cart, Prebook]:
                           else Classification.PREBOOK)
         prebook_id = f"PB-{_id()}"
         ops: list[store.Op] = []
-        prebook_lines = []
+        prebook_lines: list[PrebookLine] = []
         for po_id, lines in _lines_by_po(cart).items():
             po = get_po(db, buyer.company_id, po_id)
             order = get_order(db, po.vendor_company_id, po.order_id)

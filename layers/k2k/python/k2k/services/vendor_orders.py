@@ -78,7 +78,8 @@ def _removal_ops(db: Store, order: VendorOrder, removed: list[OrderLine], status
         move["on_hand"] += ln.boxes
         move["sold" if ln.checked_out else "held"] -= ln.boxes
     for line_id, move in moves.items():
-        ops.append(stock(order.vendor_company_id, line_id, **move))
+        ops.append(stock(order.vendor_company_id, line_id, on_hand=move["on_hand"], held=move["held"],
+                         sold=move["sold"]))
         events.append(stock_event(order.vendor_company_id, line_id))
     buyer = order.buyer_company_id
     for cart_id in {ln.cart_id for ln in removed if ln.cart_id and not ln.checked_out}:
