@@ -1,0 +1,541 @@
+"""Reading a workbook fast and in bounded memory: python-calamine behind a streaming guard.
+
+calamine is many times faster than openpyxl's cell loop, but it builds a dense
+grid of the whole sheet in native memory, sized by the furthest cell: a
+1 KB file naming cell XFD1048576 would make it abort the process. So an .xlsx
+sheet is first streamed once (inflated in chunks, never whole) to:
+  - refuse DTDs, cells beyond the column limit, rows beyond Excel's last row,
+    cells without a position, and more bytes than the uncompressed limit;
+  - split its rows into bands of `Limits.band_rows` rows, written as separate
+    sheets of a normalized workbook that shares the original styles and
+    shared strings; calamine then loads one band at a time, so its memory is
+    bounded by the band, not by the file.
+An .xls (BIFF8) file is small by construction (65,536 rows x 256 columns) and
+is read directly, after its grid size is checked from the BIFF records.
+"""
+
+from __future__ import annotations
+
+import itertools
+import posixpath
+import re
+import struct
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from python_calamine import CalamineError, CalamineWorkbook, SheetTypeEnum, SheetVisibleEnum
+
+from k2k.imports.safety import (
+    _OTHER_MAINS,
+    OLE_MAGIC,
+    XLSX_MAIN,
+    Budget,
+    FileRejected,
+    Kind,
+    Limits,
+    check_zip,
+    ole_problem,
+    parse_xml,
+    read_part,
+    sniff,
+    stream_part,
+)
+from k2k.imports.spec import fold
+from k2k.imports.validate import Merged, column_letter
+
+_P = rb"(?:[A-Za-z_][\w.-]*:)?"  # an optional namespace prefix (x:sheetData)
+SHEETDATA = re.compile(rb"<(" + _P + rb")sheetData\s*(/?)>")
+MERGE = re.compile(rb"<" + _P + rb"mergeCell\s+ref\s*=\s*[\"']([A-Z]{1,3})(\d{1,7}):([A-Z]{1,3})(\d{1,7})[\"']")
+HEAD_MAX = 16 * 1024 * 1024
+STORE_BELOW = 128 * 1024 * 1024
+MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+PKG_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
+
+
+def _too_far_columns(limit: int) -> re.Pattern[bytes]:
+    """A cell reference whose column is past `limit` (e.g. past CV for 100), found without per-cell Python."""
+    last = column_letter(limit - 1)
+    alts = [rb"[A-Z]{%d,}" % (len(last) + 1)]
+    # Same length as the last allowed column but greater: compare letter by letter.
+    for i, ch in enumerate(last):
+        if ch != "Z":
+            alts.append(last[:i].encode() + b"[" + chr(ord(ch) + 1).encode() + b"-Z]" + b"[A-Z]" * (len(last) - i - 1))
+    # Starts with a literal so the regex engine can skip ahead; only cells carry r="<letters><digits>".
+    return re.compile(rb'r="(?:' + b"|".join(alts) + rb")\d")
+
+
+def _col_index(letters: bytes) -> int:
+    n = 0
+    for ch in letters:
+        n = n * 26 + ch - 64
+    return n - 1
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+@dataclass
+class Sheet:
+    """The sheet to import: its name, its size, merged ranges, and its rows in order."""
+
+    name: str
+    rows_total: int
+    merged: list[Merged]
+    _workbook: CalamineWorkbook
+    _bands: list[int | str] = field(default_factory=list)
+
+    def bands(self) -> Iterator[tuple[list[int], list[list[Any]]]]:
+        """(1-based row numbers, rows of cells by absolute column), a band at a time, blank rows left out."""
+        for band in self._bands:
+            try:
+                sheet = (self._workbook.get_sheet_by_index(band) if isinstance(band, int)
+                         else self._workbook.get_sheet_by_name(band))
+                start = sheet.start
+                # iter_rows() would start at the sheet's row 1 (empty rows before the band included);
+                # to_python() starts at the band's first cell, which `start` locates.
+                rows = sheet.to_python(skip_empty_area=True)
+            except CalamineError as e:
+                raise FileRejected(f"the workbook is damaged and cannot be read ({e})") from None
+            del sheet  # the band's native grid; its rows are Python lists now
+            if start is None:
+                continue
+            first_row, first_col = start
+            width = len(rows[0]) if rows else 0
+            empties = list(map(list.count, rows, itertools.repeat("")))  # C loops; blank rows are rare
+            if width in empties:
+                kept = [i for i, (cells, e) in enumerate(zip(rows, empties, strict=True)) if e != len(cells)]
+                rows = [rows[i] for i in kept]
+                numbers = [first_row + i + 1 for i in kept]
+            else:
+                numbers = list(range(first_row + 1, first_row + 1 + len(rows)))
+            if first_col:
+                pad = [""] * first_col
+                rows = [pad + cells for cells in rows]
+            yield numbers, rows
+
+    def rows(self) -> Iterator[tuple[int, list[Any]]]:
+        """(1-based row number, cells by absolute column) for each row that is not blank."""
+        for numbers, rows in self.bands():
+            yield from zip(numbers, rows, strict=True)
+
+    def close(self) -> None:
+        self._workbook.close()
+
+
+def open_sheet(path: Path, filename: str, workdir: Path, preferred: tuple[str, ...],
+               limits: Limits | None = None) -> Sheet:
+    """Check the file and open the sheet to import (named like the import type, else the first visible one)."""
+    limits = limits or Limits()
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        head = f.read(4096)
+    if head.startswith(OLE_MAGIC) and size <= limits.xls_bytes:
+        # An encrypted .xlsx is an OLE container too: say it is password-protected, not misnamed.
+        problem = ole_problem(path.read_bytes())
+        if problem and "password" in problem:
+            raise FileRejected(problem)
+    kind = sniff(head, filename)
+    if size > limits.file_bytes:
+        raise FileRejected(f"the file is {size / 2**20:,.1f} MiB; at most {limits.file_bytes // 2**20} MiB")
+    if kind is Kind.XLS:
+        return _open_xls(path, limits, preferred)
+    return _open_xlsx(path, workdir, limits, preferred)
+
+
+# -- .xlsx ------------------------------------------------------------------------------------------
+
+@dataclass
+class _Parts:
+    sheet_name: str
+    sheet_part: str
+    styles: str | None
+    shared_strings: str | None
+    date1904: bool
+
+
+def _find_parts(archive: zipfile.ZipFile, limits: Limits, budget: Budget, preferred: tuple[str, ...]) -> _Parts:
+    names = {n.lower(): n for n in archive.namelist()}
+    ct_name = names.get("[content_types].xml")
+    if ct_name is None:
+        raise FileRejected("it is a zip archive, not an Excel workbook")
+    types = parse_xml(read_part(archive, ct_name, limits, budget), ct_name)
+    overrides = {(o.get("PartName") or "").lstrip("/").lower(): o.get("ContentType") or ""
+                 for o in types if _local(o.tag) == "Override"}
+    for content_type in overrides.values():
+        if content_type in _OTHER_MAINS:
+            raise FileRejected(_OTHER_MAINS[content_type])
+        if "vbaProject" in content_type:
+            raise FileRejected("the workbook contains macros; save it as an Excel Workbook (.xlsx) without macros")
+    main = next((p for p, t in overrides.items() if t == XLSX_MAIN), None)
+    if main is None or main not in names:
+        kinds = " ".join(overrides.values())
+        if "wordprocessingml" in kinds:
+            raise FileRejected("it is a Word document, not an Excel workbook")
+        if "presentationml" in kinds:
+            raise FileRejected("it is a PowerPoint presentation, not an Excel workbook")
+        raise FileRejected("it is not an Excel workbook (no workbook part inside)")
+    workbook = parse_xml(read_part(archive, names[main], limits, budget), main)
+    folder, base = posixpath.split(names[main])
+    rels_name = posixpath.join(folder, "_rels", base + ".rels").lower()
+    if rels_name not in names:
+        raise FileRejected("the workbook is damaged: its relationships part is missing")
+    rels = {r.get("Id"): (r.get("Type") or "", r.get("Target") or "")
+            for r in parse_xml(read_part(archive, names[rels_name], limits, budget), rels_name)
+            if _local(r.tag) == "Relationship"}
+
+    def target(t: str) -> str | None:
+        path = t.lstrip("/") if t.startswith("/") else posixpath.normpath(posixpath.join(folder, t))
+        return names.get(path.lower())
+
+    date1904 = False
+    sheets: list[tuple[str, str]] = []
+    for el in workbook.iter():
+        tag = _local(el.tag)
+        if tag == "workbookPr":
+            date1904 = (el.get("date1904") or "").lower() in ("1", "true")
+        elif tag == "sheet":
+            rid = next((v for k, v in el.attrib.items() if _local(k) == "id"), None)
+            rel_type, rel_target = rels.get(rid, ("", ""))
+            part = target(rel_target) if rel_target else None
+            if part and rel_type.endswith("/worksheet") and (el.get("state") or "visible") == "visible":
+                sheets.append((el.get("name") or "", part))
+    if not sheets:
+        raise FileRejected("the workbook has no visible worksheet")
+    wanted = {fold(p) for p in preferred}
+    name, part = next((s for s in sheets if fold(s[0]) in wanted), sheets[0])
+    styles = next((target(t) for rt, t in rels.values() if rt.endswith("/styles")), None)
+    strings = next((target(t) for rt, t in rels.values() if rt.endswith("/sharedStrings")), None)
+    return _Parts(name, part, styles, strings, date1904)
+
+
+class _Bands:
+    """Writes the sheet's rows into band sheets of the normalized workbook, checking each chunk.
+
+    Only literal searches and one regex with a literal prefix run over the bytes: the guard must cost
+    less than the read it protects.
+    """
+
+    def __init__(self, out: zipfile.ZipFile, head: bytes, prefix: bytes, limits: Limits) -> None:
+        self.out = out
+        self.limits = limits
+        self.head = head
+        ws = re.search(rb"<(" + _P + rb")worksheet\b", head)
+        if not ws:
+            raise FileRejected("the workbook is damaged: the sheet has no worksheet element")
+        self.close_tags = b"</" + prefix + b"sheetData></" + ws.group(1) + b"worksheet>"
+        self.row_end = b"</" + prefix + b"row>"
+        # Cell tags are <c followed by a space, > or /; inside rows only rich-text <color>, <condense> and
+        # <charset> also start with <c, so three counts find every cell whatever its whitespace.
+        self.cell_tags = (b"<" + prefix + b"c", b"<" + prefix + b"co", b"<" + prefix + b"ch")
+        self.cell_row = re.compile(re.escape(b"<" + prefix + b'c r="') + rb'[A-Z]{1,3}(\d{1,9})"')
+        self.too_far = _too_far_columns(limits.columns)
+        self.count = 0  # bands written
+        self.rows = 0  # rows seen
+        self.band_rows = 0
+        self.low = self.high = 0
+        self.file: Any = None
+
+    def feed(self, part: bytes) -> None:
+        while part:
+            if self.file is None:
+                self.file = self.out.open(f"xl/worksheets/b{self.count}.xml", "w", force_zip64=True)
+                self.file.write(self.head)
+                self.band_rows, self.low, self.high = 0, 0, 0
+            room = self.limits.band_rows - self.band_rows
+            ends = part.count(self.row_end)
+            if ends <= room:
+                self._write(part, ends)
+                part = b""
+                if ends == room:
+                    self._close()
+            else:
+                cut = -1
+                for _ in range(room):
+                    cut = part.index(self.row_end, cut + 1)
+                cut += len(self.row_end)
+                self._write(part[:cut], room)
+                self._close()
+                part = part[cut:]
+
+    def _write(self, part: bytes, ends: int) -> None:
+        far = self.too_far.search(part)
+        if far:
+            ref = far.group(0)[3:].decode()
+            raise FileRejected(f"the sheet uses cell {ref}...; at most {self.limits.columns} columns "
+                               f"(A to {column_letter(self.limits.columns - 1)})")
+        numbers = self.cell_row.findall(part)
+        every, co, ch = (part.count(tag) for tag in self.cell_tags)
+        cells = every - co - ch
+        if cells > len(numbers):
+            raise FileRejected("the sheet has cells without a position, written by a program K2K cannot read "
+                               "safely; open the file in Excel and save it again")
+        if numbers:
+            rows = [int(n) for n in set(numbers)]
+            low, high = min(rows), max(rows)
+            if high > self.limits.rows:
+                raise FileRejected(f"the sheet has a row {high:,}, past Excel's last row ({self.limits.rows:,})")
+            self.low = min(self.low, low) if self.low else low
+            self.high = max(self.high, high)
+            if self.high - self.low >= 2 * self.limits.band_rows:
+                raise FileRejected("the sheet's rows are not in order; open the file in Excel and save it again")
+        self.rows += ends
+        if self.rows > self.limits.rows:
+            raise FileRejected(f"the sheet has more than {self.limits.rows:,} rows")
+        self.band_rows += ends
+        self.file.write(part)
+
+    def _close(self) -> None:
+        if self.file is not None:
+            self.file.write(self.close_tags)
+            self.file.close()
+            self.file = None
+            self.count += 1
+
+    def finish(self) -> None:
+        self._close()
+
+
+def _open_xlsx(path: Path, workdir: Path, limits: Limits, preferred: tuple[str, ...]) -> Sheet:
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError):
+        raise FileRejected("the workbook is damaged: it is not a readable .xlsx (zip) file") from None
+    normalized = workdir / "normalized.xlsx"
+    try:
+        # Stored when small (fastest for calamine), deflated when large (Lambda's /tmp is 512 MiB by default).
+        big = sum(i.file_size for i in archive.infolist()) > STORE_BELOW
+        method = zipfile.ZIP_DEFLATED if big else zipfile.ZIP_STORED
+        with archive, zipfile.ZipFile(normalized, "w", method, compresslevel=1 if big else None) as out:
+            check_zip(archive, limits)
+            budget = Budget(limits)
+            parts = _find_parts(archive, limits, budget, preferred)
+            copied = {}
+            for role, name in (("styles", parts.styles), ("sharedStrings", parts.shared_strings)):
+                if name:
+                    with archive.open(name) as src, out.open(f"xl/{role}.xml", "w", force_zip64=True) as dst:
+                        for chunk in stream_part(src, name, budget):
+                            dst.write(chunk)
+                    copied[role] = f"xl/{role}.xml"
+            with archive.open(parts.sheet_part) as src:
+                bands, merged = _split(src, parts.sheet_part, out, budget, limits)
+            _write_skeleton(out, bands.count, copied, parts.date1904)
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, NotImplementedError) as e:
+        raise FileRejected(f"the workbook is damaged and cannot be read ({e})") from None
+    if bands.rows == 0:
+        raise FileRejected(f"the sheet {parts.sheet_name!r} is empty")
+    try:
+        workbook = CalamineWorkbook.from_path(str(normalized))
+    except CalamineError as e:
+        raise FileRejected(f"the workbook is damaged and cannot be read ({e})") from None
+    return Sheet(parts.sheet_name, bands.rows, merged, workbook, list(range(bands.count)))
+
+
+def _split(src: Any, name: str, out: zipfile.ZipFile, budget: Budget, limits: Limits) -> tuple[_Bands, list[Merged]]:
+    holder: list[_Bands] = []
+    try:
+        return _split_into(src, name, out, budget, limits, holder)
+    finally:
+        if holder and holder[0].file is not None:
+            holder[0].file.close()  # a refused file leaves no half-written band open in the zip
+
+
+def _split_into(src: Any, name: str, out: zipfile.ZipFile, budget: Budget, limits: Limits,
+                holder: list[_Bands]) -> tuple[_Bands, list[Merged]]:
+    buf = b""
+    bands: _Bands | None = None
+    tail = b""
+    end_tag = row_end = b""
+    done = False
+    for chunk in stream_part(src, name, budget):
+        if done:
+            tail += chunk
+            if len(tail) > HEAD_MAX:
+                raise FileRejected("the sheet's trailing parts are larger than 16 MiB")
+            continue
+        buf += chunk
+        if bands is None:
+            opening = SHEETDATA.search(buf)
+            if opening is None:
+                if len(buf) > HEAD_MAX:
+                    raise FileRejected("the workbook is damaged: the sheet has no data part")
+                continue
+            prefix = opening.group(1)
+            end_tag, row_end = b"</" + prefix + b"sheetData>", b"</" + prefix + b"row>"
+            if opening.group(2):  # <sheetData/>: no rows at all
+                bands = _Bands(out, buf[:opening.start()] + b"<" + prefix + b"sheetData>", prefix, limits)
+                holder.append(bands)
+                tail, buf, done = buf[opening.end():], b"", True
+                continue
+            bands = _Bands(out, buf[:opening.end()], prefix, limits)
+            holder.append(bands)
+            buf = buf[opening.end():]
+        closing = buf.find(end_tag)
+        if closing >= 0:
+            bands.feed(buf[:closing])
+            tail, buf, done = buf[closing + len(end_tag):], b"", True
+            continue
+        cut = buf.rfind(row_end)
+        if cut >= 0:
+            cut += len(row_end)
+            bands.feed(buf[:cut])
+            buf = buf[cut:]
+        elif len(buf) > HEAD_MAX:
+            raise FileRejected("the sheet has a row larger than 16 MiB")
+    if bands is None or not done:
+        raise FileRejected("the workbook is damaged: the sheet ends before its data does")
+    bands.finish()
+    merged = []
+    for m in MERGE.finditer(tail):
+        merged.append(Merged(int(m.group(2)) - 1, _col_index(m.group(1)), int(m.group(4)) - 1, _col_index(m.group(3))))
+        if len(merged) > limits.merged_ranges:
+            raise FileRejected(f"the sheet has more than {limits.merged_ranges:,} merged ranges")
+    return bands, merged
+
+
+def _write_skeleton(out: zipfile.ZipFile, count: int, copied: dict[str, str], date1904: bool) -> None:
+    ct = ['<?xml version="1.0" encoding="UTF-8" standalone="yes"?>',
+          '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">',
+          '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>',
+          '<Default Extension="xml" ContentType="application/xml"/>',
+          f'<Override PartName="/xl/workbook.xml" ContentType="{XLSX_MAIN}"/>']
+    rels = [f'<Relationship Id="rId{i + 1}" Type="{REL_NS}/worksheet" Target="worksheets/b{i}.xml"/>'
+            for i in range(count)]
+    sheets = [f'<sheet name="b{i}" sheetId="{i + 1}" r:id="rId{i + 1}"/>' for i in range(count)]
+    for i in range(count):
+        ct.append(f'<Override PartName="/xl/worksheets/b{i}.xml" '
+                  'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>')
+    for role, part in copied.items():
+        ct.append(f'<Override PartName="/{part}" '
+                  f'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.{role}+xml"/>')
+        rels.append(f'<Relationship Id="r{role}" Type="{REL_NS}/{role}" Target="{role}.xml"/>')
+    ct.append("</Types>")
+    out.writestr("[Content_Types].xml", "".join(ct))
+    out.writestr("_rels/.rels", f'<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="{PKG_REL_NS}">'
+                 f'<Relationship Id="rId1" Type="{REL_NS}/officeDocument" Target="xl/workbook.xml"/></Relationships>')
+    out.writestr("xl/_rels/workbook.xml.rels", f'<?xml version="1.0" encoding="UTF-8"?><Relationships '
+                 f'xmlns="{PKG_REL_NS}">{"".join(rels)}</Relationships>')
+    pr = '<workbookPr date1904="1"/>' if date1904 else ""
+    out.writestr("xl/workbook.xml", f'<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="{MAIN_NS}" '
+                 f'xmlns:r="{REL_NS}">{pr}<sheets>{"".join(sheets)}</sheets></workbook>')
+
+
+# -- .xls -------------------------------------------------------------------------------------------
+
+def _open_xls(path: Path, limits: Limits, preferred: tuple[str, ...]) -> Sheet:
+    data = path.read_bytes()
+    if len(data) > limits.xls_bytes:
+        raise FileRejected(f"the .xls file is {len(data) / 2**20:,.1f} MiB; at most {limits.xls_bytes // 2**20} MiB "
+                           "(save it as .xlsx for larger files)")
+    problem = ole_problem(data)
+    if problem:
+        raise FileRejected(problem)
+    height, width = xls_extent(data)
+    if width > limits.columns:
+        raise FileRejected(f"the sheet uses column {column_letter(width - 1)}; at most {limits.columns} columns")
+    if height * width > limits.xls_cells:
+        raise FileRejected(f"the sheet spans {height:,} rows x {width} columns; an .xls may span at most "
+                           f"{limits.xls_cells:,} cells (save it as .xlsx)")
+    try:
+        workbook = CalamineWorkbook.from_path(str(path))
+        metas = [m for m in workbook.sheets_metadata
+                 if m.typ == SheetTypeEnum.WorkSheet and m.visible == SheetVisibleEnum.Visible]
+        if not metas:
+            raise FileRejected("the workbook has no visible worksheet")
+        wanted = {fold(p) for p in preferred}
+        meta = next((m for m in metas if fold(m.name) in wanted), metas[0])
+        sheet = workbook.get_sheet_by_name(meta.name)
+        ranges = sheet.merged_cell_ranges or []
+        merged = [Merged(a[0], a[1], b[0], b[1]) for a, b in ranges[: limits.merged_ranges]]
+        rows_total = sheet.height
+        del sheet
+    except CalamineError as e:
+        raise FileRejected(f"the workbook is damaged and cannot be read ({e})") from None
+    if rows_total == 0:
+        raise FileRejected(f"the sheet {meta.name!r} is empty")
+    return Sheet(meta.name, rows_total, merged, workbook, [meta.name])
+
+
+def xls_extent(data: bytes) -> tuple[int, int]:
+    """(rows, columns) the largest sheet's cells span, from the BIFF records, before calamine builds its grid.
+
+    Reads the compound file's "Workbook" stream (FAT chain) and the row/column of each cell record.
+    """
+    if not data.startswith(OLE_MAGIC) or len(data) < 512:
+        raise FileRejected("the .xls file is damaged")
+    try:
+        stream = _ole_stream(data, ("Workbook", "Book"))
+    except (struct.error, IndexError, KeyError):
+        raise FileRejected("the .xls file is damaged (its compound file structure cannot be read)") from None
+    rows = cols = 0
+    pos = 0
+    single = {0x0006, 0x0201, 0x0203, 0x0204, 0x0205, 0x027E, 0x00FD, 0x00D6}  # FORMULA BLANK NUMBER LABEL ...
+    multi = {0x00BD, 0x00BE}  # MULRK, MULBLANK: row, first col, ..., last col
+    n = len(stream)
+    while pos + 4 <= n:
+        rtype, size = struct.unpack_from("<HH", stream, pos)
+        body = pos + 4
+        if rtype in single and size >= 4:
+            r, c = struct.unpack_from("<HH", stream, body)
+            rows, cols = max(rows, r + 1), max(cols, c + 1)
+        elif rtype in multi and size >= 6:
+            r = struct.unpack_from("<H", stream, body)[0]
+            last = struct.unpack_from("<H", stream, body + size - 2)[0]
+            rows, cols = max(rows, r + 1), max(cols, last + 1)
+        pos = body + size
+    return rows, cols
+
+
+def _ole_stream(data: bytes, names: tuple[str, ...]) -> bytes:
+    sector_shift, mini_shift = struct.unpack_from("<HH", data, 30)
+    sector = 1 << sector_shift
+    n_fat, first_dir = struct.unpack_from("<II", data, 44)[0], struct.unpack_from("<I", data, 48)[0]
+    mini_cutoff, first_minifat = struct.unpack_from("<II", data, 56)
+    first_difat, n_difat = struct.unpack_from("<II", data, 68)
+    difat = list(struct.unpack_from("<109I", data, 76))
+    next_difat = first_difat
+    for _ in range(min(n_difat, 1024)):
+        if next_difat >= 0xFFFFFFFA:
+            break
+        off = (next_difat + 1) * sector
+        entries = struct.unpack_from(f"<{sector // 4}I", data, off)
+        difat.extend(entries[:-1])
+        next_difat = entries[-1]
+    fat: list[int] = []
+    for s in difat[: max(n_fat, 0)]:
+        if s >= 0xFFFFFFFA:
+            continue
+        fat.extend(struct.unpack_from(f"<{sector // 4}I", data, (s + 1) * sector))
+
+    def chain(start: int, limit: int = 1 << 20) -> bytes:
+        out = bytearray()
+        seen = 0
+        while start < 0xFFFFFFFA and seen < limit:
+            out += data[(start + 1) * sector: (start + 2) * sector]
+            start = fat[start]
+            seen += 1
+        return bytes(out)
+
+    directory = chain(first_dir)
+    for off in range(0, len(directory) - 127, 128):
+        name_len = struct.unpack_from("<H", directory, off + 64)[0]
+        name = directory[off: off + max(name_len - 2, 0)].decode("utf-16-le", "replace")
+        if name in names:
+            start, size = struct.unpack_from("<II", directory, off + 116)
+            if size < mini_cutoff:
+                root_start = struct.unpack_from("<I", directory, 116)[0]
+                mini = chain(root_start)
+                minifat_bytes = chain(first_minifat)
+                minifat = struct.unpack_from(f"<{len(minifat_bytes) // 4}I", minifat_bytes)
+                out = bytearray()
+                msize = 1 << mini_shift
+                while start < 0xFFFFFFFA and len(out) < size:
+                    out += mini[start * msize: (start + 1) * msize]
+                    start = minifat[start]
+                return bytes(out[:size])
+            return chain(start)[:size]
+    raise KeyError("no workbook stream")

@@ -1,0 +1,200 @@
+"""Writing accepted rows: batched, conditional, and safe to repeat.
+
+Open invoices and open credits: one item per row, keyed by its number, written
+100 at a time in a TransactWriteItems whose every put is conditional on
+"absent, or written by this same job". So:
+  - a number already in K2K is rejected as a duplicate, never overwritten,
+    and DynamoDB decides it, not a read-then-write (two imports racing on the
+    same number: exactly one wins, the other's row is rejected);
+  - a worker that died halfway and runs again finds its own rows and counts
+    them as imported, not as duplicates.
+A BatchGetItem first removes the duplicates we can see, so a transaction is
+only cancelled by a real race; when it is, the rows whose condition failed are
+rejected and the rest written again.
+
+Inventory in boxes: each confirmed row becomes an inventory line through the
+inventory service's own transaction items (line, unique box code, outbox
+event), 33 rows to a transaction. The box code is derived from the job and the
+row, so a repeated run meets its own box codes and counts those rows as done.
+Unconfirmed rows are stored as pending boxes (one item per row, same key on
+a repeat), to be confirmed later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from k2k import keys, store
+from k2k.imports.model import (
+    ImportType,
+    balance_by_customer_pk,
+    box_code,
+    credit_sk,
+    imports_pk,
+    invoice_sk,
+    invoices_by_po_pk,
+    pending_prefix,
+    pending_sk,
+)
+from k2k.inventory import Dimensions, InventoryType, LineFields
+from k2k.network import Company
+from k2k.services.inventory import create_ops, new_line
+from k2k.store import ConditionFailed, Item, Store
+
+NO_CARRIER = "No Carrier"
+TRANSACTION_ITEMS = 100
+OPS_PER_LINE = 3  # line, box code, event (k2k.services.inventory.create_ops)
+LINES_PER_TRANSACTION = TRANSACTION_ITEMS // OPS_PER_LINE
+
+Accepted = tuple[int, dict[str, Any]]  # (sheet row, typed values)
+Rejection = tuple[int, str]  # (sheet row, message)
+
+
+def invoice_item(company_id: str, job_id: str, row: int, v: dict[str, Any], at: datetime) -> Item:
+    """An open invoice from another system: Ref # = its number, carrier No Carrier, balance as a charge."""
+    day = v["invoice_date"].isoformat()
+    return {
+        "pk": keys.company_pk(company_id), "sk": invoice_sk(v["invoice_no"]), "kind": "OPEN_INVOICE",
+        "ref_no": v["invoice_no"], "customer_code": v["customer_code"], "invoice_date": day,
+        "customer_po": v["customer_po"], "location": v["location"], "carrier": NO_CARRIER,
+        "additional_charges": [{"description": "Open balance (imported)", "amount": v["balance"]}],
+        "total": v["balance"], "balance": v["balance"], "status": "OPEN", "source": "IMPORT",
+        "import_job_id": job_id, "import_row": row, "imported_at": at.isoformat(),
+        # Found by customer PO, newest invoice date last within it.
+        "gsi1pk": invoices_by_po_pk(company_id, v["customer_po"]), "gsi1sk": f"{day}#{v['invoice_no']}",
+    }
+
+
+def credit_item(company_id: str, job_id: str, row: int, v: dict[str, Any], at: datetime) -> Item:
+    """An open credit: a balance adjustment lowering what the customer owes."""
+    day = v["credit_date"].isoformat()
+    return {
+        "pk": keys.company_pk(company_id), "sk": credit_sk(v["credit_no"]), "kind": "BALANCE_ADJUSTMENT",
+        "adjustment": "OPEN_CREDIT", "credit_no": v["credit_no"], "customer_code": v["customer_code"],
+        "adjustment_date": day, "credit_balance": v["balance"], "amount": -v["balance"],
+        "location": v["location"], "description": v.get("description"), "source": "IMPORT",
+        "import_job_id": job_id, "import_row": row, "imported_at": at.isoformat(),
+        "gsi1pk": balance_by_customer_pk(company_id, v["customer_code"]), "gsi1sk": f"{day}#{v['credit_no']}",
+    }
+
+
+ITEMS: dict[ImportType, tuple[Callable[..., Item], str, str]] = {
+    # item builder, unique field, its column name
+    ImportType.OPEN_INVOICES: (invoice_item, "invoice_no", "Invoice #"),
+    ImportType.OPEN_CREDITS: (credit_item, "credit_no", "Credit #"),
+}
+
+
+def write_keyed(db: Store, import_type: ImportType, company_id: str, job_id: str, rows: list[Accepted],
+                at: datetime) -> list[Rejection]:
+    """Write up to 100 rows of open invoices or credits; returns the rows rejected as already in K2K."""
+    build, unique, column = ITEMS[import_type]
+    pending = [(row, build(company_id, job_id, row, v, at), v[unique]) for row, v in rows]
+    stored = {i["sk"]: i for i in db.batch_get({"pk": item["pk"], "sk": item["sk"]} for _, item, _ in pending)}
+    rejected: list[Rejection] = []
+    todo = []
+    for row, item, number in pending:
+        found = stored.get(item["sk"])
+        if found is not None and found.get("import_job_id") != job_id:
+            rejected.append((row, f"{column}: {number} is already in K2K (not overwritten)"))
+        else:
+            todo.append((row, item, number))
+    while todo:
+        try:
+            db.transact([store.put(item, condition="attribute_not_exists(pk) OR import_job_id = :job",
+                                   values={":job": job_id}) for _, item, _ in todo])
+            break
+        except ConditionFailed as e:
+            lost = {i for i in range(len(todo)) if e.failed_at(i)}
+            if not lost:
+                raise
+            rejected.extend((row, f"{column}: {number} is already in K2K (not overwritten)")
+                            for i, (row, _, number) in enumerate(todo) if i in lost)
+            todo = [t for i, t in enumerate(todo) if i not in lost]
+    return rejected
+
+
+def line_fields(job_id: str, row: int, v: dict[str, Any]) -> LineFields:
+    product = v["product"]
+    dimensions = (Dimensions(length=v["length"], width=v["width"], height=v["height"])
+                  if v.get("length") is not None else None)
+    return LineFields(
+        box_code=box_code(job_id, row), product=product,
+        product_code=product if (" " not in product and len(product) <= 40) else None,
+        box_type=v["box_type"], unit_type=v["unit_type"], bunches_per_box=v["bunches_per_box"],
+        stems_per_bunch=v["stems_per_bunch"], boxes_on_hand=v["boxes"], cost=v["cost"], price=v.get("price"),
+        location=v["location"], inventory_type=InventoryType.OPEN_MARKET, dimensions=dimensions,
+    )
+
+
+def _origin(job_id: str, v: dict[str, Any]) -> dict[str, Any]:
+    return {"vendor_code": v["vendor_code"], "awb": v.get("awb"), "ship_date": v["ship_date"].isoformat(),
+            "import_job_id": job_id}
+
+
+def write_lines(db: Store, company: Company, job_id: str, rows: list[Accepted], at: datetime) -> int:
+    """Confirm rows straight into inventory, 33 lines per transaction; returns how many are in inventory."""
+    done = 0
+    for start in range(0, len(rows), LINES_PER_TRANSACTION):
+        group = []
+        for row, v in rows[start:start + LINES_PER_TRANSACTION]:
+            ops = create_ops(new_line(company, line_fields(job_id, row, v), at))
+            ops[0].key_or_item.update(_origin(job_id, v))  # where the boxes came from, on the line item
+            group.append(ops)
+        while group:
+            try:
+                db.transact([op for ops in group for op in ops])
+                done += len(group)
+                break
+            except ConditionFailed as e:
+                # Only a box code can already exist: this job wrote that row before it was interrupted.
+                again = [i for i in range(len(group)) if e.failed_at(i * OPS_PER_LINE + 1)]
+                if not again or any(e.failed_at(i * OPS_PER_LINE + k) for i in range(len(group)) for k in (0, 2)):
+                    raise
+                done += len(again)
+                group = [ops for i, ops in enumerate(group) if i not in again]
+    return done
+
+
+def pending_item(company_id: str, job_id: str, row: int, v: dict[str, Any], at: datetime) -> Item:
+    fields = line_fields(job_id, row, v)
+    return {
+        "pk": imports_pk(company_id), "sk": pending_sk(job_id, row), "kind": "PENDING_BOXES",
+        "job_id": job_id, "row": row, "line": store.to_item(fields), **_origin(job_id, v),
+        "created_at": at.isoformat(),
+    }
+
+
+def write_pending(db: Store, company_id: str, job_id: str, rows: list[Accepted], at: datetime) -> int:
+    """Keep unconfirmed rows as pending boxes (BatchWriteItem; the same key on a repeat)."""
+    db.batch_put(pending_item(company_id, job_id, row, v, at) for row, v in rows)
+    return len(rows)
+
+
+def confirm_pending(db: Store, company: Company, job_id: str, at: datetime) -> int:
+    """Pending boxes of a job into inventory: each line with its event, its pending item deleted in the
+    same transaction, so a box is confirmed exactly once however often this runs."""
+    done = 0
+    items = db.query(imports_pk(company.company_id), pending_prefix(job_id), consistent=True)
+    per = TRANSACTION_ITEMS // (OPS_PER_LINE + 1)
+    for start in range(0, len(items), per):
+        group = []
+        for item in items[start:start + per]:
+            ops = create_ops(new_line(company, LineFields.model_validate(item["line"]), at))
+            ops[0].key_or_item.update({k: item.get(k) for k in ("vendor_code", "awb", "ship_date", "import_job_id")})
+            ops.append(store.delete({"pk": item["pk"], "sk": item["sk"]}, condition="attribute_exists(pk)"))
+            group.append(ops)
+        while group:
+            try:
+                db.transact([op for ops in group for op in ops])
+                done += len(group)
+                break
+            except ConditionFailed as e:
+                size = OPS_PER_LINE + 1
+                gone = [i for i in range(len(group)) if e.failed_at(i * size + 1) or e.failed_at(i * size + 3)]
+                if not gone:
+                    raise
+                group = [ops for i, ops in enumerate(group) if i not in gone]
+    return done
