@@ -15,6 +15,8 @@ from botocore.config import Config
 _lock = threading.Lock()
 _clients: dict[tuple[str, str], Any] = {}
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 5})
+# S3 refuses SigV2 on buckets created since 2020: presigned links must be SigV4.
+_SERVICE_CONFIG = {"s3": _CONFIG.merge(Config(signature_version="s3v4"))}
 
 
 def client(service: str) -> Any:
@@ -25,7 +27,7 @@ def client(service: str) -> Any:
         with _lock:  # boto3's default session is not thread-safe for client creation
             found = _clients.get(key)
             if found is None:
-                found = boto3.client(service, config=_CONFIG)  # type: ignore[call-overload]
+                found = boto3.client(service, config=_SERVICE_CONFIG.get(service, _CONFIG))  # type: ignore[call-overload]
                 _clients[key] = found
     return found
 

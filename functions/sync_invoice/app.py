@@ -1,0 +1,130 @@
+"""Vendor invoices for K2K orders and the buyer's PO reconciliation.
+
+Entry points: `api_handler` (REST) and `consumer_handler` (the invoice queue:
+OrderConfirmed bills the order; each invoice event reaches the buyer's PO and
+both companies' inboxes).
+"""
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from k2k.api import caller, create_resolver, handle
+from k2k.config import Settings
+from k2k.consumer import sqs_batch
+from k2k.events import Event
+from k2k.invoices import Action, Invoice, InvoiceChange, RecStatus
+from k2k.observability import logger, tracer
+from k2k.orders import OrderConfirmed
+from k2k.services import invoices as svc
+from k2k.store import Store
+
+app = create_resolver()
+
+
+def _db() -> Store:
+    return Store(Settings.from_env().table_name)
+
+
+def _docs() -> svc.Documents:
+    return svc.Documents(Settings.from_env().documents_bucket)
+
+
+InvoiceNo = Annotated[int, Path(ge=1)]
+Version = Annotated[int | None, Query(ge=1, description="a PDF version; default the current one")]
+
+
+# -- the vendor's invoices ------------------------------------------------------------------------
+
+@app.get("/invoices", summary="The vendor's K2K invoices, by number")
+def list_invoices() -> list[Invoice]:
+    return svc.list_invoices(_db(), caller(app))
+
+
+@app.get("/invoices/<invoice_no>", summary="One invoice")
+def get_invoice(invoice_no: InvoiceNo) -> Invoice:
+    return svc.get_invoice(_db(), caller(app).company_id, invoice_no)
+
+
+@app.put("/invoices/<invoice_no>", summary="Correct lines or charges: a new version and PDF (Admin, AR)")
+def update_invoice(invoice_no: InvoiceNo, body: InvoiceChange) -> Invoice:
+    return svc.update_invoice(_db(), _docs(), caller(app), invoice_no, body)
+
+
+@app.post("/invoices/<invoice_no>/void", summary="Void an invoice (type CONFIRM) (Admin, AR)")
+def void_invoice(invoice_no: InvoiceNo, body: svc.VoidIn) -> Invoice:
+    return svc.void_invoice(_db(), _docs(), caller(app), invoice_no, body)
+
+
+@app.get("/invoices/<invoice_no>/pdf", summary="A 5-minute download link to the invoice PDF")
+def invoice_pdf(invoice_no: InvoiceNo, version: Version = None) -> svc.PdfLink:
+    return svc.invoice_pdf(_db(), _docs(), caller(app), invoice_no, version)
+
+
+# -- the buyer's PO reconciliation --------------------------------------------------------------
+
+@app.get("/reconciliation", summary="POs with a vendor invoice or an automation notice, with their flags")
+def list_reconciliations(status: Annotated[RecStatus | None, Query()] = None) -> list[svc.ReconciliationView]:
+    return svc.list_reconciliations(_db(), caller(app), status)
+
+
+@app.get("/reconciliation/<po_id>", summary="A PO's vendor invoice, status, differences and why it was not uploaded")
+def get_reconciliation(po_id: Annotated[str, Path()]) -> svc.ReconciliationView:
+    return svc.get_reconciliation(_db(), caller(app), po_id)
+
+
+@app.post("/reconciliation/<po_id>/approve",
+          summary="AP -> AA (procurement), AA -> A (accounting: Admin, AR, Credit Manager)")
+def approve(po_id: Annotated[str, Path()], body: svc.StepIn) -> svc.ReconciliationView:
+    return svc.step(_db(), caller(app), po_id, Action.APPROVE, body)
+
+
+@app.post("/reconciliation/<po_id>/send-back", summary="AA or A back to AP (accounting)")
+def send_back(po_id: Annotated[str, Path()], body: svc.StepIn) -> svc.ReconciliationView:
+    return svc.step(_db(), caller(app), po_id, Action.SEND_BACK, body)
+
+
+@app.post("/reconciliation/<po_id>/paid", summary="Mark an approved invoice paid (accounting)")
+def mark_paid(po_id: Annotated[str, Path()], body: svc.StepIn) -> svc.ReconciliationView:
+    return svc.step(_db(), caller(app), po_id, Action.PAY, body)
+
+
+@app.post("/reconciliation/<po_id>/vendor-invoice", status_code=201,
+          summary="Upload the vendor's invoice by hand: number, amount, PDF (procurement)")
+def upload_vendor_invoice(po_id: Annotated[str, Path()], body: svc.ManualInvoiceIn) -> svc.ReconciliationView:
+    return svc.upload_vendor_invoice(_db(), _docs(), caller(app), po_id, body)
+
+
+@app.get("/reconciliation/<po_id>/pdf", summary="A 5-minute download link to the vendor invoice PDF on this PO")
+def reconciliation_pdf(po_id: Annotated[str, Path()], version: Version = None) -> svc.PdfLink:
+    return svc.reconciliation_pdf(_db(), _docs(), caller(app), po_id, version)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def api_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return handle(app, event, context)
+
+
+# -- the invoice queue --------------------------------------------------------------------------
+
+def _order_confirmed(event: Event) -> None:
+    svc.issue_for_order(_db(), _docs(), OrderConfirmed.model_validate(event.data))
+
+
+def _invoice_event(event: Event) -> None:
+    svc.on_invoice_event(_db(), _docs(), event)
+
+
+HANDLERS = {
+    "OrderConfirmed": _order_confirmed,
+    "InvoiceIssued": _invoice_event,
+    "InvoiceUpdated": _invoice_event,
+    "InvoiceVoided": _invoice_event,
+}
+
+
+@logger.inject_lambda_context
+def consumer_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return sqs_batch(event, context, HANDLERS)

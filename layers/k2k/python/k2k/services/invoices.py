@@ -1,0 +1,497 @@
+"""Vendor invoices and the buyer's PO reconciliation on the store, the documents bucket and SES.
+
+- Issuing (OrderConfirmed): the invoice, the vendor's counter, an order guard
+  and the InvoiceIssued outbox event are one transaction. The counter moves
+  only from the value read, so numbers have no gap and no duplicate; the guard
+  (one per order id) makes a redelivered OrderConfirmed a no-op that burns no
+  number. The PDF of a version is rendered after its commit, from committed
+  data only, so a lost race never leaves a wrong PDF behind.
+- Each invoice event (issued, updated, voided) then makes sure its PDF
+  exists, applies the version to the buyer's reconciliation (when both
+  automations are on) and emails both companies (at least once, and only
+  once unless the function dies between sending and recording it).
+- Reconciliation steps are conditional on the record's version.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import random
+import time
+import uuid
+from collections.abc import Callable
+from datetime import date
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, Field
+
+from k2k import aws, clock, consumer, keys, store
+from k2k import invoices as rules
+from k2k.auth import Caller
+from k2k.errors import Conflict, Invalid, NotFound
+from k2k.events import Event, new_event, outbox
+from k2k.invoices import (
+    MANUAL_UPLOAD_ROLES,
+    STATUS_LABELS,
+    VENDOR_INVOICE_ROLES,
+    Action,
+    Balance,
+    Difference,
+    Invoice,
+    InvoiceChange,
+    InvoiceIssued,
+    InvoiceUpdated,
+    InvoiceVoided,
+    Notice,
+    Reconciliation,
+    RecStatus,
+    StagedQuantity,
+    VendorInvoiceApproved,
+)
+from k2k.network import Company
+from k2k.notifications import send_email
+from k2k.observability import logger
+from k2k.orders import OrderConfirmed, PurchaseOrder
+from k2k.services.network import get_company
+from k2k.services.orders import get_po, list_pos
+from k2k.store import ConditionFailed, Store, as_int, plain, to_item
+
+NOTICES = "invoice-notices"  # inbox records: this event's emails were sent
+ATTEMPTS = 100  # numbering under contention: each round, one of the racing confirmations wins
+LINK_SECONDS = 300
+MAX_PDF_BYTES = 4 * 1024 * 1024  # base64 in a JSON body stays under the 6 MB Lambda payload
+
+T = TypeVar("T")
+
+
+# -- keys ---------------------------------------------------------------------------------------
+
+def invoice_key(vendor: str, invoice_no: int) -> dict[str, str]:
+    return {"pk": keys.company_pk(vendor), "sk": f"INVOICE#{invoice_no:010d}"}
+
+
+def order_invoice_key(vendor: str, order_id: str) -> dict[str, str]:
+    """One per order: a second OrderConfirmed for the same order cannot make a second invoice."""
+    return {"pk": keys.company_pk(vendor), "sk": f"INVOICE_ORDER#{order_id}"}
+
+
+def counter_key(vendor: str) -> dict[str, str]:
+    return {"pk": keys.company_pk(vendor), "sk": "COUNTER#INVOICE"}
+
+
+def rec_key(buyer: str, po_id: str) -> dict[str, str]:
+    return {"pk": keys.company_pk(buyer), "sk": f"REC#{po_id}"}
+
+
+def _get(db: Store, key: dict[str, str]) -> store.Item | None:
+    return db.get(key["pk"], key["sk"])
+
+
+def staging_prefix(po_id: str | None = None) -> str:
+    return f"STAGING#{po_id}#" if po_id else "STAGING#"
+
+
+# -- the documents bucket -------------------------------------------------------------------------
+
+class Documents:
+    """Invoice PDFs: written once per version, read only through short-lived links."""
+
+    def __init__(self, bucket: str) -> None:
+        self.bucket = bucket
+
+    @property
+    def s3(self) -> Any:
+        return aws.client("s3")
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.s3.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as e:
+            if e.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        return True
+
+    def put_pdf(self, key: str, body: bytes) -> None:
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/pdf")
+
+    def link(self, key: str, filename: str) -> str:
+        return str(self.s3.generate_presigned_url("get_object", ExpiresIn=LINK_SECONDS, Params={
+            "Bucket": self.bucket, "Key": key, "ResponseContentType": "application/pdf",
+            "ResponseContentDisposition": f'attachment; filename="{filename}"'}))
+
+
+def ensure_pdf(docs: Documents, invoice: Invoice) -> str:
+    """The PDF of this invoice version, rendered from committed data if it is not there yet."""
+    key = rules.pdf_key(invoice.vendor_company_id, invoice.invoice_no, invoice.version)
+    if not docs.exists(key):
+        from k2k.pdf import render  # fpdf2 adds a third of a second to a cold start: only when rendering
+
+        docs.put_pdf(key, render(rules.invoice_document(invoice)))
+    return key
+
+
+class PdfLink(BaseModel):
+    url: str
+    expires_in: int = LINK_SECONDS
+    version: int
+    filename: str
+
+
+def _retrying(attempt: Callable[[], T | None], what: str) -> T:
+    """Run a read-decide-write step from fresh reads until it wins (None = lost, go again)."""
+    for n in range(ATTEMPTS):
+        done = attempt()
+        if done is not None:
+            return done
+        time.sleep(min(0.005 * 2 ** min(n, 6), 0.25) * random.random())
+    raise Conflict(f"too many concurrent changes to {what}; try again")
+
+
+# -- the vendor's invoices ----------------------------------------------------------------------
+
+def _load_invoice(db: Store, vendor: str, invoice_no: int) -> Invoice | None:
+    item = _get(db, invoice_key(vendor, invoice_no))
+    return Invoice.model_validate(plain(item)) if item else None
+
+
+def get_invoice(db: Store, vendor: str, invoice_no: int) -> Invoice:
+    found = _load_invoice(db, vendor, invoice_no)
+    if found is None:
+        raise NotFound("invoice not found")
+    return found
+
+
+def invoice_for_order(db: Store, vendor: str, order_id: str) -> Invoice | None:
+    guard = _get(db, order_invoice_key(vendor, order_id))
+    return _load_invoice(db, vendor, as_int(guard["invoice_no"])) if guard else None
+
+
+def list_invoices(db: Store, caller: Caller) -> list[Invoice]:
+    return [Invoice.model_validate(plain(i)) for i in db.query(keys.company_pk(caller.company_id), "INVOICE#")]
+
+
+def issue_for_order(db: Store, docs: Documents, confirmed: OrderConfirmed) -> Invoice:
+    """Automatic billing: the confirmed order's invoice, numbered, with its PDF. Idempotent per order."""
+    order = confirmed.order
+    vendor = get_company(db, order.vendor_company_id)
+
+    def attempt() -> Invoice | None:
+        existing = invoice_for_order(db, vendor.company_id, order.order_id)
+        if existing is not None:
+            return existing
+        counter = _get(db, counter_key(vendor.company_id))
+        last = as_int(counter["last"]) if counter else 0
+        invoice = rules.bill_order(order, rules.next_invoice_no(last), vendor.name, clock.now())
+        no = invoice.invoice_no
+        if counter is None:
+            move = store.update(counter_key(vendor.company_id), "SET #last = :no", values={":no": no},
+                                names={"#last": "last"}, condition="attribute_not_exists(pk)")
+        else:
+            move = store.update(counter_key(vendor.company_id), "SET #last = :no", values={":no": no, ":read": last},
+                                names={"#last": "last"}, condition="#last = :read")
+        try:
+            db.transact([
+                store.put({**order_invoice_key(vendor.company_id, order.order_id), "kind": "INVOICE_ORDER",
+                           "invoice_no": no}, condition="attribute_not_exists(pk)"),
+                move,
+                store.put(to_item(invoice, **invoice_key(vendor.company_id, no), kind="INVOICE"),
+                          condition="attribute_not_exists(pk)"),
+                outbox(new_event(InvoiceIssued(invoice=invoice), company_id=vendor.company_id,
+                                 aggregate_id=invoice.ref, aggregate_version=invoice.version)),
+            ])
+        except ConditionFailed:
+            return None  # another confirmation took the number, or this order was billed meanwhile
+        logger.info("invoice issued", extra={"invoice_no": no, "order_id": order.order_id})
+        return invoice
+
+    invoice = _retrying(attempt, f"the invoice numbers of {vendor.company_id}")
+    ensure_pdf(docs, invoice)
+    return invoice
+
+
+def _write_version(db: Store, docs: Documents, changed: Invoice, read_version: int, event: BaseModel) -> Invoice:
+    try:
+        db.transact([
+            store.put(to_item(changed, **invoice_key(changed.vendor_company_id, changed.invoice_no), kind="INVOICE"),
+                      condition="version = :v", values={":v": read_version}),
+            outbox(new_event(event, company_id=changed.vendor_company_id, aggregate_id=changed.ref,
+                             aggregate_version=changed.version)),
+        ])
+    except ConditionFailed as e:
+        raise Conflict(f"invoice {changed.invoice_no} changed meanwhile; read it again") from e
+    try:
+        ensure_pdf(docs, changed)
+    except Exception:  # committed: the InvoiceUpdated/Voided consumer renders it if this did not
+        logger.exception("PDF not rendered with the change", extra={"invoice_no": changed.invoice_no})
+    return changed
+
+
+def update_invoice(db: Store, docs: Documents, caller: Caller, invoice_no: int, change: InvoiceChange) -> Invoice:
+    caller.require(VENDOR_INVOICE_ROLES)
+    current = get_invoice(db, caller.company_id, invoice_no)
+    revised = rules.revise(current, change, clock.now())
+    return _write_version(db, docs, revised, current.version,
+                          InvoiceUpdated(invoice=revised, previous_total=current.total))
+
+
+class VoidIn(BaseModel):
+    confirm: str = Field(description="type CONFIRM")
+    reason: str | None = Field(default=None, max_length=500)
+    version: int | None = Field(default=None, description="the version you read; 409 if it changed since")
+
+
+def void_invoice(db: Store, docs: Documents, caller: Caller, invoice_no: int, body: VoidIn) -> Invoice:
+    caller.require(VENDOR_INVOICE_ROLES)
+    current = get_invoice(db, caller.company_id, invoice_no)
+    voided = rules.void(current, body.confirm, body.reason, body.version, clock.now())
+    return _write_version(db, docs, voided, current.version, InvoiceVoided(invoice=voided))
+
+
+def invoice_pdf(db: Store, docs: Documents, caller: Caller, invoice_no: int, version: int | None) -> PdfLink:
+    invoice = get_invoice(db, caller.company_id, invoice_no)
+    wanted = version or invoice.version
+    if not 1 <= wanted <= invoice.version:
+        raise NotFound(f"invoice {invoice_no} has no version {wanted}")
+    key = rules.pdf_key(invoice.vendor_company_id, invoice_no, wanted)
+    if wanted == invoice.version:
+        ensure_pdf(docs, invoice)
+    elif not docs.exists(key):
+        raise NotFound(f"the PDF of version {wanted} is not available")
+    return PdfLink(url=docs.link(key, f"invoice-{invoice_no}-v{wanted}.pdf"), version=wanted,
+                   filename=f"invoice-{invoice_no}-v{wanted}.pdf")
+
+
+# -- invoice events: PDF, the buyer's reconciliation, emails -------------------------------------
+
+def on_invoice_event(db: Store, docs: Documents, event: Event) -> Reconciliation:
+    """InvoiceIssued / InvoiceUpdated / InvoiceVoided, each step idempotent, in this order so a
+    retry after any failure finishes the job."""
+    invoice = Invoice.model_validate(event.data["invoice"])
+    ensure_pdf(docs, invoice)
+    vendor, buyer = get_company(db, invoice.vendor_company_id), get_company(db, invoice.buyer_company_id)
+    rec = sync_to_buyer(db, invoice, vendor, buyer)
+    if rec.sync is not None and rec.sync.invoice_version > invoice.version:
+        logger.info("stale invoice event ignored", extra={"invoice_no": invoice.invoice_no,
+                                                          "invoice_version": invoice.version})
+        return rec  # a newer version was already told: an email about this one would mislead
+    notify(db, event, invoice, rec, vendor, buyer)
+    return rec
+
+
+def sync_to_buyer(db: Store, invoice: Invoice, vendor: Company, buyer: Company) -> Reconciliation:
+    """Apply this invoice version to the buyer's PO reconciliation, or record why it was not."""
+    decision = rules.sync_decision(vendor.name, vendor.settings.automations.vendor_invoice_sync,
+                                   buyer.name, buyer.settings.automations.buyer_invoice_upload)
+    key = rec_key(invoice.buyer_company_id, invoice.po_id)
+
+    def attempt() -> Reconciliation | None:
+        item = _get(db, key)
+        rec = Reconciliation.model_validate(plain(item)) if item else None
+        if rec is not None and rec.vendor_company_id != invoice.vendor_company_id:
+            # Never attach one vendor's invoice to another vendor's PO: the event goes to the DLQ.
+            raise Conflict(f"PO {invoice.po_id} of {invoice.buyer_company_id} is not from {vendor.name}")
+        updated = rules.receive_vendor_invoice(rec, invoice, decision)
+        if updated is None:
+            assert rec is not None
+            logger.info("invoice version already applied", extra={"po_id": invoice.po_id,
+                                                                  "invoice_version": invoice.version})
+            return rec
+        return updated if _put_rec(db, updated, rec) else None
+
+    return _retrying(attempt, f"the reconciliation of {invoice.po_id}")
+
+
+def _put_rec(db: Store, updated: Reconciliation, read: Reconciliation | None,
+             extra: list[store.Op] | None = None) -> bool:
+    key = rec_key(updated.buyer_company_id, updated.po_id)
+    if read is None:
+        op = store.put(to_item(updated, **key, kind="REC"), condition="attribute_not_exists(pk)")
+    else:
+        op = store.put(to_item(updated, **key, kind="REC"), condition="version = :v", values={":v": read.version})
+    try:
+        if extra:
+            db.transact([op, *extra])
+        else:
+            db.put(op.key_or_item, condition=op.condition, values=op.values)
+    except ConditionFailed as e:
+        if e.failed_at(0):
+            return False
+        raise
+    return True
+
+
+def notify(db: Store, event: Event, invoice: Invoice, rec: Reconciliation | None, vendor: Company,
+           buyer: Company) -> list[str]:
+    """Email the vendor's and the buyer's notification addresses for this event.
+
+    At least once: the inbox record is written after sending, so a Lambda that dies in between
+    sends again on redelivery, and no invoice email is ever lost; a redelivery after the record
+    sends nothing.
+    """
+    mark = consumer.inbox(NOTICES, invoice.vendor_company_id, event).key_or_item
+    if db.get(mark["pk"], mark["sk"]) is not None:
+        return []
+    sent = _send_notices(event.detail_type, invoice, rec, vendor, buyer)
+    db.put(mark)
+    return sent
+
+
+def _send_notices(detail_type: str, invoice: Invoice, rec: Reconciliation | None, vendor: Company,
+                  buyer: Company) -> list[str]:
+    what = {"InvoiceIssued": "issued", "InvoiceUpdated": "updated", "InvoiceVoided": "voided"}[detail_type]
+    lines = "\n".join(f"  {ln.box_code}  {ln.boxes} x {ln.product}  {ln.units} {ln.unit_type.value.lower()}s "
+                      f"at {ln.unit_price:.3f} = {ln.total:,.2f}" for ln in invoice.lines)
+    summary = (f"Invoice {invoice.invoice_no} from {vendor.name} to {buyer.name}, {what}.\n"
+               f"K2K order {invoice.order_id}, PO {invoice.po_id}, AWB {invoice.awb or '-'}, "
+               f"ship date {invoice.ship_date}.\n{lines}\nTotal {invoice.total:,.2f}"
+               + (f"\nReason: {invoice.void_reason}" if invoice.void_reason else "") + "\n")
+    if rec is not None and rec.sync is not None and rec.sync.upload:
+        where = "It is in the buyer's PO Reconciliation" + (f", status {rec.status.value}." if rec.status else ".")
+    else:
+        where = rec.sync.reason if rec is not None and rec.sync is not None and rec.sync.reason else ""
+    sent: list[str] = []
+    subject = f"Invoice {invoice.invoice_no} {what}: {vendor.name} to {buyer.name}, {invoice.total:,.2f}"
+    for company in (vendor, buyer):
+        to = sorted(set(company.settings.notification_emails))
+        if to:
+            send_email(to, subject, f"{summary}{where}\nThe PDF is in K2K (Invoices / PO Reconciliation).")
+            sent += to
+    return sent
+
+
+# -- the buyer's PO reconciliation ---------------------------------------------------------------
+
+class ReconciliationView(Reconciliation):
+    status_label: str | None = None
+    po_total: Decimal
+    warnings: list[Notice]
+    differences: list[Difference]
+
+
+def _staged(items: list[store.Item]) -> list[StagedQuantity]:
+    return [StagedQuantity(po_id=i["po_id"], line_no=as_int(i["line_no"]), box_code=i["box_code"],
+                           boxes_confirmed=as_int(i["boxes_confirmed"]), boxes_received=as_int(i["boxes_received"]))
+            for i in items]
+
+
+def _view(rec: Reconciliation, po: PurchaseOrder, staged: list[StagedQuantity]) -> ReconciliationView:
+    return ReconciliationView(**rec.model_dump(), status_label=STATUS_LABELS[rec.status] if rec.status else None,
+                              po_total=po.total, warnings=rules.warnings(rec),
+                              differences=rules.differences(rec.vendor_invoice, po, staged))
+
+
+def _load_rec(db: Store, buyer: str, po_id: str) -> Reconciliation | None:
+    item = _get(db, rec_key(buyer, po_id))
+    return Reconciliation.model_validate(plain(item)) if item else None
+
+
+def get_reconciliation(db: Store, caller: Caller, po_id: str) -> ReconciliationView:
+    """A PO of the caller's company (404 for anyone else's) with its vendor invoice, flags and warnings."""
+    po = get_po(db, caller.company_id, po_id)
+    rec = _load_rec(db, caller.company_id, po_id) or rules.new_reconciliation(
+        po.po_id, po.buyer_company_id, po.vendor_company_id, po.vendor_name, po.order_id)
+    staged = _staged(db.query(keys.company_pk(caller.company_id), staging_prefix(po_id)))
+    return _view(rec, po, staged)
+
+
+def list_reconciliations(db: Store, caller: Caller, status: RecStatus | None = None) -> list[ReconciliationView]:
+    """Every PO with a vendor invoice or an automation notice: three queries, whatever the number of POs."""
+    pk = keys.company_pk(caller.company_id)
+    recs = [Reconciliation.model_validate(plain(i)) for i in db.query(pk, "REC#")]
+    pos = {po.po_id: po for po in list_pos(db, caller.company_id)}
+    staged: dict[str, list[StagedQuantity]] = {}
+    for s in _staged(db.query(pk, staging_prefix())):
+        staged.setdefault(s.po_id, []).append(s)
+    return [_view(rec, pos[rec.po_id], staged.get(rec.po_id, [])) for rec in recs
+            if rec.po_id in pos and (status is None or rec.status is status)]
+
+
+class StepIn(BaseModel):
+    version: int | None = Field(default=None, description="the version you read; 409 if it changed since")
+    note: str | None = Field(default=None, max_length=500)
+
+
+def step(db: Store, caller: Caller, po_id: str, action: Action, body: StepIn) -> ReconciliationView:
+    """Approve, send back or mark paid, by the roles each step needs."""
+    po = get_po(db, caller.company_id, po_id)
+    rec = _load_rec(db, caller.company_id, po_id)
+    if rec is None:
+        raise Conflict("there is no vendor invoice on this PO yet")
+    if body.version is not None and body.version != rec.version:
+        raise Conflict(f"the reconciliation changed meanwhile (version {rec.version}, not {body.version})")
+    now = clock.now()
+    moved = rules.move(rec, action, caller.roles, caller.email or caller.user_id, now, body.note)
+    extra = []
+    if moved.status is RecStatus.A:
+        inv = moved.vendor_invoice
+        assert inv is not None
+        extra.append(outbox(new_event(VendorInvoiceApproved(
+            buyer_company_id=moved.buyer_company_id, po_id=po_id, order_id=moved.order_id,
+            vendor_company_id=moved.vendor_company_id, vendor_name=moved.vendor_name, invoice_no=inv.invoice_no,
+            invoice_version=inv.version, source=inv.source, amount=inv.amount,
+            approved_by=caller.email or caller.user_id, approved_at=now),
+            company_id=caller.company_id, aggregate_id=po_id, aggregate_version=moved.version)))
+    if not _put_rec(db, moved, rec, extra):
+        raise Conflict("the reconciliation changed meanwhile; read it again")
+    return _view(moved, po, _staged(db.query(keys.company_pk(caller.company_id), staging_prefix(po_id))))
+
+
+class ManualInvoiceIn(BaseModel):
+    """The vendor's invoice, typed and attached by the buyer (when the automations are off)."""
+
+    invoice_no: str = Field(min_length=1, max_length=20)
+    amount: Balance
+    invoice_date: date | None = Field(default=None, description="default: today")
+    pdf_base64: str = Field(min_length=8, description="the vendor's PDF, base64-encoded (at most 4 MB)")
+
+    def pdf(self) -> bytes:
+        try:
+            raw = base64.b64decode(self.pdf_base64, validate=True)
+        except (binascii.Error, ValueError) as e:
+            raise Invalid("not base64", field="pdf_base64") from e
+        if not raw.startswith(b"%PDF-"):
+            raise Invalid("not a PDF", field="pdf_base64")
+        if len(raw) > MAX_PDF_BYTES:
+            raise Invalid("the PDF is larger than 4 MB", field="pdf_base64")
+        return raw
+
+
+def upload_vendor_invoice(db: Store, docs: Documents, caller: Caller, po_id: str,
+                          body: ManualInvoiceIn) -> ReconciliationView:
+    caller.require(MANUAL_UPLOAD_ROLES)
+    po = get_po(db, caller.company_id, po_id)
+    pdf = body.pdf()
+    now = clock.now()
+    by = caller.email or caller.user_id
+    # Check before storing anything; a unique key, so a lost race never overwrites the winner's PDF.
+    rules.attach_manual(_load_rec(db, caller.company_id, po_id), po, body.invoice_no, body.amount,
+                        body.invoice_date or now.date(), "", by, now)
+    key = f"reconciliation/{caller.company_id}/{po_id}/{uuid.uuid4().hex}.pdf"
+    docs.put_pdf(key, pdf)
+
+    def attempt() -> Reconciliation | None:
+        rec = _load_rec(db, caller.company_id, po_id)
+        updated = rules.attach_manual(rec, po, body.invoice_no, body.amount, body.invoice_date or now.date(),
+                                      key, by, now)
+        return updated if _put_rec(db, updated, rec) else None
+
+    rec = _retrying(attempt, f"the reconciliation of {po_id}")
+    return _view(rec, po, _staged(db.query(keys.company_pk(caller.company_id), staging_prefix(po_id))))
+
+
+def reconciliation_pdf(db: Store, docs: Documents, caller: Caller, po_id: str, version: int | None) -> PdfLink:
+    """The buyer reaches a vendor invoice PDF only through its own PO's reconciliation."""
+    rec = _load_rec(db, caller.company_id, po_id)
+    inv = rec.vendor_invoice if rec else None
+    if inv is None:
+        raise NotFound("there is no vendor invoice on this PO")
+    pdf = next((p for p in inv.pdfs if p.version == (version or inv.version)), None)
+    if pdf is None:
+        raise NotFound(f"vendor invoice {inv.invoice_no} has no version {version}")
+    name = f"vendor-invoice-{inv.invoice_no}-v{pdf.version}.pdf"
+    return PdfLink(url=docs.link(pdf.key, name), version=pdf.version, filename=name)
+
