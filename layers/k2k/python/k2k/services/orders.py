@@ -253,6 +253,21 @@ def _new_po(buyer: Company, q: Quote, ship_date: date, source: Source, separate:
     return po, order
 
 
+def pending_guard(was: PoStatus | None, po: PurchaseOrder) -> list[store.Op]:
+    """At most one consolidating PO pending approval per vendor and ship date: a guard item is created
+    with it and removed when it leaves pending approval, so two first adds racing cannot open two."""
+    if po.separate:
+        return []
+    key = {"pk": keys.company_pk(po.buyer_company_id),
+           "sk": f"POPENDING#{po.vendor_company_id}#{po.ship_date.isoformat()}"}
+    pending = po.status is PoStatus.PENDING_APPROVAL
+    if pending and was is not PoStatus.PENDING_APPROVAL:
+        return [store.put({**key, "kind": "POGUARD", "po_id": po.po_id}, condition="attribute_not_exists(pk)")]
+    if was is PoStatus.PENDING_APPROVAL and not pending:
+        return [store.delete(key, condition="attribute_not_exists(pk) OR po_id = :po", values={":po": po.po_id})]
+    return []
+
+
 def _bump(doc: T, **changes: Any) -> T:
     return doc.model_copy(update={**changes, "version": doc.version + 1})  # type: ignore[attr-defined]
 
@@ -304,6 +319,7 @@ def add_to_cart(db: Store, caller: Caller, cart_id: str | None, body: CartAdd) -
         line_no = next_line_no(po.lines)
         line = _order_line(q, line_no, body.boxes, body.customer_code, False, cart_id=cart.cart_id)
         new_po = po.version == 0
+        was = None if new_po else po.status
         po = _bump(po, lines=[*po.lines, line], updated_at=now)
         order = _bump(order, lines=[*order.lines, line], updated_at=now)
         cart = _bump(cart, lines=[*cart.lines, CartLine(
@@ -316,6 +332,7 @@ def add_to_cart(db: Store, caller: Caller, cart_id: str | None, body: CartAdd) -
             _written(cart, cart_key(buyer.company_id, cart.cart_id), "CART"),
             _written(po, po_key(buyer.company_id, po.po_id), "PO"),
             _written(order, order_key(po.vendor_company_id, order.order_id), "ORDER"),
+            *pending_guard(was, po),
             stock_event(body.vendor_company_id, body.line_id),
         ]
         if cart.version == 1:
@@ -391,9 +408,10 @@ def checkout(db: Store, caller: Caller, cart_id: str) -> tuple[Cart, Prebook]:
                                              "prebook_line_no": numbers[ln.line_no]})
 
             # K2K POs are approved automatically once a purchase is checked out.
+            was = po.status
             po = _bump(po, lines=[check(ln) for ln in po.lines], status=PoStatus.APPROVED, updated_at=now)
             order = _bump(order, lines=[check(ln) for ln in order.lines], updated_at=now)
-            ops += [_written(po, po_key(buyer.company_id, po_id), "PO"),
+            ops += [*pending_guard(was, po), _written(po, po_key(buyer.company_id, po_id), "PO"),
                     _written(order, order_key(po.vendor_company_id, order.order_id), "ORDER")]
         prebook = Prebook(prebook_id=prebook_id, buyer_company_id=buyer.company_id,
                           customer_code=cart.customer_code, ship_date=cart.ship_date,
@@ -441,7 +459,9 @@ def expire_cart(db: Store, buyer_id: str, cart_id: str) -> Cart | None:
 
             po_lines = [cancel(ln) for ln in po.lines]
             empty = not any(ln.active for ln in po_lines)
+            was = po.status
             po = _bump(po, lines=po_lines, updated_at=now, status=PoStatus.CANCELLED if empty else po.status)
+            ops += pending_guard(was, po)
             order = _bump(order, lines=[cancel(ln) for ln in order.lines], updated_at=now,
                           status=OrderStatus.VOIDED if empty else order.status)
             ops += [_written(po, po_key(buyer_id, po_id), "PO"),
@@ -549,7 +569,9 @@ def create_pos_from_prebook(db: Store, caller: Caller, prebook_id: str) -> list[
         result = []
         for po, order in pos.values():
             created = po.version == 0
+            was = None if created else po.status
             po = _bump(po, status=PoStatus.APPROVED, updated_at=now)  # K2K POs are approved automatically
+            others += pending_guard(was, po)
             order = _bump(order, updated_at=now)
             result.append(po)
             others += [_written(po, po_key(buyer.company_id, po.po_id), "PO"),

@@ -40,6 +40,7 @@ from k2k.services.orders import (
     get_po,
     get_prebook,
     order_key,
+    pending_guard,
     po_key,
     prebook_key,
     stock,
@@ -119,10 +120,11 @@ def _remove(db: Store, caller: Caller, order_id: str, pick: Any, status: LineSta
         order = _bump(order, lines=lines, updated_at=now, void_reason=reason or order.void_reason,
                       status=OrderStatus.VOIDED if empty else order.status)
         po = get_po(db, order.buyer_company_id, order.po_id)
+        was = po.status
         po = _bump(po, lines=[mark(ln) for ln in po.lines], updated_at=now,
                    status=PoStatus.CANCELLED if empty else po.status)
         ops = [_written(order, order_key(caller.company_id, order_id), "ORDER"),
-               _written(po, po_key(order.buyer_company_id, po.po_id), "PO"),
+               _written(po, po_key(order.buyer_company_id, po.po_id), "PO"), *pending_guard(was, po),
                *_removal_ops(db, order, removed, status),
                outbox(new_event(OrderLinesRemoved(order=order, removed_lines=removed, voided=empty, reason=reason),
                                 company_id=caller.company_id, aggregate_id=order_id,
