@@ -5,9 +5,10 @@ EventBridge "Object Created" events from the drop bucket, one per SQS record).
 """
 
 import json
+from datetime import date
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes import S3EventBridgeNotificationEvent
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -18,6 +19,7 @@ from k2k.config import Settings
 from k2k.imports import service
 from k2k.imports.model import ImportType
 from k2k.observability import logger, set_correlation_id, tracer
+from k2k.services import open_invoices
 from k2k.store import Store
 
 app = create_resolver()
@@ -43,6 +45,12 @@ def list_imports() -> list[service.JobView]:
 def get_import(job_id: Annotated[str, Path()]) -> service.JobView:
     settings = _settings()
     return service.get_job(Store(settings.table_name), settings, caller(app), job_id)
+
+
+@app.get("/open-invoices", summary="Imported open invoices, found by customer PO and/or invoice date")
+def search_open_invoices(customer_po: Annotated[str | None, Query()] = None,
+                         invoice_date: Annotated[date | None, Query()] = None) -> list[open_invoices.OpenInvoice]:
+    return open_invoices.search(Store(_settings().table_name), caller(app), customer_po, invoice_date)
 
 
 @app.get("/imports/templates/<import_type>", summary="The blank template of an import type (Admin)")

@@ -117,3 +117,22 @@ def test_only_an_admin_of_the_company_sees_its_imports(cloud, api, bloom):
     template = bloom.get("/imports/templates/open-credits")
     assert template.status == 200
     assert [c["name"] for c in template.json()["columns"]][:2] == ["Credit #", "Customer Code"]
+
+
+def test_imported_invoices_are_found_by_customer_po_and_by_invoice_date(cloud, api, bloom):
+    other = wb.invoice("A-10030", "PETALS", date(2026, 3, 9), 80, "PO-7781", "MIA")
+    cloud.client("s3").put_object(Bucket=cloud.name("DropBucket"), Key="imports/bloom/open-invoices/march.xlsx",
+                                  Body=wb.invoices(GOOD, other))
+    cloud.drain()
+    by_po = bloom.get("/open-invoices", params={"customer_po": "PO-7781"}).json()
+    assert [(i["ref_no"], i["invoice_date"]) for i in by_po] == [("A-10021", "2026-03-05"), ("A-10030", "2026-03-09")]
+    assert by_po[0]["carrier"] == "No Carrier" and by_po[0]["balance"] == "1250.375"
+    assert by_po[0]["additional_charges"][0]["amount"] == "1250.375"  # the total, as an additional charge
+    by_day = bloom.get("/open-invoices", params={"invoice_date": "2026-03-09"}).json()
+    assert [i["ref_no"] for i in by_day] == ["A-10030"]
+    both = bloom.get("/open-invoices", params={"customer_po": "PO-7781", "invoice_date": "2026-03-05"}).json()
+    assert [i["ref_no"] for i in both] == ["A-10021"]
+    assert bloom.get("/open-invoices").status == 422
+    api(None, "Operator").post("/operator/companies", json={
+        "company_id": "tulipa", "name": "Tulipa", "locations": [{"code": "MIA", "name": "Miami"}]})
+    assert api("tulipa", "Admin").get("/open-invoices", params={"customer_po": "PO-7781"}).json() == []
