@@ -1,0 +1,74 @@
+"""The publishing handlers on emulated AWS, each called directly with the event shape Lambda sends."""
+
+import json
+from pathlib import Path
+
+import boto3
+from boto3.dynamodb.types import TypeSerializer
+
+from infra.localcloud import demo
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "events"
+
+
+def _sqs_event(*messages: dict) -> dict:
+    return {"Records": [{
+        "messageId": f"0d8b6a44-6f1c-4a5e-9b7a-4c3c2b1a0f{n:02d}", "receiptHandle": "handle", "body": json.dumps(m),
+        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1763820191000",
+                       "SenderId": "AIDAEXAMPLE", "ApproximateFirstReceiveTimestamp": "1763820191000"},
+        "messageAttributes": {}, "md5OfBody": "x", "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:k2k-AvailabilitySyncQueue", "awsRegion": "us-east-1"}
+        for n, m in enumerate(messages)]}
+
+
+def test_the_sync_consumer_projects_a_line_change_and_ignores_an_older_one(cloud, api):
+    lines = demo.seed(cloud)["inventory_line_ids"]
+    vendor = api("rosaflor", "Admin")
+    current = vendor.get(f"/inventory/{lines['FR50HB']}").json()["line"]
+    message = json.loads((FIXTURES / "InventoryLineChanged.json").read_text())
+    newer = {**current, "price": "0.50", "version": current["version"] + 1}
+    message["detail"]["data"] = newer
+    assert cloud.invoke("AvailabilitySyncFunction", _sqs_event(message)) == {"batchItemFailures": []}
+    seen = {ln["box_code"]: ln for ln in api("bloom", "Admin").get("/availability").json()["lines"]}
+    assert seen["FR50HB"]["vendor_price"] == "0.500"
+    message["detail"]["data"] = {**current, "price": "0.10"}  # the version before: stale
+    assert cloud.invoke("AvailabilitySyncFunction", _sqs_event(message)) == {"batchItemFailures": []}
+    seen = {ln["box_code"]: ln for ln in api("bloom", "Admin").get("/availability").json()["lines"]}
+    assert seen["FR50HB"]["vendor_price"] == "0.500"
+
+
+def test_a_malformed_event_fails_alone_and_its_batch_neighbours_are_applied(cloud):
+    good = json.loads((FIXTURES / "AvailabilityResyncRequested.json").read_text())
+    bad = json.loads((FIXTURES / "InventoryLineChanged.json").read_text())
+    bad["detail"]["data"]["boxes_on_hand"] = "twelve"
+    out = cloud.invoke("AvailabilitySyncFunction", _sqs_event(good, bad))
+    assert out == {"batchItemFailures": [{"itemIdentifier": "0d8b6a44-6f1c-4a5e-9b7a-4c3c2b1a0f01"}]}
+
+
+def test_the_relay_publishes_outbox_inserts_only_and_in_order(cloud):
+    message = json.loads((FIXTURES / "AvailabilityResyncRequested.json").read_text())
+    item = {"pk": "C#rosaflor#OUTBOX", "sk": "e1", "kind": "OUTBOX", "source": message["source"],
+            "detail_type": message["detail-type"], "detail": json.dumps(message["detail"])}
+    image = {k: TypeSerializer().serialize(v) for k, v in item.items()}
+    record = {"eventID": "1", "eventName": "INSERT", "eventVersion": "1.1", "eventSource": "aws:dynamodb",
+              "awsRegion": "us-east-1", "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/x",
+              "dynamodb": {"Keys": {"pk": image["pk"], "sk": image["sk"]}, "NewImage": image,
+                           "SequenceNumber": "100", "SizeBytes": 300, "StreamViewType": "NEW_IMAGE"}}
+    not_outbox = {**record, "dynamodb": {**record["dynamodb"], "SequenceNumber": "101",
+                                         "NewImage": {"pk": {"S": "C#x"}, "sk": {"S": "COMPANY"}}}}
+    out = cloud.invoke("EventRelayFunction", {"Records": [record, not_outbox]})
+    assert out == {"batchItemFailures": []}
+    sqs = boto3.client("sqs")
+    got = sqs.receive_message(QueueUrl=cloud.queue_url("AvailabilitySyncQueue"), MaxNumberOfMessages=10)
+    bodies = [json.loads(m["Body"]) for m in got.get("Messages", [])]
+    assert [(b["detail-type"], b["detail"]["data"]) for b in bodies] == [
+        ("AvailabilityResyncRequested", message["detail"]["data"])]
+
+
+def test_the_api_refuses_a_request_without_verified_claims(cloud):
+    event = {"resource": "/availability", "path": "/availability", "httpMethod": "GET", "headers": {},
+             "queryStringParameters": None, "pathParameters": None, "body": None, "isBase64Encoded": False,
+             "requestContext": {"requestId": "r1", "authorizer": {}}}
+    out = cloud.invoke("PublishInventoryFunction", event)
+    assert out["statusCode"] == 401
+    assert json.loads(out["body"])["error"]["code"] == "unauthorized"
