@@ -116,13 +116,6 @@ def from_eventbridge(message: dict[str, Any]) -> Event:
     return event
 
 
-def data_as(event: Event, model: type[BaseModelT]) -> BaseModelT:
-    return model.model_validate(event.data)
-
-
-BaseModelT = TypeVar("BaseModelT", bound=BaseModel)
-
-
 def detail_schema(spec: EventSpec) -> dict[str, Any]:
     """JSON schema of an event's detail, as published in infra/schemas."""
     metadata = EventMetadata.model_json_schema()
