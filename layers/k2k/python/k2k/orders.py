@@ -94,6 +94,11 @@ class OrderLine(BaseModel):
                                   self.unit_cost)
 
 
+def active_total(lines: list[OrderLine]) -> Decimal:
+    """What a PO or order is worth: its active lines (cancelled, deleted or voided ones are not)."""
+    return sum((ln.total for ln in lines if ln.active), Decimal("0.00"))
+
+
 class PurchaseOrder(BaseModel):
     po_id: str
     buyer_company_id: str
@@ -115,7 +120,7 @@ class PurchaseOrder(BaseModel):
 
     @property
     def total(self) -> Decimal:
-        return sum((ln.total for ln in self.lines if ln.active), Decimal("0.00"))
+        return active_total(self.lines)
 
 
 class VendorOrder(BaseModel):
@@ -137,7 +142,7 @@ class VendorOrder(BaseModel):
 
     @property
     def total(self) -> Decimal:
-        return sum((ln.total for ln in self.lines if ln.active), Decimal("0.00"))
+        return active_total(self.lines)
 
 
 class CartLine(BaseModel):

@@ -169,7 +169,7 @@ class _Retry(Exception):
     pass
 
 
-def _transact(db: Store, ops: list[store.Op], stock_ops: int, out_of_stock: str) -> None:
+def _transact(db: Store, ops: list[store.Op], stock_ops: int = 0, out_of_stock: str = "") -> None:
     """The first `stock_ops` ops are stock moves: their failure is final, any other is a retry."""
     try:
         db.transact(ops)
@@ -471,12 +471,9 @@ def expire_cart(db: Store, buyer_id: str, cart_id: str) -> Cart | None:
         cart = _bump(cart, status=CartStatus.EXPIRED, lines=[
             ln.model_copy(update={"status": LineStatus.CANCELLED}) if ln.status is LineStatus.ACTIVE else ln
             for ln in cart.lines])
-        try:
-            db.transact([_written(cart, cart_key(buyer_id, cart_id), "CART"), *stock_ops, *ops, *stock_events,
-                         outbox(new_event(CartExpired(cart=cart), company_id=buyer_id, aggregate_id=cart_id,
-                                          aggregate_version=cart.version))])
-        except ConditionFailed as e:
-            raise _Retry from e
+        _transact(db, [_written(cart, cart_key(buyer_id, cart_id), "CART"), *stock_ops, *ops, *stock_events,
+                       outbox(new_event(CartExpired(cart=cart), company_id=buyer_id, aggregate_id=cart_id,
+                                        aggregate_version=cart.version))])
         return cart
 
     return _retrying(attempt)

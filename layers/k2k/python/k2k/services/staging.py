@@ -23,8 +23,8 @@ from k2k.orders import OrderLine, StagingReceived, can_bill, sale_price
 from k2k.receivables import CustomerInvoice, CustomerInvoiceLine, CustomerInvoiceSource, invoice_key
 from k2k.services import inventory as inventory_svc
 from k2k.services.network import get_company, get_customer
-from k2k.services.orders import _Retry, _retrying, get_prebook
-from k2k.store import ConditionFailed, Item, Store, plain, to_item
+from k2k.services.orders import _retrying, _transact, get_prebook
+from k2k.store import Item, Store, plain, to_item
 
 RECEIVING_ROLES = frozenset({Role.ADMIN, Role.PROCUREMENT_MANAGER, Role.PROCUREMENT_USER})
 
@@ -110,10 +110,7 @@ def receive(db: Store, caller: Caller, body: ReceiveIn) -> Receipt:
             billed_invoice_id=receipt.billed.invoice_id if receipt.billed else None,
             into_inventory_line_id=receipt.into_inventory_line_id), company_id=buyer.company_id,
             aggregate_id=receipt.po_id, aggregate_version=0)))
-        try:
-            db.transact(ops)
-        except ConditionFailed as e:
-            raise _Retry from e
+        _transact(db, ops)
         return receipt
 
     return _retrying(attempt)

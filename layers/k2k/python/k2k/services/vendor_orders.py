@@ -31,8 +31,8 @@ from k2k.orders import (
 )
 from k2k.services.orders import (
     _bump,
-    _Retry,
     _retrying,
+    _transact,
     _written,
     cart_key,
     get_cart,
@@ -46,7 +46,7 @@ from k2k.services.orders import (
     stock,
     stock_event,
 )
-from k2k.store import ConditionFailed, Store, to_item
+from k2k.store import Store, to_item
 
 VENDOR_ORDER_ROLES = frozenset({Role.ADMIN, Role.SALES_MANAGER, Role.SALESPERSON})
 
@@ -129,10 +129,7 @@ def _remove(db: Store, caller: Caller, order_id: str, pick: Any, status: LineSta
                outbox(new_event(OrderLinesRemoved(order=order, removed_lines=removed, voided=empty, reason=reason),
                                 company_id=caller.company_id, aggregate_id=order_id,
                                 aggregate_version=order.version))]
-        try:
-            db.transact(ops)
-        except ConditionFailed as e:
-            raise _Retry from e
+        _transact(db, ops)
         return order
 
     return _retrying(attempt)
@@ -184,10 +181,7 @@ def confirm_order(db: Store, caller: Caller, order_id: str, body: OrderConfirmat
                *(_removal_ops(db, order, unchecked, LineStatus.DELETED) if unchecked else []),
                outbox(new_event(OrderConfirmed(order=order, deleted_lines=unchecked), company_id=caller.company_id,
                                 aggregate_id=order_id, aggregate_version=order.version))]
-        try:
-            db.transact(ops)
-        except ConditionFailed as e:
-            raise _Retry from e
+        _transact(db, ops)
         return order
 
     return _retrying(attempt)
