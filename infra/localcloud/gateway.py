@@ -2,10 +2,14 @@
 
 Routes and their authorizers come from the template's Api events. Like the REST
 API with its Cognito authorizer it answers 401 `{"message": "Unauthorized"}`
-for a missing or bad token without calling the function, 403 `{"message":
-"Missing Authentication Token"}` for a route that does not exist, and 502 when
-the function fails. It also serves the Swagger UI at /docs (assets bundled with
-Powertools, no CDN) and the OpenAPI document at /openapi.json.
+for a missing or bad token without calling the function, and 502 when the
+function fails. Unlike it, a path that is no route answers 404 and a route
+asked with a method it does not have answers 405 (with Allow), both in the
+project's error shape naming what was asked: API Gateway's 403 "Missing
+Authentication Token" for both sends everyone looking for a token problem.
+It also serves the Swagger UI at /docs (assets bundled with Powertools, no
+CDN), the OpenAPI document at /openapi.json, and whatever `helpers` answers
+under /_local/ (infra/localcloud/devtools.py: never part of the template).
 """
 
 from __future__ import annotations
@@ -37,10 +41,12 @@ log = logging.getLogger("localcloud.gateway")
 ALL_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 CORS_ALLOW_HEADERS = "Authorization,Content-Type,X-Amz-Date,X-Api-Key,X-Amz-Security-Token,X-Correlation-Id"
 SWAGGER_ASSETS = ("swagger-ui-bundle.min.js", "swagger-ui.min.css")
+LOCAL_PREFIX = "/_local/"  # no product route starts with an underscore
 # Cognito claims that API Gateway renders as dates rather than numbers.
 DATE_CLAIMS = ("exp", "iat", "auth_time")
 
 Invoke = Callable[[str, dict[str, Any]], Any]
+Helpers = Callable[[Request], Response]
 
 
 @dataclass(frozen=True)
@@ -102,6 +108,7 @@ class Gateway:
         self.openapi = openapi
         self.binary_media_types = tuple(binary_media_types)
         self.base_url = ""
+        self.helpers: Helpers | None = None  # answers every request under LOCAL_PREFIX when set
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -132,16 +139,20 @@ class Gateway:
         return min(found, key=lambda rp: rp[0].rank) if found else None
 
     def handle(self, request: Request) -> Response:
+        if self.helpers is not None and request.path.startswith(LOCAL_PREFIX):
+            return self.helpers(request)
         local = self._local(request)
         if local is not None:
             return local
         matched = self.match(request.path)
         method = request.method.upper()
-        route = matched[0].route(method) if matched else None
-        if matched and route is None and method == "OPTIONS":
+        if matched is None:
+            return not_found(method, request.path)
+        route = matched[0].route(method)
+        if route is None and method == "OPTIONS":
             return self._preflight(request, matched[0])
-        if matched is None or route is None:
-            return _gateway_error(403, "Missing Authentication Token", "MissingAuthenticationTokenException")
+        if route is None:
+            return method_not_allowed(method, request.path, matched[0].methods())
         claims = None
         if route.authorizer is not None:
             claims = self._authorize(request)
@@ -329,6 +340,22 @@ def _mime_matches(pattern: str, mime: str) -> bool:
 
 def _json(status: int, body: Any) -> Response:
     return Response(json.dumps(body), status=status, content_type="application/json")
+
+
+def error(status: int, code: str, message: str) -> Response:
+    """A local answer in the project's error shape (k2k.api)."""
+    return _json(status, {"error": {"code": code, "message": message}})
+
+
+def not_found(method: str, path: str) -> Response:
+    return error(404, "not_found", f"no route {method} {path}: the API's routes are at /docs")
+
+
+def method_not_allowed(method: str, path: str, allowed: Iterable[str]) -> Response:
+    allow = ", ".join(allowed)
+    response = error(405, "method_not_allowed", f"{path} does not take {method}; it takes {allow}")
+    response.headers["Allow"] = allow
+    return response
 
 
 def _gateway_error(status: int, message: str, error_type: str | None = None) -> Response:

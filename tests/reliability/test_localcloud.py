@@ -175,11 +175,25 @@ def test_without_a_valid_token_the_function_is_not_called(fx: LocalCloud, author
     assert (public.status, public.json()) == (200, {"claims": {}, "mode": "test-mode"})
 
 
-def test_unknown_routes_and_methods_are_missing_authentication_token(fx: LocalCloud,
-                                                                     admin: ApiClient) -> None:
-    for method, path in [("GET", "/nowhere"), ("DELETE", "/things"), ("GET", "/things/a/b"), ("GET", "/")]:
+def test_an_unknown_path_is_a_404_naming_it(fx: LocalCloud, admin: ApiClient) -> None:
+    for method, path in [("GET", "/nowhere"), ("GET", "/things/a/b"), ("GET", "/"), ("POST", "/_local/x")]:
         got = admin.request(method, path)
-        assert (got.status, got.json()) == (403, {"message": "Missing Authentication Token"}), (method, path)
+        assert got.status == 404, (method, path)
+        assert got.json()["error"]["code"] == "not_found"
+        assert f"no route {method} {path}" in got.json()["error"]["message"]
+    # Without a token too: the answer is about the route, not the caller.
+    assert ApiClient(fx.base_url).get("/nowhere").status == 404
+    assert sum(fx.invocations.values()) == 0
+
+
+def test_a_route_asked_with_another_method_is_a_405_saying_which_it_takes(fx: LocalCloud,
+                                                                          admin: ApiClient) -> None:
+    got = admin.request("DELETE", "/things")
+    assert got.status == 405
+    assert got.headers["Allow"] == "OPTIONS, POST"
+    assert got.json() == {"error": {"code": "method_not_allowed",
+                                    "message": "/things does not take DELETE; it takes OPTIONS, POST"}}
+    assert admin.request("PATCH", "/things/t1").headers["Allow"] == "GET, OPTIONS"
     assert sum(fx.invocations.values()) == 0
 
 
