@@ -2,11 +2,12 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt layers/k2k/requirements.txt | cksum | cut -d' ' -f1)
+LAYER_REQUIREMENTS := $(wildcard layers/*/requirements.txt)
+STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt $(LAYER_REQUIREMENTS) | cksum | cut -d' ' -f1)
 
 .PHONY: run test lint bench openapi schemas clean
 
-$(STAMP): requirements-dev.txt layers/k2k/requirements.txt
+$(STAMP): requirements-dev.txt $(LAYER_REQUIREMENTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt

@@ -22,7 +22,7 @@ from k2k.network import (
     VendorIn,
     VendorTerms,
 )
-from k2k.observability import logger, tracer
+from k2k.observability import logger
 from k2k.services import network as svc
 from k2k.store import Store
 
@@ -121,6 +121,5 @@ def resume_connection(connection_id: ConnectionIdPath) -> Connection:
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return handle(app, event, context)

@@ -466,8 +466,11 @@ class Template:
         lid = ref.get("Ref") if isinstance(ref, dict) else None
         if lid not in self.resources or self.type_of(lid) != "AWS::Serverless::LayerVersion":
             return None
+        # A layer's own code is in <ContentUri>/python, where its build puts it for /opt/python; a
+        # layer of third-party packages only (layers/pdf) has none: the dev venv installs them.
         content = self.properties(lid).get("ContentUri")
-        return (self.root / content / "python").resolve() if isinstance(content, str) else None
+        path = (self.root / content / "python").resolve() if isinstance(content, str) else None
+        return path if path is not None and path.is_dir() else None
 
     def _api_auth(self, api_ref: Any) -> dict[str, Any]:
         lid = api_ref.get("Ref") if isinstance(api_ref, dict) else None

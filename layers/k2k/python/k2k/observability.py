@@ -1,15 +1,18 @@
-"""Logger, tracer and metrics, created once; the correlation id that follows a change across events."""
+"""The logger, created once; the correlation id that follows a change across events.
+
+No X-Ray SDK tracer: the template's `Tracing: Active` has Lambda record every
+invocation without it, and the SDK would be a dependency of its own that costs
+a cold start about as much as boto3, pydantic and Powertools together.
+"""
 
 from __future__ import annotations
 
 import contextvars
 import uuid
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging import Logger
 
 logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
 
 _correlation: contextvars.ContextVar[str] = contextvars.ContextVar("correlation_id", default="")
 

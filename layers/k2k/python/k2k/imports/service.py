@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
@@ -45,17 +45,17 @@ from k2k.imports.model import (
     new_job_id,
     results_key,
 )
-from k2k.imports.reader import Sheet, open_sheet
-from k2k.imports.results import write_results
 from k2k.imports.safety import FileRejected, Limits, extension
 from k2k.imports.spec import SPECS, HeaderMatch, ImportSpec, match_header
-from k2k.imports.templates import template_bytes, template_version
 from k2k.imports.validate import Context, RowValidator
 from k2k.network import Company, CompanyId
 from k2k.notifications import send_email
 from k2k.observability import logger
 from k2k.services.network import get_company, list_customers, list_vendors
 from k2k.store import Store
+
+if TYPE_CHECKING:
+    from k2k.imports.reader import Sheet
 
 IMPORT_ROLES = frozenset({Role.ADMIN})  # DOMAIN.md: data import is Admin only
 MAX_RECEIVES = 3  # template.yaml ImportQueue maxReceiveCount: the last attempt fails the job
@@ -149,6 +149,8 @@ def _results_name(job: Job) -> str:
 
 def template_link(settings: Settings, caller: Caller, import_type: ImportType) -> TemplateLink:
     """The blank template (stored once per column set, outside imports/ so it never triggers an import)."""
+    from k2k.imports.templates import template_bytes, template_version  # openpyxl: not at the API's cold start
+
     caller.require(IMPORT_ROLES)
     spec = SPECS[import_type]
     key = f"templates/{import_type.value}-{template_version(spec)}.xlsx"
@@ -409,6 +411,10 @@ def check_rows(spec: ImportSpec, sheet: Sheet, context: Context, work: Path, lim
 
 def import_file(db: Store, settings: Settings, company: Company, job: Job, path: Path, work: Path,
                 limits: Limits | None = None) -> Outcome:
+    # The workbook libraries (calamine, openpyxl) load with the first file, not at the worker's cold start.
+    from k2k.imports.reader import open_sheet
+    from k2k.imports.results import write_results
+
     limits = limits or Limits()
     spec = SPECS[job.import_type]
     if job.file_sha256:

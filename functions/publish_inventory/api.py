@@ -1,9 +1,7 @@
-"""Vendor inventory lines, their publication to connected buyers, and the buyer's availability.
+"""Vendor inventory lines, their publication to connected buyers, and the buyer's availability (REST).
 
-Two entry points: `api_handler` (REST) and `sync_handler` (the projection
-consumer fed by the availability-sync queue).
+The projection consumer is `sync.py`: it never builds this resolver.
 """
-
 
 from typing import Annotated, Any
 
@@ -13,15 +11,11 @@ from pydantic import BaseModel
 
 from k2k.api import caller, create_resolver, handle
 from k2k.config import Settings
-from k2k.consumer import sqs_batch
-from k2k.events import Event
-from k2k.inventory import AvailabilityResyncRequested, InventoryLine, InventoryLineRemoved, LineFields, LinePatch
+from k2k.inventory import InventoryLine, LineFields, LinePatch
 from k2k.network import CompanyId
-from k2k.observability import logger, tracer
-from k2k.orders import InventoryStockMoved
+from k2k.observability import logger
 from k2k.services import availability
 from k2k.services import inventory as svc
-from k2k.services.network import ConnectionChanged
 from k2k.store import Store
 
 app = create_resolver()
@@ -80,48 +74,5 @@ def get_availability(location: Annotated[str | None, Query()] = None,
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
-def api_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return handle(app, event, context)
-
-
-# -- projection consumer ------------------------------------------------------------------------
-
-def _line_changed(event: Event) -> None:
-    availability.project_line(_db(), InventoryLine.model_validate(event.data))
-
-
-def _stock_moved(event: Event) -> None:
-    moved = InventoryStockMoved.model_validate(event.data)
-    availability.project_current(_db(), moved.vendor_company_id, moved.line_id)
-
-
-def _line_removed(event: Event) -> None:
-    availability.unpublish_line(_db(), InventoryLineRemoved.model_validate(event.data))
-
-
-def _connection_changed(event: Event) -> None:
-    conn = ConnectionChanged.model_validate(event.data).connection
-    availability.resync(_db(), conn.vendor_company_id, conn.buyer_company_id)
-
-
-def _resync_requested(event: Event) -> None:
-    data = AvailabilityResyncRequested.model_validate(event.data)
-    if data.buyer_company_id:
-        availability.resync(_db(), data.vendor_company_id, data.buyer_company_id)
-    else:
-        availability.resync_vendor(_db(), data.vendor_company_id)
-
-
-HANDLERS = {
-    "InventoryLineChanged": _line_changed,
-    "InventoryStockMoved": _stock_moved,
-    "InventoryLineRemoved": _line_removed,
-    "ConnectionChanged": _connection_changed,
-    "AvailabilityResyncRequested": _resync_requested,
-}
-
-
-@logger.inject_lambda_context
-def sync_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return sqs_batch(event, context, HANDLERS)

@@ -1,8 +1,6 @@
-"""Vendor invoices for K2K orders and the buyer's PO reconciliation.
+"""Vendor invoices for K2K orders and the buyer's PO reconciliation (REST).
 
-Entry points: `api_handler` (REST) and `consumer_handler` (the invoice queue:
-OrderConfirmed bills the order; each invoice event reaches the buyer's PO and
-both companies' inboxes).
+The invoice queue's consumer is `consumer.py`.
 """
 
 from typing import Annotated, Any
@@ -12,11 +10,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from k2k.api import caller, create_resolver, handle
 from k2k.config import Settings
-from k2k.consumer import sqs_batch
-from k2k.events import Event
 from k2k.invoices import Action, Invoice, InvoiceChange, RecStatus
-from k2k.observability import logger, tracer
-from k2k.orders import OrderConfirmed
+from k2k.observability import logger
 from k2k.services import invoices as svc
 from k2k.store import Store
 
@@ -102,29 +97,5 @@ def reconciliation_pdf(po_id: Annotated[str, Path()], version: Version = None) -
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
-def api_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return handle(app, event, context)
-
-
-# -- the invoice queue --------------------------------------------------------------------------
-
-def _order_confirmed(event: Event) -> None:
-    svc.issue_for_order(_db(), _docs(), OrderConfirmed.model_validate(event.data))
-
-
-def _invoice_event(event: Event) -> None:
-    svc.on_invoice_event(_db(), _docs(), event)
-
-
-HANDLERS = {
-    "OrderConfirmed": _order_confirmed,
-    "InvoiceIssued": _invoice_event,
-    "InvoiceUpdated": _invoice_event,
-    "InvoiceVoided": _invoice_event,
-}
-
-
-@logger.inject_lambda_context
-def consumer_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return sqs_batch(event, context, HANDLERS)

@@ -1,6 +1,6 @@
-"""The vendor's side of K2K orders: list, confirm, void, delete lines; and order notices.
+"""The vendor's side of K2K orders: list, confirm, void, delete lines (REST).
 
-Entry points: `api_handler` (REST) and `notify_handler` (emails for order events).
+Order notices (emails for order events) are `notices.py`.
 """
 
 from typing import Annotated, Any
@@ -10,12 +10,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from k2k.api import caller, create_resolver, handle
 from k2k.config import Settings
-from k2k.consumer import sqs_batch
-from k2k.events import Event
-from k2k.observability import logger, tracer
+from k2k.observability import logger
 from k2k.orders import VendorOrder
-from k2k.services import order_notices, vendor_orders
 from k2k.services import orders as orders_svc
+from k2k.services import vendor_orders
 from k2k.store import Store
 
 app = create_resolver()
@@ -55,16 +53,5 @@ def delete_line(order_id: Annotated[str, Path()], line_no: Annotated[int, Path()
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
-def api_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return handle(app, event, context)
-
-
-def _notify(event: Event) -> None:
-    order_notices.notify(_db(), event)
-
-
-@logger.inject_lambda_context
-def notify_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return sqs_batch(event, context, {t: _notify for t in
-                                      ("PurchaseOrderPlaced", "CartCheckedOut", "OrderConfirmed", "OrderLinesRemoved")})

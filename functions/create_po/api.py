@@ -1,6 +1,6 @@
-"""The buyer's side of K2K orders: e-commerce carts, prebooks, purchase orders, staging.
+"""The buyer's side of K2K orders: e-commerce carts, prebooks, purchase orders, staging (REST).
 
-Entry points: `api_handler` (REST) and `timer_handler` (cart timers, fed by the cart-timer queue).
+Cart timers are `timers.py`.
 """
 
 from typing import Annotated, Any
@@ -11,13 +11,11 @@ from pydantic import BaseModel
 
 from k2k.api import caller, create_resolver, handle
 from k2k.config import Settings
-from k2k.consumer import sqs_batch
-from k2k.events import Event
-from k2k.observability import logger, tracer
-from k2k.orders import Cart, CartOpened, CartTimerElapsed, Prebook, PurchaseOrder
+from k2k.observability import logger
+from k2k.orders import Cart, Prebook, PurchaseOrder
 from k2k.receivables import CustomerInvoice
-from k2k.services import cart_timers, staging
 from k2k.services import orders as svc
+from k2k.services import staging
 from k2k.store import Store
 
 app = create_resolver()
@@ -115,22 +113,5 @@ def list_invoices() -> list[CustomerInvoice]:
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
-def api_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return handle(app, event, context)
-
-
-# -- cart timers ----------------------------------------------------------------------------------
-
-def _cart_opened(event: Event) -> None:
-    cart_timers.schedule_expiry(Settings.from_env(), CartOpened.model_validate(event.data))
-
-
-def _timer_elapsed(event: Event) -> None:
-    data = CartTimerElapsed.model_validate(event.data)
-    svc.expire_cart(_db(), data.buyer_company_id, data.cart_id)
-
-
-@logger.inject_lambda_context
-def timer_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return sqs_batch(event, context, {"CartOpened": _cart_opened, "CartTimerElapsed": _timer_elapsed})

@@ -1,0 +1,26 @@
+"""Order notices, fed by the order-notices queue: emails the people each K2K order event concerns."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from k2k.config import Settings
+from k2k.consumer import sqs_batch
+from k2k.events import Event
+from k2k.observability import logger
+from k2k.services import order_notices
+from k2k.store import Store
+
+
+def _db() -> Store:
+    return Store(Settings.from_env().table_name)
+
+
+def _notify(event: Event) -> None:
+    order_notices.notify(_db(), event)
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return sqs_batch(event, context, {t: _notify for t in
+                                      ("PurchaseOrderPlaced", "CartCheckedOut", "OrderConfirmed", "OrderLinesRemoved")})

@@ -1,0 +1,32 @@
+"""Cart timers, fed by the cart-timer queue: schedule a cart's expiry when it opens, expire it when it goes off."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from k2k.config import Settings
+from k2k.consumer import sqs_batch
+from k2k.events import Event
+from k2k.observability import logger
+from k2k.orders import CartOpened, CartTimerElapsed
+from k2k.services import cart_timers
+from k2k.services import orders as svc
+from k2k.store import Store
+
+
+def _db() -> Store:
+    return Store(Settings.from_env().table_name)
+
+
+def _cart_opened(event: Event) -> None:
+    cart_timers.schedule_expiry(Settings.from_env(), CartOpened.model_validate(event.data))
+
+
+def _timer_elapsed(event: Event) -> None:
+    data = CartTimerElapsed.model_validate(event.data)
+    svc.expire_cart(_db(), data.buyer_company_id, data.cart_id)
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return sqs_batch(event, context, {"CartOpened": _cart_opened, "CartTimerElapsed": _timer_elapsed})

@@ -1,0 +1,58 @@
+"""Data Import (Admin only): upload links, jobs and blank templates (REST).
+
+The worker for dropped workbooks is `worker.py`.
+"""
+
+from datetime import date
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from k2k.api import caller, create_resolver, handle
+from k2k.config import Settings
+from k2k.imports import service
+from k2k.imports.model import ImportType
+from k2k.observability import logger
+from k2k.services import open_invoices
+from k2k.store import Store
+
+app = create_resolver()
+
+
+def _settings() -> Settings:
+    return Settings.from_env()
+
+
+@app.post("/imports", status_code=201, summary="Start an import: a job and a link to upload the workbook to (Admin)")
+def create_import(body: service.UploadRequest) -> service.UploadLink:
+    settings = _settings()
+    return service.request_upload(Store(settings.table_name), settings, caller(app), body)
+
+
+@app.get("/imports", summary="The company's recent imports, newest first (Admin)")
+def list_imports() -> list[service.JobView]:
+    settings = _settings()
+    return service.list_jobs(Store(settings.table_name), settings, caller(app))
+
+
+@app.get("/imports/<job_id>", summary="One import: status, progress, counts and the results link (Admin)")
+def get_import(job_id: Annotated[str, Path()]) -> service.JobView:
+    settings = _settings()
+    return service.get_job(Store(settings.table_name), settings, caller(app), job_id)
+
+
+@app.get("/open-invoices", summary="Imported open invoices, found by customer PO and/or invoice date")
+def search_open_invoices(customer_po: Annotated[str | None, Query()] = None,
+                         invoice_date: Annotated[date | None, Query()] = None) -> list[open_invoices.OpenInvoice]:
+    return open_invoices.search(Store(_settings().table_name), caller(app), customer_po, invoice_date)
+
+
+@app.get("/imports/templates/<import_type>", summary="The blank template of an import type (Admin)")
+def get_template(import_type: Annotated[ImportType, Path()]) -> service.TemplateLink:
+    return service.template_link(_settings(), caller(app), import_type)
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return handle(app, event, context)

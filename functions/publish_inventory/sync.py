@@ -1,0 +1,59 @@
+"""The availability projection: inventory, stock and connection events, fed by the availability-sync queue."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from k2k.config import Settings
+from k2k.consumer import sqs_batch
+from k2k.events import Event
+from k2k.inventory import AvailabilityResyncRequested, InventoryLine, InventoryLineRemoved
+from k2k.observability import logger
+from k2k.orders import InventoryStockMoved
+from k2k.services import availability
+from k2k.services.network import ConnectionChanged
+from k2k.store import Store
+
+
+def _db() -> Store:
+    return Store(Settings.from_env().table_name)
+
+
+def _line_changed(event: Event) -> None:
+    availability.project_line(_db(), InventoryLine.model_validate(event.data))
+
+
+def _stock_moved(event: Event) -> None:
+    moved = InventoryStockMoved.model_validate(event.data)
+    availability.project_current(_db(), moved.vendor_company_id, moved.line_id)
+
+
+def _line_removed(event: Event) -> None:
+    availability.unpublish_line(_db(), InventoryLineRemoved.model_validate(event.data))
+
+
+def _connection_changed(event: Event) -> None:
+    conn = ConnectionChanged.model_validate(event.data).connection
+    availability.resync(_db(), conn.vendor_company_id, conn.buyer_company_id)
+
+
+def _resync_requested(event: Event) -> None:
+    data = AvailabilityResyncRequested.model_validate(event.data)
+    if data.buyer_company_id:
+        availability.resync(_db(), data.vendor_company_id, data.buyer_company_id)
+    else:
+        availability.resync_vendor(_db(), data.vendor_company_id)
+
+
+HANDLERS = {
+    "InventoryLineChanged": _line_changed,
+    "InventoryStockMoved": _stock_moved,
+    "InventoryLineRemoved": _line_removed,
+    "ConnectionChanged": _connection_changed,
+    "AvailabilityResyncRequested": _resync_requested,
+}
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return sqs_batch(event, context, HANDLERS)

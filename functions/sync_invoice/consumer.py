@@ -1,0 +1,43 @@
+"""The invoice queue: OrderConfirmed bills the order; each invoice event reaches the buyer's PO and
+both companies' inboxes."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from k2k.config import Settings
+from k2k.consumer import sqs_batch
+from k2k.events import Event
+from k2k.observability import logger
+from k2k.orders import OrderConfirmed
+from k2k.services import invoices as svc
+from k2k.store import Store
+
+
+def _db() -> Store:
+    return Store(Settings.from_env().table_name)
+
+
+def _docs() -> svc.Documents:
+    return svc.Documents(Settings.from_env().documents_bucket)
+
+
+def _order_confirmed(event: Event) -> None:
+    svc.issue_for_order(_db(), _docs(), OrderConfirmed.model_validate(event.data))
+
+
+def _invoice_event(event: Event) -> None:
+    svc.on_invoice_event(_db(), _docs(), event)
+
+
+HANDLERS = {
+    "OrderConfirmed": _order_confirmed,
+    "InvoiceIssued": _invoice_event,
+    "InvoiceUpdated": _invoice_event,
+    "InvoiceVoided": _invoice_event,
+}
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return sqs_batch(event, context, HANDLERS)
