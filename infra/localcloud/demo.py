@@ -2,6 +2,7 @@
 
 Rosaflor Farms (vendor, Miami and Bogota) publishes to Bloom Wholesale and
 Petal & Stem (buyers); Tulipa Trading has no connection and sees nothing.
+`exports` names the users and ids that README.md's walks use, as shell variables.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from infra.localcloud.tokens import mint
 
-VENDOR, BUYER, OTHER_BUYER, LONE_BUYER = "rosaflor", "bloom", "petal", "tulipa"
+COMPANIES = VENDOR, BUYER, OTHER_BUYER, LONE_BUYER = "rosaflor", "bloom", "petal", "tulipa"
 
 
 def _call(base_url: str, token: str, method: str, path: str, body: Any = None) -> Any:
@@ -25,45 +26,51 @@ def _call(base_url: str, token: str, method: str, path: str, body: Any = None) -
         return json.loads(raw) if raw else None
 
 
-def seed(cloud: Any) -> dict[str, Any]:
+def seed(cloud: Any, suffix: str = "") -> dict[str, Any]:
+    """The demo companies, their K2K setup and the vendor's lines; their ids.
+
+    A suffix makes other companies of the same story ("rosaflor-t1"...), so a
+    test can have its own on a local cloud that others share.
+    """
     base = cloud.base_url
+    rosa, bloom, petal, tulipa = (f"{c}{suffix}" for c in COMPANIES)
     operator = mint("", ["Operator"], user="operator@k2k.example")
-    admins = {c: mint(c, ["Admin"], user=f"admin@{c}.example") for c in (VENDOR, BUYER, OTHER_BUYER, LONE_BUYER)}
+    admins = {c: mint(c, ["Admin"], user=f"admin@{c}.example") for c in (rosa, bloom, petal, tulipa)}
 
     def call(company: str, method: str, path: str, body: Any = None) -> Any:
         return _call(base, admins[company], method, path, body)
 
     companies = [
-        (VENDOR, "Rosaflor Farms", [("MIA", "Miami warehouse"), ("BOG", "Bogota farm")]),
-        (BUYER, "Bloom Wholesale", [("NYC", "New York"), ("CHI", "Chicago")]),
-        (OTHER_BUYER, "Petal & Stem", [("ATL", "Atlanta")]),
-        (LONE_BUYER, "Tulipa Trading", [("DAL", "Dallas")]),
+        (rosa, "Rosaflor Farms", [("MIA", "Miami warehouse"), ("BOG", "Bogota farm")]),
+        (bloom, "Bloom Wholesale", [("NYC", "New York"), ("CHI", "Chicago")]),
+        (petal, "Petal & Stem", [("ATL", "Atlanta")]),
+        (tulipa, "Tulipa Trading", [("DAL", "Dallas")]),
     ]
     for cid, name, locations in companies:
         _call(base, operator, "POST", "/operator/companies",
               {"company_id": cid, "name": name, "locations": [{"code": c, "name": n} for c, n in locations]})
 
     # K2K setup on both sides: the vendor knows each buyer as a customer, each buyer the vendor as a vendor.
-    for code, buyer, name in (("BLOOM", BUYER, "Bloom Wholesale"), ("PETAL", OTHER_BUYER, "Petal & Stem")):
-        call(VENDOR, "PUT", f"/customers/{code}", {"name": name, "k2k_company_id": buyer,
-                                                   "email": f"purchasing@{buyer}.example"})
-        call(buyer, "PUT", "/vendors/ROSA", {"name": "Rosaflor Farms", "k2k_company_id": VENDOR})
-    for buyer, gpm, rate in ((BUYER, {"NYC": "30", "CHI": "25"}, "1.50"), (OTHER_BUYER, {"ATL": "28"}, "1.80")):
+    for code, buyer, name in (("BLOOM", bloom, "Bloom Wholesale"), ("PETAL", petal, "Petal & Stem")):
+        call(rosa, "PUT", f"/customers/{code}", {"name": name, "k2k_company_id": buyer,
+                                                 "email": f"purchasing@{buyer}.example"})
+        call(buyer, "PUT", "/vendors/ROSA", {"name": "Rosaflor Farms", "k2k_company_id": rosa})
+    for buyer, gpm, rate in ((bloom, {"NYC": "30", "CHI": "25"}, "1.50"), (petal, {"ATL": "28"}, "1.80")):
         company = call(buyer, "GET", "/company")
         settings = company["settings"]
         settings["buyer"].update({"k2k_gpm_pct_by_location": gpm, "freight_cube_rate": rate, "duties_pct": "0",
                                   "handling_per_box": "0.75"})
         call(buyer, "PUT", "/company/settings", {"settings": settings, "version": company["version"]})
-    vendor = call(VENDOR, "GET", "/company")
+    vendor = call(rosa, "GET", "/company")
     vendor["settings"]["vendor_defaults"].update({"ship_days_offset": 2, "cutoff_time": "14:00:00"})
-    call(VENDOR, "PUT", "/company/settings", {"settings": vendor["settings"], "version": vendor["version"]})
+    call(rosa, "PUT", "/company/settings", {"settings": vendor["settings"], "version": vendor["version"]})
 
-    for buyer in (BUYER, OTHER_BUYER):
-        conn = call(buyer, "POST", "/connections", {"vendor_company_id": VENDOR})
-        call(VENDOR, "POST", f"/connections/{conn['connection_id']}/accept")
-    petal = call(VENDOR, "GET", f"/connections/{VENDOR}.{OTHER_BUYER}")
-    call(VENDOR, "PUT", f"/connections/{VENDOR}.{OTHER_BUYER}/terms",
-         {"terms": {**petal["terms"], "markup_pct": "10"}, "version": petal["version"]})
+    for buyer in (bloom, petal):
+        conn = call(buyer, "POST", "/connections", {"vendor_company_id": rosa})
+        call(rosa, "POST", f"/connections/{conn['connection_id']}/accept")
+    terms = call(rosa, "GET", f"/connections/{rosa}.{petal}")
+    call(rosa, "PUT", f"/connections/{rosa}.{petal}/terms",
+         {"terms": {**terms["terms"], "markup_pct": "10"}, "version": terms["version"]})
 
     today = date.today()
     box = {"length": "40", "width": "10", "height": "10"}
@@ -85,17 +92,21 @@ def seed(cloud: Any) -> dict[str, Any]:
          "bunches_per_box": 16, "stems_per_bunch": 25, "boxes_on_hand": 5, "price": "0.18", "location": "MIA",
          "on_hold": True, "dimensions": box},
     ]
-    created = [call(VENDOR, "POST", "/inventory", line) for line in lines]
+    created = [call(rosa, "POST", "/inventory", line) for line in lines]
     cloud.drain()
     return {
         "companies": {cid: name for cid, name, _ in companies},
-        "tokens": {
-            f"{VENDOR} (vendor, Admin)": admins[VENDOR],
-            f"{BUYER} (buyer, Admin)": admins[BUYER],
-            f"{BUYER} (buyer, Salesperson)": mint(BUYER, ["Salesperson"], user=f"sales@{BUYER}.example"),
-            f"{OTHER_BUYER} (buyer, Admin)": admins[OTHER_BUYER],
-            f"{LONE_BUYER} (no connection, Admin)": admins[LONE_BUYER],
-            "operator": operator,
-        },
         "inventory_line_ids": {line["box_code"]: line["line_id"] for line in created},
+    }
+
+
+def exports(base_url: str, seeded: dict[str, Any]) -> dict[str, str]:
+    """The README's shell variables: the API, a token per user its walks take (minted now), the ids they use."""
+    return {
+        "API": base_url,
+        "VENDOR": mint(VENDOR, ["Admin"], user=f"admin@{VENDOR}.example"),
+        "BUYER": mint(BUYER, ["Admin"], user=f"admin@{BUYER}.example"),
+        # Bloom's web shop: an e-commerce role puts boxes in carts and checks them out.
+        "SHOP": mint(BUYER, ["AccountsReceivable"], user=f"shop@{BUYER}.example"),
+        "LINE": seeded["inventory_line_ids"]["FR50HB"],
     }
