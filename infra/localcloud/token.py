@@ -1,12 +1,12 @@
-"""Print a local ID token for the local cloud's API.
+"""Print a local ID token for the local cloud's API. From the repository's root, with its environment:
 
-    python -m infra.localcloud.token --company rosaflor --roles Admin,Setup
-    python -m infra.localcloud.token --company rosaflor --roles Salesperson --user ana@rosaflor.example
-    python -m infra.localcloud.token --roles Operator            # the platform operator, no company
+    .venv/bin/python -m infra.localcloud.token --company rosaflor --roles Admin,Setup
+    .venv/bin/python -m infra.localcloud.token --company rosaflor --roles Salesperson --user ana@rosaflor.example
+    .venv/bin/python -m infra.localcloud.token --roles Operator            # the platform operator, no company
 
 Then call the API with it:
 
-    TOKEN=$(python -m infra.localcloud.token --company rosaflor --roles Admin)
+    TOKEN=$(.venv/bin/python -m infra.localcloud.token --company rosaflor --roles Admin)
     curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:3000/company
 
 Roles are the layer's (k2k.auth.Role): Admin, Setup, SalesManager, Salesperson,
@@ -20,14 +20,18 @@ import argparse
 import sys
 from pathlib import Path
 
-from infra.localcloud import tokens
-from infra.localcloud.template import load
+try:
+    from infra.localcloud import tokens
+    from infra.localcloud.template import load
+except ModuleNotFoundError as missing:  # another Python than the project's: say which one works
+    sys.exit(f"{missing}: use the project's environment (make run creates it), from the repository's root:\n"
+             f"    .venv/bin/python -m infra.localcloud.token {' '.join(sys.argv[1:])}")
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m infra.localcloud.token", description=__doc__,
+    parser = argparse.ArgumentParser(prog=".venv/bin/python -m infra.localcloud.token", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--company", default="", help="company id (custom:company_id)")
     parser.add_argument("--roles", required=True, help="comma-separated roles (Cognito groups)")
