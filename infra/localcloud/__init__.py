@@ -7,6 +7,8 @@
     pollers              SQS and DynamoDB stream event source mappings, Lambda's semantics
     schedules            EventBridge Scheduler one-time schedules, on the local clock
     faults               duplicate / reorder / drop-then-redeliver / crash-after-k-calls
-    tokens, token        local ID tokens (python -m infra.localcloud.token)
+    tokens, token        local ID tokens (.venv/bin/python -m infra.localcloud.token)
+    devtools             local-only helpers under /_local/: emails sent, a tail of the bus, clock, reset
+    demo                 the demo companies `make run` seeds, and the shell exports README's walks use
     __main__             `make run`: python -m infra.localcloud
 """
