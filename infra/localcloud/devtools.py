@@ -135,7 +135,8 @@ class DevTools:
         return Response(lines, content_type="text/plain; charset=utf-8")
 
     def _time(self) -> dict[str, Any]:
-        return {"now": _iso(self.cloud.now()), "advanced_seconds": self.cloud.clock_offset}
+        # offset: how far ahead of the system clock the application's clock is
+        return {"now": _iso(self.cloud.now()), "offset_seconds": self.cloud.clock_offset}
 
 
 class Mailbox:
@@ -331,4 +332,5 @@ def _iso(moment: datetime) -> str:
 
 
 def _json(body: Any) -> Response:
-    return Response(json.dumps(body, indent=2, default=str), content_type="application/json")
+    # Indented, with a final newline: these answers are read in a terminal, after curl.
+    return Response(json.dumps(body, indent=2, default=str) + "\n", content_type="application/json")
