@@ -7,6 +7,12 @@ a bearer JWT (the Cognito ID token) required everywhere except on routes the
 template opens with `Auth: {Authorizer: NONE}`. Committed as docs/openapi.json
 so a change to the API shows up in review; CI runs --check.
 
+Powertools documents only successes and its own 422; the error responses the
+API really answers are added here, by one rule for every operation
+(`error_responses`), in the shape k2k.api produces (`Error`) or API Gateway
+does (`GatewayMessage`). Operations are grouped by tags from their path's first
+segment (`TAGS`).
+
     python -m infra.openapi            # write docs/openapi.json
     python -m infra.openapi --check    # exit 1, with a summary, if the committed file differs
 """
@@ -16,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections import defaultdict
 from collections.abc import Iterator
@@ -31,7 +38,67 @@ TITLE = "K2K API"
 VERSION = "1.0.0"
 SECURITY_SCHEME = "bearerAuth"
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+WRITES = ("put", "post", "delete", "patch")
 REPO = Path(__file__).resolve().parents[1]
+REF = "#/components/schemas/"
+
+# The tag of an operation is its path's first segment's, as this table names it.
+TAGS: dict[str, tuple[str, ...]] = {
+    "network": ("operator", "company", "customers", "vendors", "connections"),
+    "inventory": ("inventory",),
+    "availability": ("availability",),
+    "carts": ("carts",),
+    "prebooks": ("prebooks",),
+    "orders": ("orders", "purchase-orders"),
+    "staging": ("staging",),
+    "invoices": ("invoices", "customer-invoices"),
+    "reconciliation": ("reconciliation",),
+    "imports": ("imports", "open-invoices"),
+}
+TAG_DESCRIPTIONS = {
+    "network": "Companies, their customers and vendors, and the K2K connections between a vendor and its buyers",
+    "inventory": "A vendor's open-market boxes, and why each connected buyer does or does not see a line",
+    "availability": "A buyer's K2K availability, priced with its landed cost and suggested sale prices",
+    "carts": "A buyer's web-shop carts: K2K stock held at once, released when the cart's timer expires",
+    "prebooks": "A salesperson's prebooks with K2K lines, and the purchase orders they become",
+    "orders": "One K2K deal seen from each side: the vendor's orders (confirm, void, delete lines) "
+              "and the buyer's purchase orders",
+    "staging": "Boxes a buyer expects and receives, under the vendor's box codes",
+    "invoices": "The vendor's invoices (numbered without gaps, with a PDF) and the buyer's customer invoices",
+    "reconciliation": "The buyer's purchase orders held against the vendor's invoices: approve, send back, pay",
+    "imports": "Data Import: Excel files dropped or uploaded become open invoices, open credits or inventory",
+}
+TAG_OF = {segment: tag for tag, segments in TAGS.items() for segment in segments}
+
+ERROR_SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "title": "Error",
+        "description": "Every error the K2K functions answer (k2k.api): a stable code and a readable message",
+        "type": "object",
+        "properties": {"error": {
+            "type": "object",
+            "properties": {
+                "code": {"type": "string", "examples": ["forbidden", "not_found", "conflict", "invalid"]},
+                "message": {"type": "string"},
+                "details": {"type": "array", "items": {"type": "object"},
+                            "description": "invalid input: one {field, message} per problem, the field "
+                                           "prefixed with where it was (body, query, path)"},
+            },
+            "required": ["code", "message"],
+            "additionalProperties": False,
+        }},
+        "required": ["error"],
+        "additionalProperties": False,
+    },
+    "GatewayMessage": {
+        "title": "GatewayMessage",
+        "description": "An answer from API Gateway itself, before or instead of the function's",
+        "type": "object",
+        "properties": {"message": {"type": "string", "examples": ["Unauthorized", "Internal server error"]}},
+        "required": ["message"],
+        "additionalProperties": False,
+    },
+}
 
 
 @dataclass
@@ -90,13 +157,23 @@ def build(tpl: Template) -> Built:
                 problems.append(f"schema {name} differs between handlers; the document keeps the first")
                 continue
             schemas[name] = schema
+    for path, item in paths.items():
+        segment = path.split("/")[1]
+        if segment not in TAG_OF and (problem := f"no tag for /{segment}: add it to TAGS") not in problems:
+            problems.append(problem)
+        for method, operation in item.items():
+            operation["responses"] = {**operation["responses"], **error_responses(path, method, operation)}
+            operation["responses"].get("204", {}).pop("content", None)  # Powertools gives it a JSON null
+            operation["tags"] = [TAG_OF.get(segment, segment)]
     document: dict[str, Any] = {
         "openapi": openapi_version,
         "info": {"title": TITLE, "version": VERSION,
                  "description": " ".join(str(tpl.raw.get("Description", "")).split())},
+        "tags": [{"name": tag, "description": TAG_DESCRIPTIONS[tag]} for tag in TAGS
+                 if any(tag in op["tags"] for item in paths.values() for op in item.values())],
         "paths": dict(sorted(paths.items())),
         "components": {
-            "schemas": schemas,
+            "schemas": local_times(referenced({**schemas, **ERROR_SCHEMAS}, paths)),
             "securitySchemes": {SECURITY_SCHEME: {
                 "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
                 "description": "The Cognito ID token (locally: python -m infra.localcloud.token)",
@@ -105,6 +182,56 @@ def build(tpl: Template) -> Built:
         "security": [{SECURITY_SCHEME: []}],
     }
     return Built(document, problems, errors)
+
+
+def error_responses(path: str, method: str, operation: dict[str, Any]) -> dict[str, Any]:
+    """The errors an operation can answer, by one rule: truthful for every route, if not exhaustive per route.
+
+    Every route: API Gateway's 401 for a missing or bad token (unless the route is open), 403 for roles
+    that do not allow it, 422 for invalid input or a broken business rule, API Gateway's 502 when the
+    function fails. A route with a path parameter can name what does not exist (404, which is also what
+    another company's ids answer); a write can refer to what does not exist (404) and find its document
+    changed or in another state (409).
+    """
+    write = method in WRITES
+    found = [
+        (401, "GatewayMessage", "No token, or one that is not valid (API Gateway's Cognito authorizer)",
+         operation.get("security") != []),
+        (403, "Error", "The caller's roles do not allow this", True),
+        (404, "Error", "Not found, or owned by another company (never told apart)", "{" in path or write),
+        (409, "Error", "Changed since it was read, or not in a state that allows this; read it again", write),
+        (422, "Error", "Invalid input, or a business rule refuses it; `details` names the fields", True),
+        (502, "GatewayMessage", "The function failed (API Gateway's answer)", True),
+    ]
+    return {str(status): {"description": description,
+                          "content": {"application/json": {"schema": {"$ref": REF + schema}}}}
+            for status, schema, description, applies in found if applies}
+
+
+def referenced(schemas: dict[str, Any], paths: dict[str, Any]) -> dict[str, Any]:
+    """The schemas the operations use, directly or through each other (Powertools' own 422 ones are not)."""
+    wanted: set[str] = set()
+    todo = [paths]
+    while todo:
+        text = json.dumps(todo.pop())
+        for name in re.findall(r'"' + re.escape(REF) + r'([^"]+)"', text):
+            if name not in wanted and name in schemas:
+                wanted.add(name)
+                todo.append(schemas[name])
+    return {name: schema for name, schema in schemas.items() if name in wanted}
+
+
+def local_times(node: Any) -> Any:
+    """pydantic says `format: time` for a time of day, which it writes without an offset ("14:00:00"):
+    that is RFC 3339's partial-time, not the `time` format of JSON Schema (which requires one)."""
+    if isinstance(node, dict):
+        out = {k: local_times(v) for k, v in node.items()}
+        if out.get("format") == "time":
+            out["format"] = "partial-time"
+        return out
+    if isinstance(node, list):
+        return [local_times(v) for v in node]
+    return node
 
 
 @contextmanager

@@ -1,12 +1,15 @@
 """A tiny HTTP client for the local API: one user of one company, with their token.
 
-Standard library only (urllib), so moto's HTTP mocking never intercepts it.
+urllib, so moto's HTTP mocking never intercepts it. Every response is checked
+against the committed OpenAPI document (infra/localcloud/contract.py): a status
+or a body the document does not describe fails the test that received it.
 Used by the tests' `api` fixture and handy in a REPL against `make run`:
 
     from infra.localcloud.client import ApiClient
     from infra.localcloud.tokens import mint
     vendor = ApiClient("http://127.0.0.1:3000", mint("rosaflor", ["Admin"]))
     vendor.get("/company").json()
+    ApiClient(url, token, contract=None)   # unchecked: another API, or an experiment
 """
 
 from __future__ import annotations
@@ -19,6 +22,11 @@ import urllib.request
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
+
+from infra.localcloud.contract import Contract, committed
+
+# Generous on purpose: a slow or loaded machine makes a test wait, never fail; a hung server still ends it.
+TIMEOUT_SECONDS = 300
 
 
 @dataclass
@@ -34,6 +42,9 @@ class ApiResponse:
     def text(self) -> str:
         return self.body.decode()
 
+    def header(self, name: str) -> str | None:
+        return next((v for k, v in self.headers.items() if k.lower() == name.lower()), None)
+
 
 @dataclass
 class ApiClient:
@@ -42,6 +53,7 @@ class ApiClient:
     base_url: str
     token: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    contract: Contract | None = field(default_factory=committed)
 
     def request(self, method: str, path: str, json: Any = None, params: dict[str, Any] | None = None,
                 headers: dict[str, str] | None = None) -> ApiResponse:
@@ -57,10 +69,13 @@ class ApiClient:
             sent.setdefault("Content-Type", "application/json")
         request = urllib.request.Request(url, data=data, method=method, headers=sent)
         try:
-            with urllib.request.urlopen(request, timeout=60) as response:
-                return ApiResponse(response.status, response.read(), dict(response.headers))
+            with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
+                got = ApiResponse(response.status, response.read(), dict(response.headers))
         except urllib.error.HTTPError as e:
-            return ApiResponse(e.code, e.read(), dict(e.headers))
+            got = ApiResponse(e.code, e.read(), dict(e.headers))
+        if self.contract is not None:
+            self.contract.check(method, path, got.status, got.header("Content-Type"), got.body)
+        return got
 
     def get(self, path: str, json: Any = None, params: dict[str, Any] | None = None) -> ApiResponse:
         return self.request("GET", path, json, params)

@@ -45,9 +45,27 @@ def test_disagreements_between_template_and_handlers_are_reported(built: openapi
         "ApiFunction: the app serves GET /hidden but template.yaml routes no such request to it",
         f"EchoFunction: {FIXTURE.parent / 'functions/api/echo.py'} has Api events but no module-level "
         "Powertools `app`",
+        "no tag for /things: add it to TAGS",
+        "no tag for /whoami: add it to TAGS",
+        "no tag for /public: add it to TAGS",
+        "no tag for /boom: add it to TAGS",
     ]
     assert "/hidden" not in built.document["paths"]
     assert built.errors == []
+
+
+def test_errors_are_documented_by_route_kind_in_the_api_s_own_shapes(built: openapi.Built) -> None:
+    paths = built.document["paths"]
+    statuses = {f"{m.upper()} {p}": sorted(op["responses"]) for p, item in paths.items() for m, op in item.items()}
+    assert statuses["GET /whoami"] == ["200", "401", "403", "422", "502"]
+    assert statuses["GET /things/{thing_id}"] == ["200", "401", "403", "404", "422", "502"]
+    assert statuses["POST /things"] == ["200", "401", "403", "404", "409", "422", "502"]
+    assert statuses["GET /public"] == ["200", "403", "422", "502"]  # open: API Gateway never answers 401
+    not_found = paths["/things/{thing_id}"]["get"]["responses"]["404"]["content"]["application/json"]["schema"]
+    assert not_found == {"$ref": "#/components/schemas/Error"}
+    schemas = built.document["components"]["schemas"]
+    assert {"Error", "GatewayMessage"} <= schemas.keys() and "HTTPValidationError" not in schemas
+    assert paths["/things"]["post"]["tags"] == ["things"] and built.document["tags"] == []
 
 
 def test_check_passes_on_a_fresh_file_and_fails_with_a_summary_after_a_change(
