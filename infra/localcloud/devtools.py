@@ -54,6 +54,10 @@ def install(cloud: LocalCloud) -> DevTools:
 
 class DevTools:
     def __init__(self, cloud: LocalCloud) -> None:
+        # The runtime builds its gateway itself; the helpers are this module's, so they are attached here.
+        self._gateway = cloud._gateway
+        if self._gateway is None:
+            raise RuntimeError("start() the local cloud first")
         self.cloud = cloud
         self.demo: dict[str, Any] | None = None  # what demo.seed returned; None: no demo
         self.mail = Mailbox(cloud)
@@ -65,10 +69,6 @@ class DevTools:
             "reset": {"POST": self._reset},
             "exports": {"GET": self._exports},
         }
-        # The runtime builds its gateway itself; the helpers are this module's, so they are attached here.
-        self._gateway = cloud._gateway
-        if self._gateway is None:
-            raise RuntimeError("start() the local cloud first")
         self._gateway.helpers = self
 
     def seed(self) -> dict[str, Any]:
@@ -145,9 +145,8 @@ class Mailbox:
         self.cloud = cloud
         self._sent: deque[dict[str, Any]] = deque(maxlen=EMAILS_KEPT)
         # The application's session is boto3's default one (the runtime counts calls there too).
-        self._events = boto3.DEFAULT_SESSION.events if boto3.DEFAULT_SESSION is not None else None
-        if self._events is None:
-            raise RuntimeError("start() the local cloud first")
+        assert boto3.DEFAULT_SESSION is not None, "the local cloud sets it up when it starts"
+        self._events: Any = boto3.DEFAULT_SESSION.events
         self._events.register("before-parameter-build.ses.SendEmail", _keep_params, unique_id=HOOK_ID + "-params")
         self._events.register("after-call.ses.SendEmail", self._after_call, unique_id=HOOK_ID + "-sent")
         _recreate_layer_clients()  # clients copy the session's handlers when created
