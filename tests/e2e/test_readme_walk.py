@@ -46,7 +46,7 @@ curl() {
   cat "$WALK/answer"; echo
   case "$status" in 2*) ;; *) echo "the walk got HTTP $status from: curl $*" >&2; return 1;; esac
 }
-from_answer() { "$PYTHON" -c "$FIND" "$1" "$WALK/answer"; }
+from_answer() { "$PYTHON" -c "$FIND" "$WALK/answer" "$1"; }
 """
 # The first value of a key, depth first, in a JSON answer (an object or a list of them).
 FIND = """
@@ -61,8 +61,9 @@ def find(value, key):
         if found is not None:
             return found
     return None
-found = find(json.load(open(sys.argv[2])), sys.argv[1])
-sys.exit(f"no {sys.argv[1]} in the answer") if found is None else print(found)
+answer, key = sys.argv[1:3]
+found = find(json.load(open(answer)), key)
+sys.exit(f"no {key} in the answer") if found is None else print(found)
 """
 
 
@@ -199,7 +200,8 @@ def _run(server: Server, script: str, workdir: Path, keep: tuple[str, ...]) -> d
     """Run README's commands in bash with the banner's exports; the variables named in keep, at the end."""
     pasted = re.compile(rf"^export ({'|'.join(server.exports)})=.*$", re.MULTILINE)
     script = pasted.sub(r"# (\1 comes from the banner)", script)  # the reader pastes the banner's instead
-    script = PLACEHOLDER.sub(r'export \1="$(from_answer \2)"', script)
+    # An assignment of its own, so a value missing from the answer stops the walk (set -e), as it stops a reader.
+    script = PLACEHOLDER.sub(r'\1="$(from_answer \2)"; export \1', script)
     ending = "".join(f'echo "{name}=${name}" >> "$WALK/kept"\n' for name in keep)
     run = subprocess.run(["bash", "-c", PREAMBLE + script + "\n" + ending], cwd=ROOT, capture_output=True,
                          text=True, timeout=PATIENCE_SECONDS,
