@@ -157,14 +157,7 @@ def build(tpl: Template) -> Built:
                 problems.append(f"schema {name} differs between handlers; the document keeps the first")
                 continue
             schemas[name] = schema
-    for path, item in paths.items():
-        segment = path.split("/")[1]
-        if segment not in TAG_OF and (problem := f"no tag for /{segment}: add it to TAGS") not in problems:
-            problems.append(problem)
-        for method, operation in item.items():
-            operation["responses"] = {**operation["responses"], **error_responses(path, method, operation)}
-            operation["responses"].get("204", {}).pop("content", None)  # Powertools gives it a JSON null
-            operation["tags"] = [TAG_OF.get(segment, segment)]
+    problems += describe(paths)
     document: dict[str, Any] = {
         "openapi": openapi_version,
         "info": {"title": TITLE, "version": VERSION,
@@ -182,6 +175,20 @@ def build(tpl: Template) -> Built:
         "security": [{SECURITY_SCHEME: []}],
     }
     return Built(document, problems, errors)
+
+
+def describe(paths: dict[str, dict[str, Any]]) -> list[str]:
+    """Give every operation its tag and its error responses; say which path segments no tag names."""
+    untagged: list[str] = []
+    for path, item in paths.items():
+        segment = path.split("/")[1]
+        if segment not in TAG_OF and segment not in untagged:
+            untagged.append(segment)
+        for method, operation in item.items():
+            operation["tags"] = [TAG_OF.get(segment, segment)]
+            operation["responses"] = {**operation["responses"], **error_responses(path, method, operation)}
+            operation["responses"].get("204", {}).pop("content", None)  # Powertools gives it a JSON null
+    return [f"no tag for /{segment}: add it to TAGS" for segment in untagged]
 
 
 def error_responses(path: str, method: str, operation: dict[str, Any]) -> dict[str, Any]:
