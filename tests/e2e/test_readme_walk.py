@@ -94,10 +94,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             server.stdout.append(line.rstrip("\n"))
             if line.startswith("export LINE="):
                 up.set()
+        up.set()  # it ended: no need to wait any longer to say so
 
     threading.Thread(target=read, daemon=True).start()
     try:
-        assert up.wait(PATIENCE_SECONDS), f"no banner; stdout ends: {server.stdout[-5:]}"
+        up.wait(PATIENCE_SECONDS)
+        assert any(line.startswith("export LINE=") for line in server.stdout), \
+            f"no banner (exit code {process.poll()}); stdout ends: {server.stdout[-5:]}; see {logs.name}"
         first = next(i for i, line in enumerate(server.stdout) if line.startswith("K2K local cloud is up"))
         last = next(i for i, line in enumerate(server.stdout) if line.startswith("export LINE="))
         server.banner = server.stdout[first:last + 1]
