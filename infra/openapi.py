@@ -69,6 +69,8 @@ TAG_DESCRIPTIONS = {
     "imports": "Data Import: Excel files dropped or uploaded become open invoices, open credits or inventory",
 }
 TAG_OF = {segment: tag for tag, segments in TAGS.items() for segment in segments}
+# Reads that start from the caller's own company, which answers 404 until the operator has set it up.
+OWN_COMPANY_READS = ("/company", "/availability")
 
 ERROR_SCHEMAS: dict[str, Any] = {
     "Error": {
@@ -192,20 +194,21 @@ def describe(paths: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def error_responses(path: str, method: str, operation: dict[str, Any]) -> dict[str, Any]:
-    """The errors an operation can answer, by one rule: truthful for every route, if not exhaustive per route.
+    """The errors an operation can answer, by kind of route (a route may never answer one its kind can).
 
     Every route: API Gateway's 401 for a missing or bad token (unless the route is open), 403 for roles
     that do not allow it, 422 for invalid input or a broken business rule, API Gateway's 502 when the
     function fails. A route with a path parameter can name what does not exist (404, which is also what
     another company's ids answer); a write can refer to what does not exist (404) and find its document
-    changed or in another state (409).
+    changed or in another state (409); a few reads need the caller's company set up (404).
     """
     write = method in WRITES
+    lookup = "{" in path or write or path in OWN_COMPANY_READS
     found = [
         (401, "GatewayMessage", "No token, or one that is not valid (API Gateway's Cognito authorizer)",
          operation.get("security") != []),
         (403, "Error", "The caller's roles do not allow this", True),
-        (404, "Error", "Not found, or owned by another company (never told apart)", "{" in path or write),
+        (404, "Error", "Not found, or owned by another company (never told apart)", lookup),
         (409, "Error", "Changed since it was read, or not in a state that allows this; read it again", write),
         (422, "Error", "Invalid input, or a business rule refuses it; `details` names the fields", True),
         (502, "GatewayMessage", "The function failed (API Gateway's answer)", True),
