@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from infra import openapi
+from infra.localcloud.client import ApiClient
+from infra.localcloud.contract import committed
+from infra.localcloud.runtime import LocalCloud
 from infra.localcloud.template import load
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "localcloud" / "template.yaml"
@@ -88,3 +93,26 @@ def test_check_passes_on_a_fresh_file_and_fails_with_a_summary_after_a_change(
     err = capsys.readouterr().err
     assert "is out of date" in err
     assert "+ GET /boom" in err and "- GET /gone" in err and "~ schema Thing" in err
+
+
+def test_the_application_documents_itself_offline_with_the_committed_document(cloud: LocalCloud) -> None:
+    anonymous = ApiClient(cloud.base_url)
+    page = anonymous.get("/docs")
+    assert page.status == 200 and "/docs/swagger-ui-bundle.min.js" in page.text and "cdn" not in page.text.lower()
+    assert anonymous.get("/docs/swagger-ui-bundle.min.js").status == 200
+    assert anonymous.get("/docs/swagger-ui.min.css").status == 200
+    served = anonymous.get("/openapi.json").json()
+    assert served == {**committed().document, "servers": [{"url": cloud.base_url, "description": "local cloud"}]}
+
+
+def test_errors_reach_a_client_in_the_shapes_the_document_gives_them(api: Callable[..., ApiClient]) -> None:
+    # The client checks each answer against docs/openapi.json: a status or a shape the document does
+    # not give would raise here, before any assert.
+    nobody = api(f"nobody-{uuid.uuid4().hex[:6]}", "Salesperson")  # a company no one has set up
+    assert nobody.get("/company").json()["error"]["code"] == "not_found"
+    assert nobody.get("/inventory/no-such-line").status == 404
+    assert nobody.post("/inventory/resync", json={}).json()["error"]["code"] == "forbidden"
+    invalid = nobody.patch("/inventory/no-such-line", json={"price": "a lot"}).json()["error"]
+    assert (invalid["code"], invalid["details"][0]["field"]) == ("invalid", "body.price")
+    assert nobody.delete("/company").status == 405
+    assert ApiClient(nobody.base_url, "not a token").get("/company").json() == {"message": "Unauthorized"}
