@@ -9,6 +9,7 @@ its trigger's shape, against a moto server provisioned from the template.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -49,6 +50,9 @@ def built() -> build.Build:
 @pytest.fixture(scope="module")
 def endpoint(built: build.Build) -> Iterator[str]:
     """A moto server with the template's resources, and the two companies the fixtures name."""
+    requests_log = logging.getLogger("werkzeug")
+    level = requests_log.level
+    requests_log.setLevel(logging.WARNING)  # not a line per AWS call in a failure's output
     emulator = Emulator("server")
     url = emulator.start()
     assert url is not None
@@ -63,6 +67,7 @@ def endpoint(built: build.Build) -> Iterator[str]:
         yield url
     finally:
         emulator.stop()
+        requests_log.setLevel(level)
 
 
 @pytest.mark.parametrize("function", list(TEMPLATE.functions))
