@@ -82,9 +82,11 @@ ERROR_SCHEMAS: dict[str, Any] = {
             "properties": {
                 "code": {"type": "string", "examples": ["forbidden", "not_found", "conflict", "invalid"]},
                 "message": {"type": "string"},
-                "details": {"type": "array", "items": {"type": "object"},
-                            "description": "invalid input: one {field, message} per problem, the field "
-                                           "prefixed with where it was (body, query, path)"},
+                "details": {"type": "array",
+                            "items": {"type": "object", "properties": {"field": {"type": "string"},
+                                                                       "message": {"type": "string"}}},
+                            "description": "What is wrong, one item per problem: for invalid input the field "
+                                           "(prefixed with where it was: body, query, path) and a message"},
             },
             "required": ["code", "message"],
             "additionalProperties": False,
@@ -196,25 +198,29 @@ def describe(paths: dict[str, dict[str, Any]]) -> list[str]:
 def error_responses(path: str, method: str, operation: dict[str, Any]) -> dict[str, Any]:
     """The errors an operation can answer, by kind of route (a route may never answer one its kind can).
 
-    Every route: API Gateway's 401 for a missing or bad token (unless the route is open), 403 for roles
-    that do not allow it, 422 for invalid input or a broken business rule, API Gateway's 502 when the
-    function fails. A route with a path parameter can name what does not exist (404, which is also what
-    another company's ids answer); a write can refer to what does not exist (404) and find its document
-    changed or in another state (409); a few reads need the caller's company set up (404).
+    Every route: 401 for a missing or bad token (API Gateway's, unless the route is open) or one that
+    names no company (the function's), 403 for roles that do not allow it, 422 for invalid input or a
+    broken business rule, API Gateway's 502 when the function fails. A route with a path parameter can
+    name what does not exist (404, which is also what another company's ids answer); a write can refer
+    to what does not exist (404) and find its document changed or in another state (409); a few reads
+    need the caller's company set up (404).
     """
     write = method in WRITES
     lookup = "{" in path or write or path in OWN_COMPANY_READS
+    error, gateway = {"$ref": REF + "Error"}, {"$ref": REF + "GatewayMessage"}
+    unauthorized = (
+        (error, "The token names no company") if operation.get("security") == [] else
+        ({"anyOf": [gateway, error]}, "No token, or one that is not valid (API Gateway's Cognito authorizer: "
+                                      "`message`); or a token that names no company (the function: `error`)"))
     found = [
-        (401, "GatewayMessage", "No token, or one that is not valid (API Gateway's Cognito authorizer)",
-         operation.get("security") != []),
-        (403, "Error", "The caller's roles do not allow this", True),
-        (404, "Error", "Not found, or owned by another company (never told apart)", lookup),
-        (409, "Error", "Changed since it was read, or not in a state that allows this; read it again", write),
-        (422, "Error", "Invalid input, or a business rule refuses it; `details` names the fields", True),
-        (502, "GatewayMessage", "The function failed (API Gateway's answer)", True),
+        (401, *unauthorized, True),
+        (403, error, "The caller's roles do not allow this", True),
+        (404, error, "Not found, or owned by another company (never told apart)", lookup),
+        (409, error, "Changed since it was read, or not in a state that allows this; read it again", write),
+        (422, error, "Invalid input, or a business rule refuses it; `details` names the fields", True),
+        (502, gateway, "The function failed (API Gateway's answer)", True),
     ]
-    return {str(status): {"description": description,
-                          "content": {"application/json": {"schema": {"$ref": REF + schema}}}}
+    return {str(status): {"description": description, "content": {"application/json": {"schema": schema}}}
             for status, schema, description, applies in found if applies}
 
 

@@ -106,6 +106,9 @@ def test_the_committed_document_refuses_what_the_api_must_not_answer() -> None:
     assert api is committed()  # loaded once per process
     conflict = body({"error": {"code": "conflict", "message": "the order is VOID, not PENDING"}})
     api.check("POST", "/orders/o1/confirm", 409, JSON, conflict)
+    api.check("GET", "/company", 401, JSON, body({"message": "Unauthorized"}))  # API Gateway's
+    api.check("GET", "/company", 401, JSON, body({"error": {"code": "unauthorized",  # the function's
+                                                             "message": "the token names no company"}}))
     with pytest.raises(ContractViolation, match="409 is not documented for GET /availability"):
         api.check("GET", "/availability", 409, JSON, conflict)
     with pytest.raises(ContractViolation, match="the body does not match"):
