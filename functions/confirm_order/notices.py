@@ -22,5 +22,5 @@ def _notify(event: Event) -> None:
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return sqs_batch(event, context, {t: _notify for t in
+    return sqs_batch(event, {t: _notify for t in
                                       ("PurchaseOrderPlaced", "CartCheckedOut", "OrderConfirmed", "OrderLinesRemoved")})

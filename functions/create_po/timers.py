@@ -29,4 +29,4 @@ def _timer_elapsed(event: Event) -> None:
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return sqs_batch(event, context, {"CartOpened": _cart_opened, "CartTimerElapsed": _timer_elapsed})
+    return sqs_batch(event, {"CartOpened": _cart_opened, "CartTimerElapsed": _timer_elapsed})

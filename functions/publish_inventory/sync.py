@@ -56,4 +56,4 @@ HANDLERS = {
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return sqs_batch(event, context, HANDLERS)
+    return sqs_batch(event, HANDLERS)
