@@ -14,9 +14,7 @@ from typing import Any
 
 import pytest
 import requests
-from moto.ses.models import ses_backends
 
-from infra.localcloud.template import ACCOUNT_ID, REGION
 from k2k.events import new_event, outbox
 from k2k.inventory import BoxType, UnitType
 from k2k.orders import LineStatus, OrderConfirmed, OrderLine, OrderStatus, PoStatus, PurchaseOrder, Source, VendorOrder
@@ -35,31 +33,39 @@ def order_line(line_no: int = 1, box_code: str = "FR50HB", boxes: int = 2, unit_
 
 
 class InvoiceWorld:
-    """Rosaflor (vendor) sells to Bloom (buyer); Tulipa is a stranger to both."""
+    """Rosaflor (vendor) sells to Bloom (buyer); Tulipa is a stranger to both.
 
-    def __init__(self, cloud: Any, api: Any) -> None:
+    Their ids are this test's own (`id["bloom"]` is "bloom-3f9a1c"); methods take the short names.
+    """
+
+    def __init__(self, cloud: Any, api: Any, suffix: str, emails: Any) -> None:
         self.cloud = cloud
         self.api = api
+        self.emails = emails  # emails() -> what SES was asked to send during this test
+        self.id = {short: f"{short}{suffix}" for short in COMPANIES}
         self.db = Store(cloud.name("K2KTable"))
         self.bucket = cloud.name("DocumentsBucket")
         operator = api(None, "Operator")
-        for cid, name in COMPANIES.items():
+        for short, name in COMPANIES.items():
             created = operator.post("/operator/companies", json={
-                "company_id": cid, "name": name, "locations": [{"code": "MIA", "name": "Miami"}]})
+                "company_id": self.id[short], "name": name, "locations": [{"code": "MIA", "name": "Miami"}]})
             assert created.status == 201, created.json()
-        self.vendor = api("rosaflor", "Admin")
-        self.buyer = api("bloom", "Admin")
-        self.procurement = api("bloom", "ProcurementUser")
-        self.accounting = api("bloom", "AccountsReceivable")
+        self.vendor = self.user("rosaflor", "Admin")
+        self.buyer = self.user("bloom", "Admin")
+        self.procurement = self.user("bloom", "ProcurementUser")
+        self.accounting = self.user("bloom", "AccountsReceivable")
         self.orders = 0
 
+    def user(self, company: str, *roles: str) -> Any:
+        return self.api(self.id[company], *roles)
+
     def automations(self, company: str, *, on: bool, emails: list[str] | None = None) -> None:
-        client = self.api(company, "Admin")
+        client = self.user(company, "Admin")
         current = client.get("/company").json()
         settings = current["settings"]
         field = "vendor_invoice_sync" if company == "rosaflor" else "buyer_invoice_upload"
         settings["automations"][field] = on
-        settings["notification_emails"] = emails if emails is not None else [f"accounts@{company}.example"]
+        settings["notification_emails"] = emails if emails is not None else [f"accounts@{self.id[company]}.example"]
         changed = client.put("/company/settings", json={"settings": settings, "version": current["version"]})
         assert changed.status == 200, changed.json()
 
@@ -80,27 +86,28 @@ class InvoiceWorld:
         self.orders += 1
         po_id, order_id = f"PO-{self.orders:04d}", f"K2K-{self.orders:04d}"
         lines = lines or (order_line(),)
-        po = PurchaseOrder(po_id=po_id, buyer_company_id="bloom", vendor_company_id="rosaflor",
+        po = PurchaseOrder(po_id=po_id, buyer_company_id=self.id["bloom"], vendor_company_id=self.id["rosaflor"],
                            vendor_name="Rosaflor Farms", vendor_code="ROSA", order_id=order_id,
                            ship_date=date(2026, 11, 25), source=Source.PREBOOK, separate=False,
                            status=PoStatus.CONFIRMED, lines=list(lines), awb=f"AWB-{self.orders}",
                            confirmed_lines=[ln for ln in lines if ln.active], version=3, created_at=NOW,
                            updated_at=NOW)
-        order = VendorOrder(order_id=order_id, vendor_company_id="rosaflor", buyer_company_id="bloom",
+        order = VendorOrder(order_id=order_id, vendor_company_id=self.id["rosaflor"], buyer_company_id=self.id["bloom"],
                             buyer_name="Bloom Wholesale", customer_code="BLOOM", po_id=po_id,
                             ship_date=po.ship_date, status=OrderStatus.CONFIRMED, lines=list(lines),
                             awb=po.awb, version=2, created_at=NOW, updated_at=NOW)
-        self.db.put(to_item(po, **po_key("bloom", po_id), kind="PO"))
+        self.db.put(to_item(po, **po_key(self.id["bloom"], po_id), kind="PO"))
         return po, order
 
     def emit_confirmed(self, order: VendorOrder) -> None:
-        self.db.transact([outbox(new_event(OrderConfirmed(order=order, deleted_lines=[]), company_id="rosaflor",
+        self.db.transact([outbox(new_event(OrderConfirmed(order=order, deleted_lines=[]),
+                                           company_id=self.id["rosaflor"],
                                            aggregate_id=order.order_id, aggregate_version=order.version))])
 
     def stage(self, po: PurchaseOrder, received: dict[str, int]) -> None:
         """The buyer's staging area as the orders capability writes it (contract: STAGING#<po>#<line>)."""
         for ln in po.confirmed_lines:
-            self.db.put({"pk": "C#bloom", "sk": f"STAGING#{po.po_id}#{ln.line_no:04d}", "kind": "STAGING",
+            self.db.put({"pk": f"C#{self.id['bloom']}", "sk": f"STAGING#{po.po_id}#{ln.line_no:04d}", "kind": "STAGING",
                          "po_id": po.po_id, "line_no": ln.line_no, "box_code": ln.box_code,
                          "boxes_confirmed": ln.boxes, "boxes_received": received.get(ln.box_code, 0)})
 
@@ -109,19 +116,18 @@ class InvoiceWorld:
         assert got.status == 200, got.json()
         return got.json()
 
-    def pdf(self, key: str) -> bytes:
+    def pdf(self, invoice_no: int, version: int = 1) -> bytes:
+        """The vendor's invoice PDF as stored in the documents bucket."""
+        key = f"invoices/{self.id['rosaflor']}/{invoice_no}/v{version}.pdf"
         return self.cloud.client("s3").get_object(Bucket=self.bucket, Key=key)["Body"].read()
 
-    def emails(self) -> list[Any]:
-        return list(ses_backends[ACCOUNT_ID][REGION].sent_messages)
-
     def outbox(self, company: str, detail_type: str) -> list[dict[str, Any]]:
-        return [i for i in self.db.query(f"C#{company}#OUTBOX") if i["detail_type"] == detail_type]
+        return [i for i in self.db.query(f"C#{self.id[company]}#OUTBOX") if i["detail_type"] == detail_type]
 
 
 @pytest.fixture
-def world(cloud, api) -> InvoiceWorld:
-    return InvoiceWorld(cloud, api)
+def world(cloud, api, suffix, emails) -> InvoiceWorld:
+    return InvoiceWorld(cloud, api, suffix, emails)
 
 
 # -- the vendor's invoice -------------------------------------------------------------------------
@@ -136,7 +142,7 @@ def test_a_confirmed_order_is_billed_numbered_and_rendered(world):
     assert [(ln["box_code"], ln["units"], ln["total"]) for ln in invoice["lines"]] == [
         ("FR50HB", 500, "175.00"), ("MND60QB", 125, "52.63")]
     assert (invoice["total"], invoice["po_id"], invoice["awb"]) == ("227.63", po.po_id, "AWB-1")
-    assert world.pdf("invoices/rosaflor/1/v1.pdf").startswith(b"%PDF-")
+    assert world.pdf(1).startswith(b"%PDF-")
 
 
 def test_the_vendor_downloads_its_pdf_through_a_short_lived_link(world):
@@ -146,7 +152,7 @@ def test_the_vendor_downloads_its_pdf_through_a_short_lived_link(world):
     assert "Expires=" in link["url"] or "X-Amz-Expires=300" in link["url"]
     downloaded = requests.get(link["url"], timeout=10)  # moto serves the presigned URL in-process
     assert downloaded.status_code == 200
-    assert downloaded.content == world.pdf("invoices/rosaflor/1/v1.pdf")
+    assert downloaded.content == world.pdf(1)
 
 
 def test_pdf_links_are_signed_with_sigv4(world):
@@ -172,7 +178,7 @@ def test_the_vendor_corrects_an_invoice_and_gets_a_new_version_and_pdf(world):
     assert (corrected.json()["total"], corrected.json()["version"]) == ("187.50", 2)
     stale = world.vendor.put("/invoices/1", json={"charges": [], "version": 1})
     assert stale.status == 409
-    assert world.pdf("invoices/rosaflor/1/v2.pdf") != world.pdf("invoices/rosaflor/1/v1.pdf")
+    assert world.pdf(1, 2) != world.pdf(1)
     assert world.vendor.get("/invoices/1/pdf", params={"version": 1}).json()["version"] == 1
 
 
@@ -183,23 +189,23 @@ def test_voiding_needs_confirm_and_stamps_a_new_pdf(world):
     assert voided.status == 200
     assert (voided.json()["status"], voided.json()["version"]) == ("VOIDED", 2)
     assert world.vendor.put("/invoices/1", json={"charges": [], "version": 2}).status == 409
-    assert world.pdf("invoices/rosaflor/1/v2.pdf").startswith(b"%PDF-")
+    assert world.pdf(1, 2).startswith(b"%PDF-")
 
 
 def test_only_admin_and_accounts_receivable_change_the_vendors_invoices(world):
     world.confirm()
-    sales = world.api("rosaflor", "SalesManager")
+    sales = world.user("rosaflor", "SalesManager")
     assert sales.get("/invoices/1").status == 200
     assert sales.put("/invoices/1", json={"charges": [], "version": 1}).status == 403
     assert sales.post("/invoices/1/void", json={"confirm": "CONFIRM"}).status == 403
-    ar = world.api("rosaflor", "AccountsReceivable")
+    ar = world.user("rosaflor", "AccountsReceivable")
     assert ar.put("/invoices/1", json={"charges": [], "version": 1}).status == 200
 
 
 def test_another_company_never_sees_the_vendors_invoice(world):
     world.confirm()
     for company in ("bloom", "tulipa"):
-        stranger = world.api(company, "Admin")
+        stranger = world.user(company, "Admin")
         assert stranger.get("/invoices").json() == []
         assert stranger.get("/invoices/1").status == 404
         assert stranger.get("/invoices/1/pdf").status == 404
@@ -216,7 +222,7 @@ def test_with_both_automations_on_the_invoice_waits_on_the_buyers_po_in_ap(world
     assert (rec["vendor_invoice"]["invoice_no"], rec["vendor_invoice"]["amount"]) == ("1", "175.00")
     assert rec["differences"] == [] and rec["warnings"] == []
     link = world.buyer.get(f"/reconciliation/{po.po_id}/pdf").json()
-    assert requests.get(link["url"], timeout=10).content == world.pdf("invoices/rosaflor/1/v1.pdf")
+    assert requests.get(link["url"], timeout=10).content == world.pdf(1)
     assert [r["po_id"] for r in world.buyer.get("/reconciliation", params={"status": "AP"}).json()] == [po.po_id]
 
 
@@ -244,7 +250,7 @@ def test_procurement_approves_accounting_approves_and_pays(world):
     assert world.accounting.post(f"{path}/approve", json={}).status == 403  # AP is procurement's step
     assert world.procurement.post(f"{path}/approve", json={}).json()["status"] == "AA"
     assert world.procurement.post(f"{path}/approve", json={}).status == 403  # AA is accounting's
-    assert world.api("bloom", "CreditManager").post(f"{path}/send-back", json={"note": "check"}).json()[
+    assert world.user("bloom", "CreditManager").post(f"{path}/send-back", json={"note": "check"}).json()[
         "status"] == "AP"
     world.procurement.post(f"{path}/approve", json={})
     approved = world.accounting.post(f"{path}/approve", json={}).json()
@@ -279,8 +285,8 @@ def test_the_vendor_updates_the_invoice_and_the_buyer_sees_a_warning_back_in_ap_
     new = world.buyer.get(f"/reconciliation/{po.po_id}/pdf").json()
     old = world.buyer.get(f"/reconciliation/{po.po_id}/pdf", params={"version": 1}).json()
     assert (new["version"], old["version"]) == (2, 1)
-    assert requests.get(new["url"], timeout=10).content == world.pdf("invoices/rosaflor/1/v2.pdf")
-    assert requests.get(old["url"], timeout=10).content == world.pdf("invoices/rosaflor/1/v1.pdf")
+    assert requests.get(new["url"], timeout=10).content == world.pdf(1, 2)
+    assert requests.get(old["url"], timeout=10).content == world.pdf(1)
 
 
 def test_a_voided_invoice_shows_voided_on_the_po(world):
@@ -320,7 +326,7 @@ def test_the_buyer_uploads_a_vendor_invoice_by_hand_when_the_automations_are_off
     link = world.buyer.get(f"/reconciliation/{po.po_id}/pdf").json()
     assert "url" in link, link
     assert requests.get(link["url"], timeout=10).content == pdf
-    assert world.api("tulipa", "Admin").post(f"/reconciliation/{po.po_id}/vendor-invoice", json=body).status == 404
+    assert world.user("tulipa", "Admin").post(f"/reconciliation/{po.po_id}/vendor-invoice", json=body).status == 404
 
 
 def test_an_invoice_synced_by_the_automations_cannot_be_replaced_by_hand(world):
@@ -333,7 +339,7 @@ def test_an_invoice_synced_by_the_automations_cannot_be_replaced_by_hand(world):
 def test_a_buyer_sees_only_its_own_pos(world):
     world.both_on()
     po, _ = world.confirm()
-    stranger = world.api("tulipa", "Admin")
+    stranger = world.user("tulipa", "Admin")
     assert stranger.get(f"/reconciliation/{po.po_id}").status == 404
     assert stranger.get(f"/reconciliation/{po.po_id}/pdf").status == 404
     assert stranger.post(f"/reconciliation/{po.po_id}/approve", json={}).status == 404

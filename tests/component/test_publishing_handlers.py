@@ -3,7 +3,6 @@
 import json
 from pathlib import Path
 
-import boto3
 from boto3.dynamodb.types import TypeSerializer
 
 from infra.localcloud import demo
@@ -21,19 +20,19 @@ def _sqs_event(*messages: dict) -> dict:
         for n, m in enumerate(messages)]}
 
 
-def test_the_sync_consumer_projects_a_line_change_and_ignores_an_older_one(cloud, api):
-    lines = demo.seed(cloud)["inventory_line_ids"]
-    vendor = api("rosaflor", "Admin")
+def test_the_sync_consumer_projects_a_line_change_and_ignores_an_older_one(cloud, api, suffix):
+    lines = demo.seed(cloud, suffix)["inventory_line_ids"]
+    vendor, buyer = api(f"rosaflor{suffix}", "Admin"), api(f"bloom{suffix}", "Admin")
     current = vendor.get(f"/inventory/{lines['FR50HB']}").json()["line"]
     message = json.loads((FIXTURES / "InventoryLineChanged.json").read_text())
     newer = {**current, "price": "0.50", "version": current["version"] + 1}
     message["detail"]["data"] = newer
     assert cloud.invoke("AvailabilitySyncFunction", _sqs_event(message)) == {"batchItemFailures": []}
-    seen = {ln["box_code"]: ln for ln in api("bloom", "Admin").get("/availability").json()["lines"]}
+    seen = {ln["box_code"]: ln for ln in buyer.get("/availability").json()["lines"]}
     assert seen["FR50HB"]["vendor_price"] == "0.500"
     message["detail"]["data"] = {**current, "price": "0.10"}  # the version before: stale
     assert cloud.invoke("AvailabilitySyncFunction", _sqs_event(message)) == {"batchItemFailures": []}
-    seen = {ln["box_code"]: ln for ln in api("bloom", "Admin").get("/availability").json()["lines"]}
+    seen = {ln["box_code"]: ln for ln in buyer.get("/availability").json()["lines"]}
     assert seen["FR50HB"]["vendor_price"] == "0.500"
 
 
@@ -58,9 +57,11 @@ def test_the_relay_publishes_outbox_inserts_only_and_in_order(cloud):
                                          "NewImage": {"pk": {"S": "C#x"}, "sk": {"S": "COMPANY"}}}}
     out = cloud.invoke("EventRelayFunction", {"Records": [record, not_outbox]})
     assert out == {"batchItemFailures": []}
-    sqs = boto3.client("sqs")
-    got = sqs.receive_message(QueueUrl=cloud.queue_url("AvailabilitySyncQueue"), MaxNumberOfMessages=10)
-    bodies = [json.loads(m["Body"]) for m in got.get("Messages", [])]
+    sqs, queue = cloud.client("sqs"), cloud.queue_url("AvailabilitySyncQueue")
+    got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+    for m in got:  # read here, not by the consumer: gone, rather than back in the queue for another test
+        sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
+    bodies = [json.loads(m["Body"]) for m in got]
     assert [(b["detail-type"], b["detail"]["data"]) for b in bodies] == [
         ("AvailabilityResyncRequested", message["detail"]["data"])]
 

@@ -11,9 +11,9 @@ pytestmark = pytest.mark.e2e
 HEADER = [*wb.BOXES_HEADER, "Box Length", "Box Width", "Box Height"]
 
 
-def test_confirmed_boxes_reach_the_connected_buyers_availability(cloud, api):
-    demo.seed(cloud)
-    vendor = api("rosaflor", "Admin", user="ops@rosaflor.example")
+def test_confirmed_boxes_reach_the_connected_buyers_availability(cloud, api, suffix):
+    demo.seed(cloud, suffix)
+    vendor = api(f"rosaflor{suffix}", "Admin", user="ops@rosaflor.example")
     assert vendor.put("/vendors/ECUAROSE", json={"name": "Ecuarose grower"}).status == 200
     link = vendor.post("/imports", json={"import_type": "inventory-in-boxes", "filename": "week-10.xlsx",
                                          "confirm_inventory": True}).json()
@@ -30,5 +30,5 @@ def test_confirmed_boxes_reach_the_connected_buyers_availability(cloud, api):
     box_code = f"{job['job_id']}-2"
     mine = {line["box_code"]: line for line in vendor.get("/inventory").json()}
     assert mine[box_code]["boxes_on_hand"] == 8
-    seen = {line["box_code"]: line for line in api("bloom", "Admin").get("/availability").json()["lines"]}
+    seen = {line["box_code"]: line for line in api(f"bloom{suffix}", "Admin").get("/availability").json()["lines"]}
     assert seen[box_code]["boxes_available"] == 8

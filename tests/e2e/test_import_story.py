@@ -11,7 +11,6 @@ import urllib.request
 from datetime import date
 
 import pytest
-from moto.core import DEFAULT_ACCOUNT_ID
 from openpyxl import load_workbook
 
 from tests.fixtures.imports import workbooks as wb
@@ -32,24 +31,24 @@ REASONS = [
 
 
 @pytest.fixture
-def bloom(cloud, api):
+def company(suffix):
+    """Bloom Wholesale's id in this test."""
+    return f"bloom{suffix}"
+
+
+@pytest.fixture
+def bloom(cloud, api, company):
     operator = api(None, "Operator")
     created = operator.post("/operator/companies", json={
-        "company_id": "bloom", "name": "Bloom Wholesale",
+        "company_id": company, "name": "Bloom Wholesale",
         "locations": [{"code": "MIA", "name": "Miami"}, {"code": "NYC", "name": "New York"}]})
     assert created.status == 201, created.json()
-    admin = api("bloom", "Admin", user="maria@bloom.example.com")
+    admin = api(company, "Admin", user="maria@bloom.example.com")
     assert admin.put("/customers/PETALS", json={"name": "Petals & Co"}).status == 200
     settings = admin.get("/company").json()["settings"]
     settings["notification_emails"] = ["ar@bloom.example.com"]
     assert admin.put("/company/settings", json={"settings": settings}).status == 200
     return admin
-
-
-def emails(cloud):
-    from moto.ses.models import ses_backends
-
-    return list(ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages)
 
 
 def results(cloud, url):
@@ -62,10 +61,11 @@ def results(cloud, url):
     return [list(r) for r in load_workbook(io.BytesIO(body), read_only=True).worksheets[0].iter_rows(values_only=True)]
 
 
-def test_a_file_dropped_into_the_folder_is_imported_and_the_admin_is_told_what_is_wrong(cloud, bloom):
+def test_a_file_dropped_into_the_folder_is_imported_and_the_admin_is_told_what_is_wrong(cloud, bloom, company,
+                                                                                        emails):
     s3 = cloud.client("s3")
     march = wb.invoices(GOOD, *BAD)
-    s3.put_object(Bucket=cloud.name("DropBucket"), Key="imports/bloom/open-invoices/march.xlsx", Body=march)
+    s3.put_object(Bucket=cloud.name("DropBucket"), Key=f"imports/{company}/open-invoices/march.xlsx", Body=march)
     cloud.drain()  # S3 -> EventBridge -> import queue -> worker
 
     [job] = bloom.get("/imports").json()
@@ -76,20 +76,20 @@ def test_a_file_dropped_into_the_folder_is_imported_and_the_admin_is_told_what_i
     assert rows[0][-2:] == ["Row", "Message"]
     assert [r[-1] for r in rows[1:]] == REASONS
 
-    [email] = emails(cloud)
+    [email] = emails()
     assert email.destinations["ToAddresses"] == ["ar@bloom.example.com"]
     assert email.subject == "Open Invoices import completed with errors: 1 imported, 3 rejected"
     assert job["job_id"] in email.body
 
     # Dropped again: nothing is imported twice.
-    s3.put_object(Bucket=cloud.name("DropBucket"), Key="imports/bloom/open-invoices/march-again.xlsx", Body=march)
+    s3.put_object(Bucket=cloud.name("DropBucket"), Key=f"imports/{company}/open-invoices/march-again.xlsx", Body=march)
     cloud.drain()
     again = next(j for j in bloom.get("/imports").json() if j["filename"] == "march-again.xlsx")
     assert again["status"] == "failed"
     assert again["failure_reason"].startswith("this file was already imported")
 
 
-def test_the_same_through_an_upload_link(cloud, bloom):
+def test_the_same_through_an_upload_link(cloud, bloom, emails):
     created = bloom.post("/imports", json={"import_type": "open-invoices", "filename": "march.xlsx"})
     assert created.status == 201, created.json()
     link = created.json()
@@ -103,25 +103,26 @@ def test_the_same_through_an_upload_link(cloud, bloom):
     job = bloom.get(f"/imports/{link['job']['job_id']}").json()
     assert (job["status"], job["imported"], job["rejected"]) == ("completed_with_errors", 1, 3)
     assert [r[-1] for r in results(cloud, job["results_url"])[1:]] == REASONS
-    [email] = emails(cloud)
+    [email] = emails()
     assert email.destinations["ToAddresses"] == ["maria@bloom.example.com"]  # the uploader
 
 
-def test_only_an_admin_of_the_company_sees_its_imports(cloud, api, bloom):
+def test_only_an_admin_of_the_company_sees_its_imports(cloud, api, bloom, company, suffix):
     link = bloom.post("/imports", json={"import_type": "open-invoices", "filename": "march.xlsx"}).json()
     job_id = link["job"]["job_id"]
-    assert api("bloom", "SalesManager").get(f"/imports/{job_id}").status == 403
+    assert api(company, "SalesManager").get(f"/imports/{job_id}").status == 403
+    tulipa = f"tulipa{suffix}"
     api(None, "Operator").post("/operator/companies", json={
-        "company_id": "tulipa", "name": "Tulipa", "locations": [{"code": "MIA", "name": "Miami"}]})
-    assert api("tulipa", "Admin").get(f"/imports/{job_id}").status == 404
+        "company_id": tulipa, "name": "Tulipa", "locations": [{"code": "MIA", "name": "Miami"}]})
+    assert api(tulipa, "Admin").get(f"/imports/{job_id}").status == 404
     template = bloom.get("/imports/templates/open-credits")
     assert template.status == 200
     assert [c["name"] for c in template.json()["columns"]][:2] == ["Credit #", "Customer Code"]
 
 
-def test_imported_invoices_are_found_by_customer_po_and_by_invoice_date(cloud, api, bloom):
+def test_imported_invoices_are_found_by_customer_po_and_by_invoice_date(cloud, api, bloom, company, suffix):
     other = wb.invoice("A-10030", "PETALS", date(2026, 3, 9), 80, "PO-7781", "MIA")
-    cloud.client("s3").put_object(Bucket=cloud.name("DropBucket"), Key="imports/bloom/open-invoices/march.xlsx",
+    cloud.client("s3").put_object(Bucket=cloud.name("DropBucket"), Key=f"imports/{company}/open-invoices/march.xlsx",
                                   Body=wb.invoices(GOOD, other))
     cloud.drain()
     by_po = bloom.get("/open-invoices", params={"customer_po": "PO-7781"}).json()
@@ -133,6 +134,7 @@ def test_imported_invoices_are_found_by_customer_po_and_by_invoice_date(cloud, a
     both = bloom.get("/open-invoices", params={"customer_po": "PO-7781", "invoice_date": "2026-03-05"}).json()
     assert [i["ref_no"] for i in both] == ["A-10021"]
     assert bloom.get("/open-invoices").status == 422
+    tulipa = f"tulipa{suffix}"
     api(None, "Operator").post("/operator/companies", json={
-        "company_id": "tulipa", "name": "Tulipa", "locations": [{"code": "MIA", "name": "Miami"}]})
-    assert api("tulipa", "Admin").get("/open-invoices", params={"customer_po": "PO-7781"}).json() == []
+        "company_id": tulipa, "name": "Tulipa", "locations": [{"code": "MIA", "name": "Miami"}]})
+    assert api(tulipa, "Admin").get("/open-invoices", params={"customer_po": "PO-7781"}).json() == []

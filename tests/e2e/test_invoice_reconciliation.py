@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal as D
 
 import pytest
@@ -22,25 +22,27 @@ N = 50  # concurrent confirmations of one vendor's orders
 
 
 @pytest.fixture
-def k2k(cloud, api):
-    lines = demo.seed(cloud)["inventory_line_ids"]
+def k2k(cloud, api, suffix):
+    lines = demo.seed(cloud, suffix)["inventory_line_ids"]
+    company = {c: f"{c}{suffix}" for c in ("rosaflor", "bloom", "petal")}
 
     class World:
-        vendor = api("rosaflor", "Admin")
-        vendor_ar = api("rosaflor", "AccountsReceivable")
-        vendor_sales = api("rosaflor", "SalesManager")
-        bloom = api("bloom", "Admin")
-        procurement = api("bloom", "ProcurementManager")
-        accounting = api("bloom", "AccountsReceivable")
-        petal = api("petal", "Admin")
+        vendor = api(company["rosaflor"], "Admin")
+        vendor_ar = api(company["rosaflor"], "AccountsReceivable")
+        vendor_sales = api(company["rosaflor"], "SalesManager")
+        bloom = api(company["bloom"], "Admin")
+        procurement = api(company["bloom"], "ProcurementManager")
+        accounting = api(company["bloom"], "AccountsReceivable")
+        petal = api(company["petal"], "Admin")
 
-        def automations(self, company, on, emails=None):
-            client = api(company, "Admin")
+        def automations(self, short, on, emails=None):
+            """Turn a company's invoice automation on or off ("rosaflor", "bloom" or "petal")."""
+            client = api(company[short], "Admin")
             current = client.get("/company").json()
             settings = current["settings"]
-            field = "vendor_invoice_sync" if company == "rosaflor" else "buyer_invoice_upload"
+            field = "vendor_invoice_sync" if short == "rosaflor" else "buyer_invoice_upload"
             settings["automations"][field] = on
-            settings["notification_emails"] = emails or [f"accounts@{company}.example"]
+            settings["notification_emails"] = emails or [f"accounts@{company[short]}.example"]
             changed = client.put("/company/settings", json={"settings": settings, "version": current["version"]})
             assert changed.status == 200, changed.json()
 
@@ -48,8 +50,8 @@ def k2k(cloud, api):
             """A salesperson's prebook for an end customer, and the K2K PO it makes (the vendor's order)."""
             assert client.put(f"/customers/{customer}", json={"name": "Flora Events"}).status == 200
             prebook = client.post("/prebooks", json={
-                "customer_code": customer, "ship_date": (date.today() + timedelta(days=5)).isoformat(),
-                "lines": [{"vendor_company_id": "rosaflor", "line_id": lines[box_code], "boxes": boxes}]})
+                "customer_code": customer, "ship_date": (cloud.now().date() + timedelta(days=5)).isoformat(),
+                "lines": [{"vendor_company_id": company["rosaflor"], "line_id": lines[box_code], "boxes": boxes}]})
             assert prebook.status == 201, prebook.json()
             pos = client.post(f"/prebooks/{prebook.json()['prebook_id']}/purchase-orders")
             assert pos.status == 201, pos.json()

@@ -1,67 +1,66 @@
 """A buyer's customer buys a vendor's boxes through the buyer's web shop, end to end over HTTP.
 
-Rosaflor Farms publishes to Bloom Wholesale (demo seed). Flora's Boutique is a customer of Bloom's.
+Rosaflor Farms publishes to Bloom Wholesale (demo seed, with company ids of this test's own).
+Flora's Boutique is a customer of Bloom's.
 """
 
 from datetime import timedelta
 from decimal import Decimal as D
 
 import pytest
-from moto.core import DEFAULT_ACCOUNT_ID
-from moto.ses.models import ses_backends
 
 from infra.localcloud import demo
 
 pytestmark = pytest.mark.e2e
 
 
-def emails_to(address):
-    sent = ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages
-    return [m for m in sent if address in m.destinations.get("ToAddresses", [])]
-
-
 @pytest.fixture
-def shop(cloud, api):
-    ids = demo.seed(cloud)["inventory_line_ids"]
-    vendor, bloom = api("rosaflor", "Admin"), api("bloom", "Admin")
+def shop(cloud, api, suffix, emails):
+    ids = demo.seed(cloud, suffix)["inventory_line_ids"]
+    rosaflor, bloom, petal = (f"{c}{suffix}" for c in ("rosaflor", "bloom", "petal"))
+    vendor, buyer = api(rosaflor, "Admin"), api(bloom, "Admin")
     # Rosaflor's salesperson for the Bloom account is told of new K2K orders.
     account = next(c for c in vendor.get("/customers").json() if c["code"] == "BLOOM")
     assert vendor.put("/customers/BLOOM", json={**account, "salesperson_email": "ana@rosaflor.example"}).status == 200
     for code, extra in (("FLORA", {}), ("HOLDCO", {"credit_hold": True}), ("TIGHT", {"credit_limit": "50"})):
-        assert bloom.put(f"/customers/{code}", json={
+        assert buyer.put(f"/customers/{code}", json={
             "name": code.title(), "email": f"orders@{code.lower()}.example",
             "salesperson_email": "sam@bloom.example", **extra}).status == 200
-    company = bloom.get("/company").json()
+    company = buyer.get("/company").json()
     company["settings"]["buyer"]["automatic_billing_allocation"] = True
-    assert bloom.put("/company/settings", json={"settings": company["settings"]}).status == 200
+    assert buyer.put("/company/settings", json={"settings": company["settings"]}).status == 200
+    return Shop(api, ids, rosaflor, bloom, petal, emails)
 
-    class Shop:
-        lines = ids
-        web = api("bloom", "AccountsReceivable")  # the buyer's web shop
-        buyer = bloom
-        receiving = api("bloom", "ProcurementUser")
-        seller = api("rosaflor", "SalesManager")
-        rosaflor = vendor
 
-        def ship_date(self, box_code="FR50HB"):
-            lines = bloom.get("/availability", params={"location": "NYC"}).json()["lines"]
-            return next(ln for ln in lines if ln["box_code"] == box_code)["earliest_ship_date"]
+class Shop:
+    """Bloom's web shop and people, Rosaflor's sellers, and what they look at."""
 
-        def available(self, box_code="FR50HB"):
-            lines = bloom.get("/availability").json()["lines"]
-            return next(ln for ln in lines if ln["box_code"] == box_code)["boxes_available"]
+    def __init__(self, api, lines, rosaflor, bloom, petal, emails):
+        self.api, self.lines, self.emails_to = api, lines, emails
+        self.vendor_id, self.buyer_id, self.other_id = rosaflor, bloom, petal
+        self.web = api(bloom, "AccountsReceivable")  # the buyer's web shop
+        self.buyer = api(bloom, "Admin")
+        self.receiving = api(bloom, "ProcurementUser")
+        self.seller = api(rosaflor, "SalesManager")
+        self.rosaflor = api(rosaflor, "Admin")
 
-        def stock(self, box_code="FR50HB"):
-            line = vendor.get(f"/inventory/{ids[box_code]}").json()["line"]
-            return line["boxes_on_hand"], line["boxes_held"], line["boxes_sold"]
+    def ship_date(self, box_code="FR50HB"):
+        lines = self.buyer.get("/availability", params={"location": "NYC"}).json()["lines"]
+        return next(ln for ln in lines if ln["box_code"] == box_code)["earliest_ship_date"]
 
-        def add(self, customer, boxes, box_code="FR50HB", cart_id=None):
-            path = f"/carts/{cart_id}/lines" if cart_id else "/carts"
-            return self.web.post(path, json={"customer_code": customer, "ship_date": self.ship_date(box_code),
-                                             "vendor_company_id": "rosaflor", "line_id": ids[box_code],
-                                             "boxes": boxes, "location": "NYC"})
+    def available(self, box_code="FR50HB"):
+        lines = self.buyer.get("/availability").json()["lines"]
+        return next(ln for ln in lines if ln["box_code"] == box_code)["boxes_available"]
 
-    return Shop()
+    def stock(self, box_code="FR50HB"):
+        line = self.rosaflor.get(f"/inventory/{self.lines[box_code]}").json()["line"]
+        return line["boxes_on_hand"], line["boxes_held"], line["boxes_sold"]
+
+    def add(self, customer, boxes, box_code="FR50HB", cart_id=None):
+        path = f"/carts/{cart_id}/lines" if cart_id else "/carts"
+        return self.web.post(path, json={"customer_code": customer, "ship_date": self.ship_date(box_code),
+                                         "vendor_company_id": self.vendor_id, "line_id": self.lines[box_code],
+                                         "boxes": boxes, "location": "NYC"})
 
 
 def test_two_hb_bought_online_run_all_the_way_to_the_customers_invoice(shop, cloud):
@@ -79,7 +78,7 @@ def test_two_hb_bought_online_run_all_the_way_to_the_customers_invoice(shop, clo
     [order] = shop.seller.get("/orders").json()
     assert order["k2k"] is True and order["buyer_name"] == "Bloom Wholesale"
     assert [(ln["box_code"], ln["boxes"], ln["checked_out"]) for ln in order["lines"]] == [("FR50HB", 2, False)]
-    assert emails_to("ana@rosaflor.example")
+    assert shop.emails_to("ana@rosaflor.example")
 
     # Checkout: a prebook for Flora's, the vendor's line checked out.
     done = shop.web.post(f"/carts/{cart['cart_id']}/checkout")
@@ -88,7 +87,7 @@ def test_two_hb_bought_online_run_all_the_way_to_the_customers_invoice(shop, clo
     assert prebook["customer_code"] == "FLORA" and prebook["classification"] == "P"
     cloud.drain()
     assert shop.stock() == (10, 0, 2)
-    assert emails_to("orders@flora.example")
+    assert shop.emails_to("orders@flora.example")
     assert shop.seller.get(f"/orders/{order['order_id']}").json()["lines"][0]["checked_out"] is True
 
     # The vendor confirms; an AWB is assigned and the buyer's PO is confirmed.
@@ -175,7 +174,7 @@ def test_confirm_deletes_lines_never_checked_out_and_tells_everyone(shop, cloud)
     cart = shop.web.get(f"/carts/{browsing['cart_id']}").json()
     assert cart["lines"][0]["status"] == "DELETED"
     for address in ("sam@bloom.example", "orders@holdco.example"):
-        assert any("never checked out" in m.subject for m in emails_to(address)), address
+        assert any("never checked out" in m.subject for m in shop.emails_to(address)), address
 
 
 def test_the_vendor_voids_an_order_and_the_buyer_is_told(shop, cloud):
@@ -194,7 +193,7 @@ def test_the_vendor_voids_an_order_and_the_buyer_is_told(shop, cloud):
     assert po["status"] == "CANCELLED"
     prebook = shop.buyer.get(f"/prebooks/{po['lines'][0]['prebook_id']}").json()
     assert prebook["lines"][0]["status"] == "VOIDED"
-    told = emails_to("sam@bloom.example")
+    told = shop.emails_to("sam@bloom.example")
     assert any("frost damage" in m.body for m in told)
 
 
@@ -216,8 +215,8 @@ def test_a_salesperson_prebook_becomes_an_auto_approved_po_and_a_vendor_order(sh
     seller = shop.buyer  # Admin; a Salesperson creates, procurement makes the POs
     prebook = seller.post("/prebooks", json={
         "customer_code": "FLORA", "ship_date": shop.ship_date(), "carrier": "FedEx", "ship_via": "GROWER",
-        "lines": [{"vendor_company_id": "rosaflor", "line_id": shop.lines["FR50HB"], "boxes": 2},
-                  {"vendor_company_id": "rosaflor", "line_id": shop.lines["FR50HB"], "boxes": 1,
+        "lines": [{"vendor_company_id": shop.vendor_id, "line_id": shop.lines["FR50HB"], "boxes": 2},
+                  {"vendor_company_id": shop.vendor_id, "line_id": shop.lines["FR50HB"], "boxes": 1,
                    "unit_price": "0.60"}]})
     assert prebook.status == 201, prebook.json()
     assert prebook.json()["lines"][0]["unit_price"] is None  # no sales price yet
@@ -265,7 +264,7 @@ class TestOrderWalls:
         shop.web.post(f"/carts/{cart['cart_id']}/checkout")
         cloud.drain()
         [po] = shop.buyer.get("/purchase-orders").json()
-        petal = api("petal", "Admin")
+        petal = api(shop.other_id, "Admin")
         assert petal.get(f"/carts/{cart['cart_id']}").status == 404
         assert petal.post(f"/carts/{cart['cart_id']}/checkout").status == 404
         assert petal.get(f"/purchase-orders/{po['po_id']}").status == 404
@@ -277,26 +276,25 @@ class TestOrderWalls:
         shop.add("FLORA", 1)
         cloud.drain()
         [order] = shop.seller.get("/orders").json()
-        other_vendor = api("petal", "Admin")
+        other_vendor = api(shop.other_id, "Admin")
         assert other_vendor.get("/orders").json() == []
         assert other_vendor.get(f"/orders/{order['order_id']}").status == 404
         assert other_vendor.post(f"/orders/{order['order_id']}/confirm", json={}).status == 404
         assert shop.buyer.get(f"/orders/{order['order_id']}").status == 404  # the buyer has its PO instead
 
     def test_roles_are_enforced_per_route(self, shop, api):
-        assert api("bloom", "Salesperson").post("/carts", json={}).status in (403, 422)
-        assert api("bloom", "Salesperson").post("/carts", json={
-            "customer_code": "FLORA", "ship_date": shop.ship_date(), "vendor_company_id": "rosaflor",
+        assert api(shop.buyer_id, "Salesperson").post("/carts", json={}).status in (403, 422)
+        assert api(shop.buyer_id, "Salesperson").post("/carts", json={
+            "customer_code": "FLORA", "ship_date": shop.ship_date(), "vendor_company_id": shop.vendor_id,
             "line_id": shop.lines["FR50HB"], "boxes": 1}).status == 403
-        assert api("rosaflor", "ProcurementUser").get("/orders").status == 403
-        assert api("bloom", "SalesManager").post("/staging/receive", json={"box_code": "FR50HB"}).status == 403
+        assert api(shop.vendor_id, "ProcurementUser").get("/orders").status == 403
+        assert api(shop.buyer_id, "SalesManager").post("/staging/receive", json={"box_code": "FR50HB"}).status == 403
 
 
-def test_an_order_for_a_ship_date_too_soon_is_refused_with_the_earliest_date(shop):
-    from datetime import date
-
-    response = shop.web.post("/carts", json={"customer_code": "FLORA", "ship_date": date.today().isoformat(),
-                                             "vendor_company_id": "rosaflor", "line_id": shop.lines["FR50HB"],
+def test_an_order_for_a_ship_date_too_soon_is_refused_with_the_earliest_date(shop, cloud):
+    today = cloud.now().date().isoformat()  # the application's today: the shared clock may have moved on
+    response = shop.web.post("/carts", json={"customer_code": "FLORA", "ship_date": today,
+                                             "vendor_company_id": shop.vendor_id, "line_id": shop.lines["FR50HB"],
                                              "boxes": 1})
     assert response.status == 422
     assert "earliest ship date" in response.json()["error"]["message"]

@@ -1,7 +1,8 @@
 """The publishing story over HTTP on the local cloud.
 
 Rosaflor Farms publishes its open market to Bloom Wholesale and Petal & Stem;
-Tulipa Trading has no connection. The demo seed sets this up through the API.
+Tulipa Trading has no connection. The demo seed sets this up through the API, with company ids of
+this test's own (rosaflor-3f9a1c...) on the local cloud the tests share.
 """
 
 from datetime import date, timedelta
@@ -15,16 +16,19 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def k2k(cloud, api):
-    ids = demo.seed(cloud)["inventory_line_ids"]
+def k2k(cloud, api, suffix):
+    ids = demo.seed(cloud, suffix)["inventory_line_ids"]
+    company = {c: f"{c}{suffix}" for c in ("rosaflor", "bloom", "petal", "tulipa")}
 
     class World:
-        vendor = api("rosaflor", "Admin")
-        bloom = api("bloom", "Admin")
-        bloom_sales = api("bloom", "Salesperson")
-        petal = api("petal", "Admin")
-        tulipa = api("tulipa", "Admin")
+        vendor = api(company["rosaflor"], "Admin")
+        bloom = api(company["bloom"], "Admin")
+        bloom_sales = api(company["bloom"], "Salesperson")
+        petal = api(company["petal"], "Admin")
+        tulipa = api(company["tulipa"], "Admin")
         lines = ids
+        id = company
+        with_bloom = f"/connections/{company['rosaflor']}.{company['bloom']}"
 
         def availability(self, client, **params):
             response = client.get("/availability", params=params or None)
@@ -40,7 +44,7 @@ def k2k(cloud, api):
     return World()
 
 
-def test_a_buyer_sees_the_vendors_open_market_priced_for_each_of_its_locations(k2k):
+def test_a_buyer_sees_the_vendors_open_market_priced_for_each_of_its_locations(k2k, cloud):
     nyc = k2k.availability(k2k.bloom_sales, location="NYC")
     # Held, mixed-box lines never reach a buyer; both vendor locations are connected by default.
     assert set(nyc) == {"FR50HB", "MND60QB", "HYDWFB"}
@@ -57,7 +61,7 @@ def test_a_buyer_sees_the_vendors_open_market_priced_for_each_of_its_locations(k
     assert D(chicago["suggested_price"]) == D("0.49")  # 25% GPM: 0.367 / 0.75
     # Ship days offset 2 from the vendor's terms (a day more past its 14:00 cut-off).
     ship = date.fromisoformat(freedom["earliest_ship_date"])
-    assert timedelta(days=2) <= ship - date.today() <= timedelta(days=3)
+    assert timedelta(days=2) <= ship - cloud.now().date() <= timedelta(days=3)
 
 
 def test_each_buyer_pays_its_own_markup(k2k):
@@ -93,37 +97,37 @@ def test_selling_out_and_removing_lines_take_them_away(k2k, cloud):
     assert set(k2k.availability(k2k.bloom)) == {"FR50HB"}
 
 
-def test_boxes_age_out_of_k2k_after_the_vendors_maximum_age(k2k):
+def test_boxes_age_out_of_k2k_after_the_vendors_maximum_age(k2k, cloud):
     # 12 days ago here is at least 11 days ago wherever the vendor is.
-    k2k.change("FR50HB", received_date=(date.today() - timedelta(days=12)).isoformat())
+    k2k.change("FR50HB", received_date=(cloud.now().date() - timedelta(days=12)).isoformat())
     assert "FR50HB" not in k2k.availability(k2k.bloom)
     seen = k2k.vendor.get(f"/inventory/{k2k.lines['FR50HB']}").json()
     assert {p["buyer_company_id"]: p["reasons"] for p in seen["publication"]} == {
-        "bloom": ["older than the maximum age"], "petal": ["older than the maximum age"]}
+        k2k.id["bloom"]: ["older than the maximum age"], k2k.id["petal"]: ["older than the maximum age"]}
 
 
 def test_suspending_a_connection_hides_everything_until_the_same_side_resumes(k2k, cloud):
-    assert k2k.bloom.post("/connections/rosaflor.bloom/suspend").status == 200
+    assert k2k.bloom.post(f"{k2k.with_bloom}/suspend").status == 200
     cloud.drain()
     assert k2k.availability(k2k.bloom) == {}
     assert k2k.availability(k2k.petal) != {}  # the other buyer is untouched
-    refused = k2k.vendor.post("/connections/rosaflor.bloom/resume")
+    refused = k2k.vendor.post(f"{k2k.with_bloom}/resume")
     assert refused.status == 409
     assert "suspended by the buyer" in refused.json()["error"]["message"]
-    assert k2k.bloom.post("/connections/rosaflor.bloom/resume").status == 200
+    assert k2k.bloom.post(f"{k2k.with_bloom}/resume").status == 200
     cloud.drain()
     assert set(k2k.availability(k2k.bloom)) == {"FR50HB", "MND60QB", "HYDWFB"}
 
 
 def test_the_vendor_chooses_which_locations_a_buyer_sees(k2k, cloud):
-    conn = k2k.vendor.get("/connections/rosaflor.bloom").json()
+    conn = k2k.vendor.get(k2k.with_bloom).json()
     terms = {**conn["terms"], "connected_locations": ["MIA"]}
-    response = k2k.vendor.put("/connections/rosaflor.bloom/terms", json={"terms": terms, "version": conn["version"]})
+    response = k2k.vendor.put(f"{k2k.with_bloom}/terms", json={"terms": terms, "version": conn["version"]})
     assert response.status == 200, response.json()
     cloud.drain()
     assert set(k2k.availability(k2k.bloom)) == {"FR50HB", "HYDWFB"}
     assert "MND60QB" in k2k.availability(k2k.petal)
-    stale = k2k.vendor.put("/connections/rosaflor.bloom/terms", json={"terms": terms, "version": conn["version"]})
+    stale = k2k.vendor.put(f"{k2k.with_bloom}/terms", json={"terms": terms, "version": conn["version"]})
     assert stale.status == 409
 
 
@@ -135,15 +139,11 @@ def test_a_buyer_can_hide_k2k_inventory_from_its_availability(k2k):
 
 
 def test_a_repair_resync_rebuilds_a_lost_projection(k2k, cloud):
-    table = cloud.table_name if hasattr(cloud, "table_name") else None
-    import boto3
-
-    ddb = boto3.client("dynamodb")
-    name = table or ddb.list_tables()["TableNames"][0]
-    ddb.delete_item(TableName=name, Key={"pk": {"S": "C#bloom#AVAIL"},
-                                         "sk": {"S": f"V#rosaflor#L#{k2k.lines['FR50HB']}"}})
+    bloom, rosaflor = k2k.id["bloom"], k2k.id["rosaflor"]
+    cloud.client("dynamodb").delete_item(TableName=cloud.name("K2KTable"), Key={
+        "pk": {"S": f"C#{bloom}#AVAIL"}, "sk": {"S": f"V#{rosaflor}#L#{k2k.lines['FR50HB']}"}})
     assert "FR50HB" not in k2k.availability(k2k.bloom)
-    assert k2k.vendor.post("/inventory/resync", json={"buyer_company_id": "bloom"}).status == 202
+    assert k2k.vendor.post("/inventory/resync", json={"buyer_company_id": bloom}).status == 202
     cloud.drain()
     assert "FR50HB" in k2k.availability(k2k.bloom)
 
@@ -159,23 +159,24 @@ class TestTenantWalls:
         assert "CARNHB" not in k2k.availability(k2k.bloom)
 
     def test_a_company_outside_a_connection_gets_404_not_403(self, k2k):
-        assert k2k.tulipa.get("/connections/rosaflor.bloom").status == 404
-        assert k2k.tulipa.post("/connections/rosaflor.bloom/suspend").status == 404
+        assert k2k.tulipa.get(k2k.with_bloom).status == 404
+        assert k2k.tulipa.post(f"{k2k.with_bloom}/suspend").status == 404
         assert k2k.tulipa.get("/connections").json() == []
 
     def test_the_company_comes_from_the_token_not_the_request(self, k2k, cloud):
         # Tulipa tries to act as Bloom through the body and a header; it only ever acts as itself.
+        rosaflor, bloom = k2k.id["rosaflor"], k2k.id["bloom"]
         response = k2k.tulipa.request("POST", "/connections", json={
-            "vendor_company_id": "rosaflor", "buyer_company_id": "bloom", "company_id": "bloom"},
-            headers={"X-Company-Id": "bloom"})
+            "vendor_company_id": rosaflor, "buyer_company_id": bloom, "company_id": bloom},
+            headers={"X-Company-Id": bloom})
         assert response.status == 201
-        assert response.json()["buyer_company_id"] == "tulipa"
+        assert response.json()["buyer_company_id"] == k2k.id["tulipa"]
         assert response.json()["status"] == "REQUESTED"
         cloud.drain()
         assert k2k.availability(k2k.tulipa) == {}
 
     def test_roles_are_enforced_per_route(self, k2k):
-        assert k2k.bloom_sales.post("/connections/rosaflor.bloom/suspend").status == 403
+        assert k2k.bloom_sales.post(f"{k2k.with_bloom}/suspend").status == 403
         assert k2k.bloom_sales.put("/company/settings", json={"settings": {}}).status == 403
         assert k2k.bloom_sales.post("/inventory", json={
             "box_code": "X1", "product": "Rose", "bunches_per_box": 1, "boxes_on_hand": 1, "location": "NYC"}

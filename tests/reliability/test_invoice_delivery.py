@@ -19,8 +19,8 @@ FUNCTION = "InvoiceSyncFunction"
 
 
 @pytest.fixture
-def world(cloud, api) -> InvoiceWorld:
-    return InvoiceWorld(cloud, api)
+def world(cloud, api, suffix, emails) -> InvoiceWorld:
+    return InvoiceWorld(cloud, api, suffix, emails)
 
 
 def hold(world: InvoiceWorld, po_id: str) -> list[str]:
@@ -119,11 +119,12 @@ def test_an_invoice_updated_older_than_the_state_is_ignored(world):
     sqs, url = world.cloud.client("sqs"), world.cloud.queue_url("InvoiceSyncQueue")
     sqs.send_message(QueueUrl=url, MessageBody=held[2])  # the newest: version 3
     world.cloud.drain()
-    before = world.db.get("C#bloom", f"REC#{po.po_id}")
+    bloom = f"C#{world.id['bloom']}"
+    before = world.db.get(bloom, f"REC#{po.po_id}")
     sent = len(world.emails())
 
     sqs.send_message(QueueUrl=url, MessageBody=held[1])  # version 2, late
     world.cloud.drain()
-    assert world.db.get("C#bloom", f"REC#{po.po_id}") == before  # not even rewritten
+    assert world.db.get(bloom, f"REC#{po.po_id}") == before  # not even rewritten
     assert world.rec(po.po_id)["vendor_invoice"]["amount"] == "192.50"  # 2 HB x 250 x 0.360 + 12.50
     assert len(world.emails()) == sent  # nor emailed: the companies were told about version 3 already

@@ -1,62 +1,67 @@
 """Events arrive twice, late, out of order, or a Lambda dies halfway: buyers' availability
-ends exactly as if every event had been delivered once, in order."""
+ends exactly as if every event had been delivered once, in order.
+
+Each run seeds companies of its own (the demo's, with a suffix) on the shared local cloud.
+"""
+
+import uuid
 
 import pytest
 
 from infra.localcloud import demo
-from infra.localcloud.runtime import LocalCloud
-from tests.conftest import TEMPLATE
+from infra.localcloud.client import ApiClient
+from infra.localcloud.tokens import mint
 
 
-def _burst_of_vendor_changes(cloud, api, lines):
+def _burst_of_vendor_changes(api, rosaflor, bloom, petal, lines):
     """Many changes before any event is delivered, so faults can reorder and repeat them."""
-    vendor = api("rosaflor", "Admin")
-    petal = api("petal", "Admin")
+    vendor = api(rosaflor, "Admin")
     for body in ({"price": "0.36"}, {"price": "0.37"}, {"on_hold": True}, {"on_hold": False, "boxes_on_hand": 9},
                  {"price": "0.38"}):
         assert vendor.patch(f"/inventory/{lines['FR50HB']}", json=body).status == 200
     assert vendor.patch(f"/inventory/{lines['HYDWFB']}", json={"on_hold": True}).status == 200
     assert vendor.delete(f"/inventory/{lines['MND60QB']}").status == 204
-    assert petal.post("/connections/rosaflor.petal/suspend").status == 200
-    assert petal.post("/connections/rosaflor.petal/resume").status == 200
-    conn = vendor.get("/connections/rosaflor.bloom").json()
-    assert vendor.put("/connections/rosaflor.bloom/terms", json={
+    assert api(petal, "Admin").post(f"/connections/{rosaflor}.{petal}/suspend").status == 200
+    assert api(petal, "Admin").post(f"/connections/{rosaflor}.{petal}/resume").status == 200
+    conn = vendor.get(f"/connections/{rosaflor}.{bloom}").json()
+    assert vendor.put(f"/connections/{rosaflor}.{bloom}/terms", json={
         "terms": {**conn["terms"], "markup_pct": "5"}}).status == 200
 
 
-def _availability(api):
+def _availability(api, suffix):
+    """What each buyer sees, by the buyer's demo name (bloom, petal, tulipa)."""
     seen = {}
     for buyer in ("bloom", "petal", "tulipa"):
-        lines = api(buyer, "Admin").get("/availability").json()["lines"]
-        seen[buyer] = {ln["box_code"]: {k: v for k, v in ln.items() if k != "line_id"} for ln in lines}
+        lines = api(f"{buyer}{suffix}", "Admin").get("/availability").json()["lines"]
+        seen[buyer] = {ln["box_code"]: {k: v.replace(suffix, "") if isinstance(v, str) else v
+                                        for k, v in ln.items() if k != "line_id"} for ln in lines}
     return seen
 
 
-def _run(faults: dict) -> dict:
-    from infra.localcloud.client import ApiClient
-    from infra.localcloud.tokens import mint
+def _run(cloud, faults: dict) -> dict:
+    suffix = f"-{uuid.uuid4().hex[:6]}"
 
-    with LocalCloud(TEMPLATE) as cloud:
-        def api(company, *roles):
-            return ApiClient(cloud.base_url, mint(company, roles))
+    def api(company, *roles):
+        return ApiClient(cloud.base_url, mint(company, roles))
 
-        lines = demo.seed(cloud)["inventory_line_ids"]
-        _burst_of_vendor_changes(cloud, api, lines)
-        for name, value in faults.items():
-            if name == "crash_after":
-                cloud.faults.crash_after.update(value)
-            else:
-                setattr(cloud.faults, name, value)
-        cloud.drain()
-        crashed = list(cloud.crashes) if hasattr(cloud, "crashes") else []
-        cloud.faults.reset()
-        cloud.drain()
-        return {"availability": _availability(api), "crashed": crashed}
+    lines = demo.seed(cloud, suffix)["inventory_line_ids"]
+    cloud.reset_counters()
+    _burst_of_vendor_changes(api, *(f"{c}{suffix}" for c in ("rosaflor", "bloom", "petal")), lines)
+    for name, value in faults.items():
+        if name == "crash_after":
+            cloud.faults.crash_after.update(value)
+        else:
+            setattr(cloud.faults, name, value)
+    cloud.drain()
+    crashed = list(cloud.crashes)
+    cloud.faults.reset()
+    cloud.drain()
+    return {"availability": _availability(api, suffix), "crashed": crashed}
 
 
 @pytest.fixture(scope="module")
-def delivered_once():
-    state = _run({})["availability"]
+def delivered_once(shared_cloud):
+    state = _run(shared_cloud.get(), {})["availability"]
     # The burst really happened: what the buyers see is the last word of each change.
     assert state["bloom"]["FR50HB"]["boxes_available"] == 9
     assert state["bloom"]["FR50HB"]["vendor_price"] == "0.399"  # 0.38 + 5% markup
@@ -72,8 +77,8 @@ def delivered_once():
     {"duplicate": True, "reorder": True},
     {"drop_then_redeliver": True},
 ], ids=["twice", "out-of-order", "twice-and-out-of-order", "dropped-then-redelivered"])
-def test_faulty_delivery_leaves_the_same_availability(delivered_once, faults):
-    assert _run(faults)["availability"] == delivered_once
+def test_faulty_delivery_leaves_the_same_availability(delivered_once, cloud, faults):
+    assert _run(cloud, faults)["availability"] == delivered_once
 
 
 @pytest.mark.parametrize("function,call", [
@@ -81,7 +86,7 @@ def test_faulty_delivery_leaves_the_same_availability(delivered_once, faults):
     ("AvailabilitySyncFunction", 3),
     ("EventRelayFunction", 1),
 ])
-def test_a_lambda_dying_halfway_is_retried_to_the_same_availability(delivered_once, function, call):
-    outcome = _run({"crash_after": {function: call}})
+def test_a_lambda_dying_halfway_is_retried_to_the_same_availability(delivered_once, cloud, function, call):
+    outcome = _run(cloud, {"crash_after": {function: call}})
     assert [c.function for c in outcome["crashed"]] == [function]
     assert outcome["availability"] == delivered_once
