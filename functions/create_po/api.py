@@ -7,10 +7,10 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel
 
 from k2k.api import caller, create_resolver, handle
 from k2k.config import Settings
+from k2k.models import Model
 from k2k.observability import logger
 from k2k.orders import Cart, Prebook, PurchaseOrder
 from k2k.receivables import CustomerInvoice
@@ -25,12 +25,12 @@ def _db() -> Store:
     return Store(Settings.from_env().table_name)
 
 
-class CheckedOut(BaseModel):
+class CheckedOut(Model):
     cart: Cart
     prebook: Prebook
 
 
-class PurchaseOrderView(BaseModel):
+class PurchaseOrderView(Model):
     purchase_order: PurchaseOrder
     differences: list[svc.PoDifference]
 

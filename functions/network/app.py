@@ -5,10 +5,11 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from k2k.api import caller, create_resolver, handle
 from k2k.config import Settings
+from k2k.models import Model
 from k2k.network import (
     Code,
     Company,
@@ -33,16 +34,16 @@ def _db() -> Store:
     return Store(Settings.from_env().table_name)
 
 
-class SettingsChange(BaseModel):
+class SettingsChange(Model):
     settings: CompanySettings
     version: int | None = Field(default=None, description="the version you read; 409 if it changed since")
 
 
-class ConnectionRequest(BaseModel):
+class ConnectionRequest(Model):
     vendor_company_id: CompanyId
 
 
-class TermsChange(BaseModel):
+class TermsChange(Model):
     terms: VendorTerms
     version: int | None = None
 

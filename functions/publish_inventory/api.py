@@ -7,11 +7,11 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel
 
 from k2k.api import caller, create_resolver, handle
 from k2k.config import Settings
 from k2k.inventory import InventoryLine, LineFields, LinePatch
+from k2k.models import Model
 from k2k.network import CompanyId
 from k2k.observability import logger
 from k2k.services import availability
@@ -25,12 +25,12 @@ def _db() -> Store:
     return Store(Settings.from_env().table_name)
 
 
-class LineWithPublication(BaseModel):
+class LineWithPublication(Model):
     line: InventoryLine
     publication: list[svc.Publication]
 
 
-class ResyncRequest(BaseModel):
+class ResyncRequest(Model):
     buyer_company_id: CompanyId | None = None
 
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel
-
 from k2k.errors import Forbidden, Unauthorized
+from k2k.models import Model
 
 COMPANY_CLAIM = "custom:company_id"
 GROUPS_CLAIM = "cognito:groups"
@@ -39,7 +38,7 @@ INVENTORY_ROLES = frozenset(
 )
 
 
-class Caller(BaseModel):
+class Caller(Model):
     company_id: str
     user_id: str
     email: str = ""

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 
-from pydantic import BaseModel
+from k2k.models import Model
 
 
-class Settings(BaseModel):
+class Settings(Model):
     table_name: str
     event_bus_name: str
     drop_bucket: str = ""

@@ -16,13 +16,14 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, Field
 
 from k2k import keys, store
+from k2k.models import Model
 from k2k.observability import correlation_id
 
 OUTBOX_KIND = "OUTBOX"
 OUTBOX_TTL = timedelta(days=7)
 
 
-class EventMetadata(BaseModel):
+class EventMetadata(Model):
     event_id: str
     event_version: int = 1
     occurred_at: datetime
@@ -32,7 +33,7 @@ class EventMetadata(BaseModel):
     aggregate_version: int = Field(ge=0)
 
 
-class EventSpec(BaseModel):
+class EventSpec(Model):
     source: str
     detail_type: str
     data_model: type[BaseModel]
@@ -56,7 +57,7 @@ def event_type(source: str, detail_type: str) -> Callable[[M], M]:
     return register
 
 
-class Event(BaseModel):
+class Event(Model):
     source: str
     detail_type: str
     metadata: EventMetadata

@@ -12,9 +12,10 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
 from k2k.events import event_type
+from k2k.models import Model
 from k2k.network import Code, VendorTerms
 
 UnitMoney = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=3)]
@@ -40,13 +41,13 @@ class InventoryType(StrEnum):
     STANDING_ORDER = "S"
 
 
-class Dimensions(BaseModel):
+class Dimensions(Model):
     length: Inches
     width: Inches
     height: Inches
 
 
-class LineFields(BaseModel):
+class LineFields(Model):
     """Everything a vendor can set on an inventory line."""
 
     box_code: Code
@@ -77,7 +78,7 @@ class LineFields(BaseModel):
         return self
 
 
-class LinePatch(BaseModel):
+class LinePatch(Model):
     """A partial change; `version`, when given, must match (optimistic concurrency)."""
 
     version: int | None = None
@@ -118,7 +119,7 @@ class InventoryLine(LineFields):
 
 
 @event_type("k2k.inventory", "InventoryLineRemoved")
-class InventoryLineRemoved(BaseModel):
+class InventoryLineRemoved(Model):
     """A vendor removed an inventory line; buyers stop seeing it."""
 
     line_id: str
@@ -127,7 +128,7 @@ class InventoryLineRemoved(BaseModel):
 
 
 @event_type("k2k.inventory", "AvailabilityResyncRequested")
-class AvailabilityResyncRequested(BaseModel):
+class AvailabilityResyncRequested(Model):
     """Repair: re-project a vendor's lines to one buyer, or to every connected buyer."""
 
     vendor_company_id: str

@@ -22,13 +22,14 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from k2k import pricing
 from k2k.auth import Role
 from k2k.errors import Conflict, Forbidden, Invalid
 from k2k.events import event_type
 from k2k.inventory import BoxType, UnitMoney, UnitType
+from k2k.models import Model
 from k2k.money import ZERO, cents
 from k2k.network import Code, Side
 from k2k.orders import OrderStatus, PurchaseOrder, VendorOrder
@@ -55,7 +56,7 @@ class InvoiceStatus(StrEnum):
     VOIDED = "VOIDED"
 
 
-class InvoiceLine(BaseModel):
+class InvoiceLine(Model):
     """One billed line, by the box code the boxes carry from the vendor's warehouse to the buyer."""
 
     line_no: int
@@ -71,14 +72,14 @@ class InvoiceLine(BaseModel):
     total: Decimal = Field(description="to the cent")
 
 
-class Charge(BaseModel):
+class Charge(Model):
     """An amount on the invoice that is not a box line (freight, handling, a discount when negative)."""
 
     description: str = Field(min_length=1, max_length=80)
     amount: ChargeAmount
 
 
-class Invoice(BaseModel):
+class Invoice(Model):
     invoice_no: int = Field(description="per vendor, consecutive from 1, never reused")
     vendor_company_id: str
     vendor_name: str
@@ -106,7 +107,7 @@ class Invoice(BaseModel):
         return invoice_ref(self.invoice_no)
 
 
-class InvoiceLineIn(BaseModel):
+class InvoiceLineIn(Model):
     """A line as the vendor writes it when it corrects an invoice."""
 
     box_code: Code
@@ -119,7 +120,7 @@ class InvoiceLineIn(BaseModel):
     unit_price: UnitMoney
 
 
-class InvoiceChange(BaseModel):
+class InvoiceChange(Model):
     """The vendor's correction: new lines and/or charges; what is left out stays as it is."""
 
     lines: list[InvoiceLineIn] | None = Field(default=None, min_length=1, max_length=500)
@@ -208,14 +209,14 @@ def void(invoice: Invoice, confirm: str, reason: str | None, version: int | None
 # -- events ---------------------------------------------------------------------------------------
 
 @event_type("k2k.invoices", "InvoiceIssued")
-class InvoiceIssued(BaseModel):
+class InvoiceIssued(Model):
     """A vendor billed a confirmed K2K order: number, amount, lines by box code; its PDF is version 1."""
 
     invoice: Invoice
 
 
 @event_type("k2k.invoices", "InvoiceUpdated")
-class InvoiceUpdated(BaseModel):
+class InvoiceUpdated(Model):
     """The vendor corrected an invoice (lines or charges): a new version, with its own PDF."""
 
     invoice: Invoice
@@ -223,7 +224,7 @@ class InvoiceUpdated(BaseModel):
 
 
 @event_type("k2k.invoices", "InvoiceVoided")
-class InvoiceVoided(BaseModel):
+class InvoiceVoided(Model):
     """The vendor voided an invoice (reason in invoice.void_reason)."""
 
     invoice: Invoice
@@ -235,7 +236,7 @@ class InvoiceSource(StrEnum):
 
 
 @event_type("k2k.invoices", "VendorInvoiceApproved")
-class VendorInvoiceApproved(BaseModel):
+class VendorInvoiceApproved(Model):
     """The buyer approved a vendor invoice on its PO (procurement, then accounting: status A); it can be paid."""
 
     buyer_company_id: str
@@ -253,7 +254,7 @@ class VendorInvoiceApproved(BaseModel):
 
 # -- automations ---------------------------------------------------------------------------------
 
-class SyncDecision(BaseModel):
+class SyncDecision(Model):
     """Whether the vendor's invoice goes onto the buyer's PO, and if not, which side is off."""
 
     vendor_invoice_sync: bool = Field(description=VENDOR_AUTOMATION)
@@ -315,12 +316,12 @@ TRANSITIONS: dict[tuple[Action, RecStatus], tuple[RecStatus, frozenset[Role]]] =
 }
 
 
-class PdfVersion(BaseModel):
+class PdfVersion(Model):
     version: int
     key: str
 
 
-class AttachedInvoice(BaseModel):
+class AttachedInvoice(Model):
     """The vendor invoice as it sits on the buyer's PO."""
 
     source: InvoiceSource
@@ -342,7 +343,7 @@ class SyncState(SyncDecision):
     invoice_status: InvoiceStatus = InvoiceStatus.ISSUED
 
 
-class Transition(BaseModel):
+class Transition(Model):
     action: str
     from_status: RecStatus | None = None
     to_status: RecStatus
@@ -351,7 +352,7 @@ class Transition(BaseModel):
     note: str | None = None
 
 
-class Reconciliation(BaseModel):
+class Reconciliation(Model):
     po_id: str
     buyer_company_id: str
     vendor_company_id: str
@@ -467,7 +468,7 @@ class WarningCode(StrEnum):
     NOT_UPLOADED = "NOT_UPLOADED"
 
 
-class Notice(BaseModel):
+class Notice(Model):
     code: WarningCode
     message: str
 
@@ -509,7 +510,7 @@ class DifferenceKind(StrEnum):
     RECEIVED_QUANTITY = "RECEIVED_QUANTITY"  # one box code: received vs confirmed
 
 
-class Difference(BaseModel):
+class Difference(Model):
     kind: DifferenceKind
     box_code: str | None = None
     expected: Decimal = Field(description="the PO's side: its total, or boxes confirmed")
@@ -517,7 +518,7 @@ class Difference(BaseModel):
     message: str
 
 
-class StagedQuantity(BaseModel):
+class StagedQuantity(Model):
     """One PO line in the buyer's staging area (boxes confirmed by the vendor, boxes received)."""
 
     po_id: str
@@ -571,14 +572,14 @@ def _line_differences(invoice: AttachedInvoice, po: PurchaseOrder) -> list[Diffe
 
 # -- the PDF's content ----------------------------------------------------------------------------
 
-class PdfTable(BaseModel):
+class PdfTable(Model):
     columns: list[str]
     widths: list[int] = Field(description="relative column widths")
     numeric: list[bool] = Field(description="right-aligned columns")
     rows: list[list[str]]
 
 
-class InvoiceDocument(BaseModel):
+class InvoiceDocument(Model):
     """What an invoice PDF says, decided here; k2k.pdf only lays it out."""
 
     title: str

@@ -12,9 +12,10 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from k2k.errors import Conflict, Invalid, NotFound
+from k2k.models import Model
 
 CompanyId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$",
                                  description="lowercase letters, digits and hyphens")]
@@ -23,12 +24,12 @@ Percent = Annotated[Decimal, Field(ge=0, lt=100, max_digits=6, decimal_places=3)
 Money = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=3)]
 
 
-class Location(BaseModel):
+class Location(Model):
     code: Code
     name: str = Field(min_length=1, max_length=80)
 
 
-class VendorTerms(BaseModel):
+class VendorTerms(Model):
     """What a vendor publishes to one buyer, and on what terms."""
 
     ship_days_offset: int = Field(default=1, ge=0, le=30,
@@ -48,7 +49,7 @@ class VendorTerms(BaseModel):
         return self
 
 
-class BuyerSettings(BaseModel):
+class BuyerSettings(Model):
     """How a buyer turns a vendor's price into its own landed cost and sale price."""
 
     k2k_gpm_pct_by_location: dict[str, Percent] = Field(default_factory=dict)
@@ -66,7 +67,7 @@ class BuyerSettings(BaseModel):
         return self.k2k_gpm_pct_by_location.get(location, self.default_gpm_pct)
 
 
-class Automations(BaseModel):
+class Automations(Model):
     """Setup -> Settings -> K2K Network -> Automations."""
 
     vendor_invoice_sync: bool = Field(
@@ -77,7 +78,7 @@ class Automations(BaseModel):
         default=False, description="Automatically create separate POs for e-commerce purchases")
 
 
-class CompanySettings(BaseModel):
+class CompanySettings(Model):
     vendor_defaults: VendorTerms = Field(default_factory=VendorTerms,
                                          description="terms a new connection starts with")
     buyer: BuyerSettings = Field(default_factory=BuyerSettings)
@@ -86,7 +87,7 @@ class CompanySettings(BaseModel):
     timezone: str = "America/New_York"
 
 
-class CompanyIn(BaseModel):
+class CompanyIn(Model):
     company_id: CompanyId
     name: str = Field(min_length=1, max_length=120)
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
@@ -115,7 +116,7 @@ class Company(CompanyIn):
         return len(self.locations) > 1
 
 
-class CustomerIn(BaseModel):
+class CustomerIn(Model):
     name: str = Field(min_length=1, max_length=120)
     credit_limit: Money | None = None
     credit_hold: bool = False
@@ -129,7 +130,7 @@ class Customer(CustomerIn):
     code: Code
 
 
-class VendorIn(BaseModel):
+class VendorIn(Model):
     name: str = Field(min_length=1, max_length=120)
     email: str | None = None
     k2k_company_id: CompanyId | None = Field(default=None, description="set when the vendor is a K2K vendor company")
@@ -150,7 +151,7 @@ class Side(StrEnum):
     BUYER = "BUYER"
 
 
-class Connection(BaseModel):
+class Connection(Model):
     connection_id: str
     vendor_company_id: str
     vendor_name: str
@@ -190,7 +191,7 @@ def parse_connection_id(value: str) -> tuple[str, str]:
     return vendor, buyer
 
 
-class SetupGap(BaseModel):
+class SetupGap(Model):
     party: Side
     requirement: str
 

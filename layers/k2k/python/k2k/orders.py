@@ -14,12 +14,13 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from k2k import pricing
 from k2k.errors import Conflict, Invalid
 from k2k.events import event_type
 from k2k.inventory import BoxType, UnitType
+from k2k.models import Model
 
 
 class Source(StrEnum):
@@ -64,7 +65,7 @@ class ShipVia(StrEnum):
     GROWER = "GROWER"
 
 
-class OrderLine(BaseModel):
+class OrderLine(Model):
     """A K2K line as it stands on the buyer's PO and on the vendor's order (same line_no on both)."""
 
     line_no: int
@@ -99,7 +100,7 @@ def active_total(lines: list[OrderLine]) -> Decimal:
     return sum((ln.total for ln in lines if ln.active), Decimal("0.00"))
 
 
-class PurchaseOrder(BaseModel):
+class PurchaseOrder(Model):
     po_id: str
     buyer_company_id: str
     vendor_company_id: str
@@ -123,7 +124,7 @@ class PurchaseOrder(BaseModel):
         return active_total(self.lines)
 
 
-class VendorOrder(BaseModel):
+class VendorOrder(Model):
     order_id: str
     vendor_company_id: str
     buyer_company_id: str
@@ -145,7 +146,7 @@ class VendorOrder(BaseModel):
         return active_total(self.lines)
 
 
-class CartLine(BaseModel):
+class CartLine(Model):
     vendor_company_id: str
     vendor_line_id: str
     box_code: str
@@ -157,7 +158,7 @@ class CartLine(BaseModel):
     status: LineStatus = LineStatus.ACTIVE
 
 
-class Cart(BaseModel):
+class Cart(Model):
     cart_id: str
     buyer_company_id: str
     customer_code: str
@@ -170,7 +171,7 @@ class Cart(BaseModel):
     version: int = 1
 
 
-class PrebookLine(BaseModel):
+class PrebookLine(Model):
     line_no: int
     vendor_company_id: str
     vendor_line_id: str
@@ -188,7 +189,7 @@ class PrebookLine(BaseModel):
     status: LineStatus = LineStatus.ACTIVE
 
 
-class Prebook(BaseModel):
+class Prebook(Model):
     prebook_id: str
     buyer_company_id: str
     customer_code: str
@@ -207,7 +208,7 @@ class Prebook(BaseModel):
 # -- events ---------------------------------------------------------------------------------------
 
 @event_type("k2k.orders", "InventoryStockMoved")
-class InventoryStockMoved(BaseModel):
+class InventoryStockMoved(Model):
     """Boxes of a vendor line moved between on hand, held and sold; buyers' availability follows."""
 
     vendor_company_id: str
@@ -215,7 +216,7 @@ class InventoryStockMoved(BaseModel):
 
 
 @event_type("k2k.orders", "CartOpened")
-class CartOpened(BaseModel):
+class CartOpened(Model):
     """A cart was opened; its timer must expire it at expires_at unless it is checked out first."""
 
     buyer_company_id: str
@@ -224,7 +225,7 @@ class CartOpened(BaseModel):
 
 
 @event_type("k2k.orders", "CartTimerElapsed")
-class CartTimerElapsed(BaseModel):
+class CartTimerElapsed(Model):
     """A cart's timer went off (sent by the scheduler at expires_at)."""
 
     buyer_company_id: str
@@ -232,7 +233,7 @@ class CartTimerElapsed(BaseModel):
 
 
 @event_type("k2k.orders", "PurchaseOrderPlaced")
-class PurchaseOrderPlaced(BaseModel):
+class PurchaseOrderPlaced(Model):
     """A buyer's K2K PO was created; the vendor's K2K order exists with it."""
 
     po: PurchaseOrder
@@ -240,7 +241,7 @@ class PurchaseOrderPlaced(BaseModel):
 
 
 @event_type("k2k.orders", "CartCheckedOut")
-class CartCheckedOut(BaseModel):
+class CartCheckedOut(Model):
     """An end customer checked out; the prebook exists and the vendor lines are checked out."""
 
     cart: Cart
@@ -248,14 +249,14 @@ class CartCheckedOut(BaseModel):
 
 
 @event_type("k2k.orders", "CartExpired")
-class CartExpired(BaseModel):
+class CartExpired(Model):
     """The cart timer ran out; everything the cart created was cancelled and the stock returned."""
 
     cart: Cart
 
 
 @event_type("k2k.orders", "OrderConfirmed")
-class OrderConfirmed(BaseModel):
+class OrderConfirmed(Model):
     """The vendor confirmed a K2K order (AWB assigned); lines never checked out were deleted first."""
 
     order: VendorOrder
@@ -263,7 +264,7 @@ class OrderConfirmed(BaseModel):
 
 
 @event_type("k2k.orders", "OrderLinesRemoved")
-class OrderLinesRemoved(BaseModel):
+class OrderLinesRemoved(Model):
     """The vendor voided an order or deleted lines: the buyer must find another supply."""
 
     order: VendorOrder
@@ -273,7 +274,7 @@ class OrderLinesRemoved(BaseModel):
 
 
 @event_type("k2k.orders", "StagingReceived")
-class StagingReceived(BaseModel):
+class StagingReceived(Model):
     """The buyer received confirmed K2K boxes from its staging area."""
 
     buyer_company_id: str

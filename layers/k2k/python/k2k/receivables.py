@@ -6,9 +6,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from k2k import keys
+from k2k.models import Model
 
 
 class CustomerInvoiceSource(StrEnum):
@@ -16,7 +17,7 @@ class CustomerInvoiceSource(StrEnum):
     IMPORT = "IMPORT"
 
 
-class CustomerInvoiceLine(BaseModel):
+class CustomerInvoiceLine(Model):
     box_code: str
     product: str
     boxes: int
@@ -26,7 +27,7 @@ class CustomerInvoiceLine(BaseModel):
     total: Decimal
 
 
-class CustomerInvoice(BaseModel):
+class CustomerInvoice(Model):
     invoice_id: str
     company_id: str
     customer_code: str

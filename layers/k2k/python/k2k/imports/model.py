@@ -16,9 +16,10 @@ import time
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from k2k.events import event_type
+from k2k.models import Model
 
 
 class ImportType(StrEnum):
@@ -39,12 +40,12 @@ class JobStatus(StrEnum):
         return self in (JobStatus.COMPLETED, JobStatus.COMPLETED_WITH_ERRORS, JobStatus.FAILED)
 
 
-class Progress(BaseModel):
+class Progress(Model):
     rows_read: int = 0
     rows_total: int = 0
 
 
-class Job(BaseModel):
+class Job(Model):
     """One import of one file, from upload to the results email."""
 
     job_id: str
@@ -67,7 +68,7 @@ class Job(BaseModel):
 
 
 @event_type("k2k.imports", "ImportCompleted")
-class ImportCompleted(BaseModel):
+class ImportCompleted(Model):
     """An import finished: completed, completed with errors, or failed (with the reason)."""
 
     job_id: str

@@ -31,7 +31,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from k2k.auth import Caller, Role
 from k2k.config import Settings
@@ -48,6 +48,7 @@ from k2k.imports.model import (
 from k2k.imports.safety import FileRejected, Limits, extension
 from k2k.imports.spec import SPECS, HeaderMatch, ImportSpec, match_header
 from k2k.imports.validate import Context, RowValidator
+from k2k.models import Model
 from k2k.network import Company, CompanyId
 from k2k.notifications import send_email
 from k2k.observability import logger
@@ -69,7 +70,7 @@ _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 # -- API ------------------------------------------------------------------------------------------
 
-class UploadRequest(BaseModel):
+class UploadRequest(Model):
     import_type: ImportType
     filename: str = Field(min_length=1, max_length=200, description="the workbook's name, .xlsx or .xls")
     confirm_inventory: bool = Field(default=False, description="inventory in boxes: confirm rows into inventory")
@@ -79,21 +80,21 @@ class JobView(Job):
     results_url: str | None = Field(default=None, description="the results workbook, a link valid 7 days")
 
 
-class UploadLink(BaseModel):
+class UploadLink(Model):
     job: JobView
     upload_url: str
     method: str = "PUT"
     expires_in: int = files.UPLOAD_LINK_SECONDS
 
 
-class TemplateColumn(BaseModel):
+class TemplateColumn(Model):
     name: str
     required: str
     rule: str
     example: str
 
 
-class TemplateLink(BaseModel):
+class TemplateLink(Model):
     import_type: ImportType
     sheet_name: str
     filename: str

@@ -19,8 +19,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
 from decimal import Decimal
 
-from pydantic import BaseModel
-
 from k2k import clock, keys, pricing
 from k2k.auth import Caller
 from k2k.errors import Invalid
@@ -34,6 +32,7 @@ from k2k.inventory import (
     age_ineligibility,
     ineligibility,
 )
+from k2k.models import Model
 from k2k.network import BuyerSettings, Connection
 from k2k.services.network import (
     active_connections_as_vendor,
@@ -142,7 +141,7 @@ def resync_vendor(db: Store, vendor_id: str) -> int:
 
 # -- the buyer's read ---------------------------------------------------------------------------
 
-class AvailabilityLine(BaseModel):
+class AvailabilityLine(Model):
     vendor_company_id: str
     vendor_name: str
     line_id: str
@@ -172,7 +171,7 @@ class AvailabilityLine(BaseModel):
     earliest_ship_date: date
 
 
-class Availability(BaseModel):
+class Availability(Model):
     buyer_company_id: str
     location: str
     lines: list[AvailabilityLine]

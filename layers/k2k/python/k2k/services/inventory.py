@@ -5,8 +5,6 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from pydantic import BaseModel
-
 from k2k import clock, keys, pricing, store
 from k2k.auth import INVENTORY_ROLES, SETUP_ROLES, Caller
 from k2k.errors import Conflict, Invalid, NotFound
@@ -23,6 +21,7 @@ from k2k.inventory import (
     apply_patch,
     ineligibility,
 )
+from k2k.models import Model
 from k2k.network import Company
 from k2k.services.network import active_connections_as_vendor, get_company
 from k2k.store import ConditionFailed, Store, plain, to_item
@@ -137,7 +136,7 @@ def remove_line(db: Store, caller: Caller, line_id: str) -> None:
         raise Conflict("the line changed meanwhile; read it again") from e
 
 
-class Publication(BaseModel):
+class Publication(Model):
     buyer_company_id: str
     buyer_name: str
     published: bool

@@ -51,6 +51,7 @@ from k2k.invoices import (
     StagedQuantity,
     VendorInvoiceApproved,
 )
+from k2k.models import Model
 from k2k.network import Company
 from k2k.notifications import send_email
 from k2k.observability import logger
@@ -134,7 +135,7 @@ def ensure_pdf(docs: Documents, invoice: Invoice) -> str:
     return key
 
 
-class PdfLink(BaseModel):
+class PdfLink(Model):
     url: str
     expires_in: int = LINK_SECONDS
     version: int
@@ -238,7 +239,7 @@ def update_invoice(db: Store, docs: Documents, caller: Caller, invoice_no: int, 
                           InvoiceUpdated(invoice=revised, previous_total=current.total))
 
 
-class VoidIn(BaseModel):
+class VoidIn(Model):
     confirm: str = Field(description="type CONFIRM")
     reason: str | None = Field(default=None, max_length=500)
     version: int | None = Field(default=None, description="the version you read; 409 if it changed since")
@@ -410,7 +411,7 @@ def list_reconciliations(db: Store, caller: Caller, status: RecStatus | None = N
             if rec.po_id in pos and (status is None or rec.status is status)]
 
 
-class StepIn(BaseModel):
+class StepIn(Model):
     version: int | None = Field(default=None, description="the version you read; 409 if it changed since")
     note: str | None = Field(default=None, max_length=500)
 
@@ -440,7 +441,7 @@ def step(db: Store, caller: Caller, po_id: str, action: Action, body: StepIn) ->
     return _view(moved, po, _staged(db.query(keys.company_pk(caller.company_id), staging_prefix(po_id))))
 
 
-class ManualInvoiceIn(BaseModel):
+class ManualInvoiceIn(Model):
     """The vendor's invoice, typed and attached by the buyer (when the automations are off)."""
 
     invoice_no: str = Field(min_length=1, max_length=20)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel
-
 from k2k import clock, keys, network, store
 from k2k.auth import SETUP_ROLES, Caller, Role
 from k2k.errors import Conflict, Invalid, NotFound
 from k2k.events import event_type, new_event, outbox
+from k2k.models import Model
 from k2k.network import (
     Company,
     CompanyIn,
@@ -30,7 +29,7 @@ VENDOR_ROLES = frozenset({Role.ADMIN, Role.SETUP, Role.PROCUREMENT_MANAGER})
 
 
 @event_type("k2k.network", "ConnectionChanged")
-class ConnectionChanged(BaseModel):
+class ConnectionChanged(Model):
     """A K2K connection was requested, activated, suspended, resumed or its terms changed."""
 
     connection: Connection

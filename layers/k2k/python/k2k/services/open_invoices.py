@@ -6,18 +6,17 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel
-
 from k2k import keys
 from k2k.auth import Caller, Role
 from k2k.errors import Invalid
 from k2k.imports.model import invoices_by_po_pk
+from k2k.models import Model
 from k2k.store import Store
 
 READERS = frozenset({Role.ADMIN, Role.ACCOUNTS_RECEIVABLE, Role.CREDIT_MANAGER, Role.SALES_MANAGER})
 
 
-class OpenInvoice(BaseModel):
+class OpenInvoice(Model):
     ref_no: str
     customer_code: str
     invoice_date: date

@@ -25,6 +25,7 @@ from k2k.auth import Caller, Role
 from k2k.errors import Conflict, Invalid, NotFound
 from k2k.events import new_event, outbox
 from k2k.inventory import BoxType, InventoryLine, UnitType, age_ineligibility, ineligibility
+from k2k.models import Model
 from k2k.network import Company, Connection
 from k2k.orders import (
     Cart,
@@ -181,7 +182,7 @@ def _transact(db: Store, ops: list[store.Op], stock_ops: int = 0, out_of_stock: 
 
 # -- pricing a K2K line for the buyer ---------------------------------------------------------
 
-class Quote(BaseModel):
+class Quote(Model):
     line: InventoryLine
     connection: Connection
     unit_cost: Decimal
@@ -279,7 +280,7 @@ def _written(doc: BaseModel, key: dict[str, str], kind: str) -> store.Op:
 
 # -- e-commerce carts ---------------------------------------------------------------------------
 
-class CartAdd(BaseModel):
+class CartAdd(Model):
     customer_code: str = Field(min_length=1, max_length=20, description="the buyer's end customer")
     ship_date: date
     vendor_company_id: str
@@ -481,7 +482,7 @@ def expire_cart(db: Store, buyer_id: str, cart_id: str) -> Cart | None:
 
 # -- prebooks and POs from prebooks -------------------------------------------------------------
 
-class PrebookLineIn(BaseModel):
+class PrebookLineIn(Model):
     vendor_company_id: str
     line_id: str
     boxes: int = Field(ge=1, le=1000)
@@ -489,7 +490,7 @@ class PrebookLineIn(BaseModel):
                                        description="null or 0.00: billed at the suggested price")
 
 
-class PrebookIn(BaseModel):
+class PrebookIn(Model):
     customer_code: str = Field(min_length=1, max_length=20)
     ship_date: date
     carrier: str | None = Field(default=None, max_length=60)
@@ -587,7 +588,7 @@ def create_pos_from_prebook(db: Store, caller: Caller, prebook_id: str) -> list[
 
 # -- modify shipped K2K POs ---------------------------------------------------------------------
 
-class ShippedLinePatch(BaseModel):
+class ShippedLinePatch(Model):
     """What the buyer may change on its own PO after shipment (the vendor's order is untouched)."""
 
     product: str | None = Field(default=None, min_length=1, max_length=120)
@@ -600,7 +601,7 @@ class ShippedLinePatch(BaseModel):
     version: int | None = None
 
 
-class PoDifference(BaseModel):
+class PoDifference(Model):
     line_no: int
     field: str
     vendor_confirmed: Any

@@ -10,13 +10,14 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from k2k import clock, keys, pricing, store
 from k2k.auth import Caller, Role
 from k2k.errors import Conflict, NotFound
 from k2k.events import new_event, outbox
 from k2k.inventory import InventoryType, LineFields
+from k2k.models import Model
 from k2k.money import cents
 from k2k.network import Company, Customer
 from k2k.orders import OrderLine, StagingReceived, can_bill, sale_price
@@ -29,7 +30,7 @@ from k2k.store import Item, Store, plain, to_item
 RECEIVING_ROLES = frozenset({Role.ADMIN, Role.PROCUREMENT_MANAGER, Role.PROCUREMENT_USER})
 
 
-class StagedBoxes(BaseModel):
+class StagedBoxes(Model):
     po_id: str
     line_no: int
     box_code: str
@@ -43,13 +44,13 @@ class StagedBoxes(BaseModel):
     prebook_id: str | None = None
 
 
-class ReceiveIn(BaseModel):
+class ReceiveIn(Model):
     box_code: str
     boxes: int | None = Field(default=None, ge=1, description="default: every box still in staging")
     po_id: str | None = Field(default=None, description="when one box code waits on several POs")
 
 
-class Receipt(BaseModel):
+class Receipt(Model):
     po_id: str
     box_code: str
     boxes: int

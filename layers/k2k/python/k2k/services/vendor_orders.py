@@ -12,12 +12,13 @@ import uuid
 from collections import defaultdict
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from k2k import clock, keys, store
 from k2k.auth import Caller, Role
 from k2k.errors import Conflict
 from k2k.events import new_event, outbox
+from k2k.models import Model
 from k2k.orders import (
     CartStatus,
     LineStatus,
@@ -55,11 +56,11 @@ def staging_key(buyer: str, po_id: str, line_no: int) -> dict[str, str]:
     return {"pk": keys.company_pk(buyer), "sk": f"STAGING#{po_id}#{line_no:04d}"}
 
 
-class OrderConfirmation(BaseModel):
+class OrderConfirmation(Model):
     awb: str | None = Field(default=None, max_length=20, description="air waybill; assigned when omitted")
 
 
-class OrderVoid(BaseModel):
+class OrderVoid(Model):
     confirm: str = Field(description="type CONFIRM")
     reason: str | None = Field(default=None, max_length=500)
 
