@@ -37,9 +37,10 @@ RUNNER = Path(__file__).with_name("lambda_runner.py")
 EVENTS = ROOT / "tests" / "fixtures" / "events"
 RUNTIME_ONLY = ("boto3", "botocore", "s3transfer")
 VENDOR, BUYER = "rosaflor", "bloom"  # the companies the event fixtures name
-# What the clean interpreter must not see: the dev venv and the sources the local cloud runs from.
-FORBIDDEN = [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"], sys.prefix,
-             str(ROOT / "layers"), str(ROOT / "functions")]
+# What the clean interpreter must not see: the dev venv (or this Python's site-packages) and the
+# sources the local cloud runs from.
+FORBIDDEN = [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"], str(ROOT / "layers"),
+             str(ROOT / "functions"), *([sys.prefix] if sys.prefix != sys.base_prefix else [])]
 
 
 @pytest.fixture(scope="module")
