@@ -1,8 +1,9 @@
 """The logger, created once; the correlation id that follows a change across events.
 
 No X-Ray SDK tracer: the template's `Tracing: Active` has Lambda record every
-invocation without it, and the SDK would be a dependency of its own that costs
-a cold start about as much as boto3, pydantic and Powertools together.
+invocation without it, and the SDK would be a dependency of its own whose import
+and Tracer() cost a cold start three quarters of the floor (boto3, Powertools and
+pydantic): 0.26 s of CPU on Python 3.12.
 """
 
 from __future__ import annotations
