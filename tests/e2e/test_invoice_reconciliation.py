@@ -18,7 +18,9 @@ import requests
 from infra.localcloud import demo
 
 pytestmark = pytest.mark.e2e
-N = 50  # concurrent confirmations of one vendor's orders
+# Concurrent confirmations of one vendor's orders over HTTP. Billing itself under 50 concurrent Lambdas
+# and injected transaction conflicts is tests/reliability/test_invoice_numbering.py's.
+N = 20
 
 
 @pytest.fixture
@@ -219,7 +221,7 @@ def test_a_buyer_sees_only_the_invoices_addressed_to_it_and_each_step_needs_its_
     assert k2k.vendor_ar.put("/invoices/1", json={"charges": [], "version": 1}).status == 200
 
 
-def test_fifty_concurrent_confirmations_of_one_vendor_make_fifty_consecutive_invoice_numbers(k2k, cloud):
+def test_twenty_concurrent_confirmations_of_one_vendor_make_twenty_consecutive_invoice_numbers(k2k, cloud):
     k2k.automations("rosaflor", on=True)
     k2k.automations("bloom", on=True)
     k2k.restock("FR50HB", 60)
@@ -229,7 +231,7 @@ def test_fifty_concurrent_confirmations_of_one_vendor_make_fifty_consecutive_inv
     def confirm(po):
         return k2k.vendor.post(f"/orders/{po['order_id']}/confirm", json={}).status
 
-    with ThreadPoolExecutor(max_workers=N) as pool:
+    with ThreadPoolExecutor(max_workers=N) as pool:  # waits for every answer, however long the machine takes
         assert set(pool.map(confirm, pos)) == {200}
     cloud.faults.duplicate = True  # and every OrderConfirmed delivered twice
     cloud.drain()
