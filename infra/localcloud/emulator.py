@@ -6,18 +6,33 @@ The gateway serves requests concurrently and handlers fan out on threads, so
 every call into moto takes one lock, which makes each call atomic, as the real
 services are. In process, the lock wraps moto's botocore stubber (swapped in
 for it on the sessions the application and the local cloud use); as a server,
-it wraps the WSGI app.
+it wraps the WSGI app, and only once the request's body has been read: a slow
+or truncated upload waits on its own connection (and gets S3's 400 when it
+times out or ends short), never on everyone's lock.
+
+Starting the emulator applies moto_fixes (what keeps moto's memory and time
+flat under sustained use); stopping it removes them.
 """
 
 from __future__ import annotations
 
+import io
 import threading
+import urllib.parse
 from collections.abc import Iterable
 from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.wrappers import Response
+
+from infra.localcloud import moto_fixes
 
 SERIALIZE_ID = "k2k-localcloud-serialize"
+# Bodies are read whole before moto sees them; beyond this an upload is refused (the importer takes 64 MiB).
+MAX_BODY_BYTES = 256 * 2**20
+# A client that stops sending (a truncated upload, an idle keep-alive) is let go after this.
+SOCKET_TIMEOUT_SECONDS = 30
+FORM = "application/x-www-form-urlencoded"
 _calls = threading.RLock()
 
 
@@ -40,6 +55,7 @@ class Emulator:
 
     def start(self) -> str | None:
         """Start moto; the server's endpoint URL, or None in process."""
+        moto_fixes.install()
         if self.mode == "inprocess":
             from moto import mock_aws
 
@@ -55,11 +71,16 @@ class Emulator:
         app = DomainDispatcherApplication(create_backend_app)
 
         def one_at_a_time(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+            refused = _read_body(environ)
+            if refused is not None:
+                return refused(environ, start_response)
             with _calls:
                 return list(app(environ, start_response))
 
-        self._server = make_server(self.host, self.port, one_at_a_time, threaded=True,
-                                   request_handler=MotoRequestHandler)
+        class Handler(MotoRequestHandler):
+            timeout = SOCKET_TIMEOUT_SECONDS
+
+        self._server = make_server(self.host, self.port, one_at_a_time, threaded=True, request_handler=Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="localcloud-moto", daemon=True)
         self._thread.start()
@@ -91,6 +112,64 @@ class Emulator:
             self._server.server_close()
             self._server = None
         if self._thread is not None:
-            self._thread.join(timeout=5)
+            self._thread.join(timeout=1)
             self._thread = None
         self.endpoint = None
+        moto_fixes.uninstall()
+
+
+def _read_body(environ: dict[str, Any]) -> Response | None:
+    """Read the request's body into memory (outside the lock); S3's error response if it cannot be."""
+    stream = environ["wsgi.input"]
+    declared = environ.get("CONTENT_LENGTH") or ""
+    chunked = bool(environ.get("wsgi.input_terminated"))
+    try:
+        expected = int(declared) if declared else None
+    except ValueError:
+        return _s3_error(400, "InvalidArgument", "the Content-Length header is not a number")
+    if expected is not None and expected > MAX_BODY_BYTES:
+        return _s3_error(400, "EntityTooLarge", f"the local emulator takes bodies up to {MAX_BODY_BYTES} bytes")
+    if expected is None and not chunked:
+        expected = 0
+    body = io.BytesIO()
+    try:
+        while expected is None or body.tell() < expected:
+            want = 1 << 20 if expected is None else min(1 << 20, expected - body.tell())
+            chunk = stream.read(want)
+            if not chunk:
+                break
+            body.write(chunk)
+            if body.tell() > MAX_BODY_BYTES:
+                return _s3_error(400, "EntityTooLarge",
+                                 f"the local emulator takes bodies up to {MAX_BODY_BYTES} bytes")
+    except TimeoutError:
+        return _s3_error(400, "RequestTimeout", "Your socket connection to the server was not read from or "
+                                               "written to within the timeout period.")
+    if expected is not None and body.tell() < expected:
+        return _s3_error(400, "IncompleteBody",
+                         "You did not provide the number of bytes specified by the Content-Length HTTP header")
+    environ["wsgi.input"] = io.BytesIO(body.getvalue())
+    environ["CONTENT_LENGTH"] = str(body.tell())
+    environ.pop("wsgi.input_terminated", None)
+    if environ.get("CONTENT_TYPE", "").startswith(FORM) and _signed_for_s3(environ):
+        # curl --data-binary and urllib send uploads form-encoded; S3 stores the bytes whatever the type,
+        # but moto would parse them as a form (and lose them). It gets them as S3's untyped default.
+        environ["CONTENT_TYPE"] = "binary/octet-stream"
+    return None
+
+
+def _signed_for_s3(environ: dict[str, Any]) -> bool:
+    """A request signed (in its Authorization header or a presigned URL) for the s3 service."""
+    scope = environ.get("HTTP_AUTHORIZATION", "")
+    if not scope:
+        query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+        scope = (query.get("X-Amz-Credential") or [""])[0]
+        if not scope:
+            return "AWSAccessKeyId" in query  # a SigV2 presigned URL: only S3 has them
+    return "/s3/aws4_request" in scope
+
+
+def _s3_error(status: int, code: str, message: str) -> Response:
+    body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message}</Message>'
+            "</Error>")
+    return Response(body, status=status, content_type="application/xml", headers={"Connection": "close"})

@@ -12,7 +12,9 @@ share it, like warm Lambdas that happen to share a container.
 
 from __future__ import annotations
 
+import atexit
 import functools
+import gc
 import importlib
 import json
 import logging
@@ -57,6 +59,10 @@ UNSET_AWS_ENV = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL")
 # The layer's clock (k2k.clock) adds this to the system time; advance() moves it.
 CLOCK_OFFSET_ENV = "K2K_CLOCK_OFFSET_SECONDS"
 BACKGROUND_ROUNDS = 20
+# In the background, the schedules are listed this often (each drain round lists them).
+SCHEDULE_LISTING_SECONDS = 2.0
+# How long stop() waits for a background round to end before it goes on without it.
+STOP_WAIT_SECONDS = 1.0
 
 
 class DrainError(RuntimeError):
@@ -146,6 +152,10 @@ class LocalCloud:
         self._gateway = Gateway(self.template.routes, self._call, stage=self._stage(),
                                 openapi=self._openapi, binary_media_types=self._binary_media_types())
         self.base_url = self._gateway.serve(self.host, self.port)
+        if self.mode == "server":
+            # `make run` exits with a day's worth of emulator state: collecting it at exit takes seconds
+            # (Ctrl-C would seem ignored), and the OS frees it anyway.
+            atexit.register(gc.freeze)
         log.info("local cloud up: API %s, emulator %s", self.base_url, self.moto_endpoint or "in-process")
 
     def stop(self) -> None:
@@ -234,9 +244,9 @@ class LocalCloud:
                     return stats
         raise DrainError(f"events still flowing after {max_rounds} rounds: {dict(stats)}", stats)
 
-    def _round(self) -> int:
+    def _round(self, discover_schedules: bool = True) -> int:
         """Schedules that are due, then streams, then queues: each feeds the next within one round."""
-        fired = self._schedules.poll() if self._schedules is not None else 0
+        fired = self._schedules.poll(discover_schedules) if self._schedules is not None else 0
         streams = [p for p in self._pollers if isinstance(p, StreamPoller)]
         queues = [p for p in self._pollers if isinstance(p, SqsPoller)]
         pollers: list[StreamPoller | SqsPoller] = [*streams, *queues]
@@ -252,20 +262,24 @@ class LocalCloud:
         self._background.start()
 
     def stop_background(self) -> None:
+        """Stop polling; a round in progress ends on its own (the thread is a daemon: nobody waits long)."""
         if self._background is not None:
             self._stop_background.set()
-            self._background.join(timeout=10)
+            self._background.join(timeout=STOP_WAIT_SECONDS)
             self._background = None
 
     def _poll_forever(self, interval: float) -> None:
         # SAM Schedule events (rate only), in real time; EventBridge Scheduler schedules are in _round.
         timers = {(s.function, s.event): (_rate_seconds(s.expression), time.monotonic())
                   for fn in self.template.functions.values() for s in fn.schedules if s.enabled}
+        listed = 0.0
         while not self._stop_background.is_set():
             try:
                 with self._poll_lock:
-                    for _ in range(BACKGROUND_ROUNDS):  # bounded, so a poison message cannot hold the lock
-                        if not self._round():
+                    discover = time.monotonic() - listed >= SCHEDULE_LISTING_SECONDS
+                    listed = time.monotonic() if discover else listed
+                    for done in range(BACKGROUND_ROUNDS):  # bounded, so a poison message cannot hold the lock
+                        if self._stop_background.is_set() or not self._round(discover and done == 0):
                             break
                     timers = self._fire_rate_events(timers)
             except Exception:

@@ -1,0 +1,236 @@
+"""moto, fixed where its memory and time grow with use, so that `make run` holds a day of demo use.
+
+Each fix is a monkeypatch applied when the emulator starts (`install()`) and undone when it stops
+(`uninstall()`). None changes what the emulator enforces; each changes how much moto keeps or copies:
+
+- TransactWriteItems: moto deep-copies every table a transaction names, to put it back if the
+  transaction fails. A table copy per transaction is time and memory that grow with the table, and
+  the swapped-in copy leaves the old table alive behind every stream iterator that points at it.
+  Here a transaction saves a copy of only the items it touches (and each stream's length), and a
+  failed one puts exactly those back: still all-or-nothing, conditions still checked by moto.
+- Query: moto sorts every item of the table to answer any query, then tests the sort key condition
+  on each. Here a query on the table's key looks at its partition only (DynamoDB reads one
+  partition), keeps the items that meet the sort key condition and hands them to moto in order; a
+  query on an index scans the items unsorted (moto sorts the matches itself, on the index's key).
+- DynamoDB Streams: moto keeps every shard iterator it ever returned (GetShardIterator and every
+  GetRecords return one; the pollers ask several times a second). Here they expire 15 minutes
+  after they were returned, as DynamoDB Streams' do.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from moto.dynamodb import models as dynamodb_models
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType, Item
+from moto.dynamodb.models.table import Table
+from moto.dynamodbstreams.models import DynamoDBStreamsBackend, ShardIterator
+
+SHARD_ITERATOR_SECONDS = 15 * 60  # DynamoDB Streams: "a shard iterator expires 15 minutes after it is returned"
+
+_originals: dict[tuple[Any, str], Any] = {}
+_users = 0  # emulators started and not yet stopped: the last one to stop removes the fixes
+
+
+def install() -> None:
+    """Apply every fix (once, however many emulators start)."""
+    global _users
+    _users += 1
+    if _originals:
+        return
+    _patch(DynamoDBBackend, "transact_write_items", _transact_write_items)
+    _patch(dynamodb_models, "copy", _TablesByReference())
+    _patch(Table, "query", _query)
+    _patch(ShardIterator, "__init__", _shard_iterator_init)
+    _patch(DynamoDBStreamsBackend, "get_shard_iterator", _expiring(DynamoDBStreamsBackend.get_shard_iterator))
+    _patch(DynamoDBStreamsBackend, "get_records", _expiring(DynamoDBStreamsBackend.get_records))
+
+
+def uninstall() -> None:
+    global _users
+    _users = max(0, _users - 1)
+    if _users:
+        return
+    for (owner, name), original in _originals.items():
+        setattr(owner, name, original)
+    _originals.clear()
+
+
+def installed() -> bool:
+    return bool(_originals)
+
+
+def _patch(owner: Any, name: str, replacement: Any) -> None:
+    _originals[(owner, name)] = getattr(owner, name)
+    setattr(owner, name, replacement)
+
+
+def _original(owner: Any, name: str) -> Any:
+    return _originals[(owner, name)]
+
+
+# -- TransactWriteItems: roll back the touched items, not the tables ------------------------------
+
+class _TablesByReference:
+    """moto's `copy` module, as seen by moto.dynamodb.models: a Table "copy" is the table itself.
+
+    transact_write_items is the only place there that copies a Table (its backup); with this its
+    backup and its own restore cost nothing, and _Saved below does the rollback instead.
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+    @staticmethod
+    def deepcopy(value: Any, memo: dict[int, Any] | None = None) -> Any:
+        return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+
+@dataclass
+class _SavedItem:
+    table: Table
+    hash_key: DynamoType
+    range_key: DynamoType | None
+    item: Item | None  # a copy of the item before the transaction; None if there was none
+    had_partition: bool
+
+
+class _Saved:
+    """What a transaction may change: a copy of each item it writes, and each stream's length."""
+
+    def __init__(self, backend: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+        self.items: list[_SavedItem] = []
+        self.streams: dict[int, tuple[Any, int]] = {}
+        for entry in transact_items:
+            saved = _before(backend, entry)
+            if saved is None:
+                continue
+            self.items.append(saved)
+            shard = saved.table.stream_shard
+            if shard is not None:
+                self.streams.setdefault(id(shard), (shard, len(shard.items)))
+
+    def restore(self) -> None:
+        for saved in reversed(self.items):
+            partitions: Any = saved.table.items  # hash -> item, or hash -> {range -> item}
+            if saved.range_key is None:
+                if saved.item is None:
+                    partitions.pop(saved.hash_key, None)
+                else:
+                    partitions[saved.hash_key] = saved.item
+                continue
+            partition = partitions[saved.hash_key]
+            if saved.item is None:
+                partition.pop(saved.range_key, None)
+            else:
+                partition[saved.range_key] = saved.item
+            if not partition and not saved.had_partition:
+                del partitions[saved.hash_key]
+        for shard, length in self.streams.values():
+            del shard.items[length:]  # a cancelled transaction leaves no stream records
+
+
+def _before(backend: DynamoDBBackend, entry: dict[str, Any]) -> _SavedItem | None:
+    """The item a Put, Update or Delete of the transaction targets, as it is now (None for a check
+    or an entry moto will refuse before writing anything: no table, no key)."""
+    if len(entry) != 1:
+        return None
+    kind, op = next(iter(entry.items()))
+    table = backend.tables.get(str(op.get("TableName"))) if isinstance(op, dict) else None
+    if kind not in ("Put", "Update", "Delete") or table is None:
+        return None
+    key = op.get("Item") if kind == "Put" else op.get("Key")
+    try:
+        hash_key = DynamoType(key[table.hash_key_attr])
+        range_key = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
+    except (KeyError, TypeError, AttributeError):
+        return None
+    partitions: Any = table.items
+    had_partition = hash_key in partitions
+    if range_key is None:
+        current = partitions.get(hash_key)
+    else:
+        current = partitions[hash_key].get(range_key) if had_partition else None
+    return _SavedItem(table, hash_key, range_key, copy.deepcopy(current), had_partition)
+
+
+def _transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+    saved = _Saved(self, transact_items)
+    try:
+        _original(DynamoDBBackend, "transact_write_items")(self, transact_items)
+    except BaseException:
+        saved.restore()
+        raise
+
+
+# -- Query: one partition, not the whole table sorted --------------------------------------------
+
+_QUERY_SIGNATURE = inspect.signature(Table.query)
+
+
+def _query(self: Table, *args: Any, **kwargs: Any) -> Any:
+    asked = _QUERY_SIGNATURE.bind(self, *args, **kwargs).arguments
+    hash_key = asked.get("hash_key")
+    partitions: Any = self.items
+    candidates: list[Item]
+    if asked.get("index_name"):
+        candidates = _unsorted_items(self)
+    elif self.range_key_attr is None:
+        found = partitions.get(hash_key)
+        candidates = [found] if found is not None else []
+    else:
+        ranged: list[Any] = list(partitions[hash_key].values()) if hash_key in partitions else []
+        comparison = asked.get("range_comparison")
+        if comparison:  # the sort key condition, applied as moto would apply it after sorting
+            bounds = asked["range_objs"]
+            ranged = [item for item in ranged if item.range_key.compare(comparison, bounds)]
+        # In key order already, moto's own sort (a comparison in Python per step) has nothing left to do.
+        ranged.sort(key=lambda item: item.range_key.cast_value)
+        candidates = ranged
+    # moto's query reads self.all_items(); for this call, it gets the candidates above.
+    self.all_items = lambda: candidates  # type: ignore[method-assign]
+    try:
+        return _original(Table, "query")(self, *args, **kwargs)
+    finally:
+        del self.all_items
+
+
+def _unsorted_items(table: Table) -> list[Item]:
+    partitions: Any = table.items
+    if table.range_key_attr is None:
+        return list(partitions.values())
+    return [item for partition in partitions.values() for item in partition.values()]
+
+
+# -- Streams: shard iterators expire ---------------------------------------------------------------
+
+def _shard_iterator_init(self: ShardIterator, *args: Any, **kwargs: Any) -> None:
+    _original(ShardIterator, "__init__")(self, *args, **kwargs)
+    self.returned_at = time.monotonic()  # type: ignore[attr-defined]
+
+
+def _expiring(method: Callable[..., Any]) -> Callable[..., Any]:
+    def call(self: DynamoDBStreamsBackend, *args: Any, **kwargs: Any) -> Any:
+        _forget_expired(self.shard_iterators)
+        return method(self, *args, **kwargs)
+
+    return call
+
+
+def _forget_expired(iterators: dict[str, ShardIterator]) -> None:
+    """Oldest first (a dict keeps insertion order): stop at the first one still valid."""
+    horizon = time.monotonic() - SHARD_ITERATOR_SECONDS
+    expired = []
+    for arn, iterator in iterators.items():
+        if getattr(iterator, "returned_at", horizon) > horizon:
+            break
+        expired.append(arn)
+    for arn in expired:
+        del iterators[arn]
+
