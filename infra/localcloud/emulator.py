@@ -103,6 +103,11 @@ class Emulator:
             events.unregister("before-send", unique_id=SERIALIZE_ID)
             events.register("before-send", botocore_stubber)
 
+    def forget_stream_records(self, stream_arn: str, through: int) -> int:
+        """Drop a stream's records up to a sequence number (every consumer is past them)."""
+        with _calls:
+            return moto_fixes.forget_stream_records(stream_arn, through)
+
     def stop(self) -> None:
         if self._mock is not None:
             self._mock.stop()

@@ -12,9 +12,14 @@ Each fix is a monkeypatch applied when the emulator starts (`install()`) and und
   on each. Here a query on the table's key looks at its partition only (DynamoDB reads one
   partition), keeps the items that meet the sort key condition and hands them to moto in order; a
   query on an index scans the items unsorted (moto sorts the matches itself, on the index's key).
+- Items: moto checks the 400 KB item limit by summing the whole item again at each attribute it
+  adds (quadratic in the attributes; most of an import's time). Here a new item is sized once,
+  against the same limit.
 - DynamoDB Streams: moto keeps every shard iterator it ever returned (GetShardIterator and every
   GetRecords return one; the pollers ask several times a second). Here they expire 15 minutes
-  after they were returned, as DynamoDB Streams' do.
+  after they were returned, as DynamoDB Streams' do. moto also keeps every stream record for ever
+  (DynamoDB: 24 hours); `forget_stream_records` drops those that every event source mapping has
+  consumed, which the runtime calls after each polling round (the trim horizon moves past them).
 """
 
 from __future__ import annotations
@@ -27,11 +32,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from moto.dynamodb import models as dynamodb_models
-from moto.dynamodb.models import DynamoDBBackend
-from moto.dynamodb.models.dynamo_type import DynamoType, Item
+from moto.dynamodb.exceptions import ItemSizeTooLarge
+from moto.dynamodb.models import DynamoDBBackend, dynamodb_backends
+from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
 from moto.dynamodb.models.table import Table
+from moto.dynamodb.models.utilities import bytesize
 from moto.dynamodbstreams.models import DynamoDBStreamsBackend, ShardIterator
 
+# moto's item size limit (LimitedSizeDict: DynamoDB's 400 KB, as measured by moto's authors).
+ITEM_BYTES = 405_000
 SHARD_ITERATOR_SECONDS = 15 * 60  # DynamoDB Streams: "a shard iterator expires 15 minutes after it is returned"
 
 _originals: dict[tuple[Any, str], Any] = {}
@@ -47,6 +56,7 @@ def install() -> None:
     _patch(DynamoDBBackend, "transact_write_items", _transact_write_items)
     _patch(dynamodb_models, "copy", _TablesByReference())
     _patch(Table, "query", _query)
+    _patch(Item, "__init__", _item_init)
     _patch(ShardIterator, "__init__", _shard_iterator_init)
     _patch(DynamoDBStreamsBackend, "get_shard_iterator", _expiring(DynamoDBStreamsBackend.get_shard_iterator))
     _patch(DynamoDBStreamsBackend, "get_records", _expiring(DynamoDBStreamsBackend.get_records))
@@ -208,6 +218,18 @@ def _unsorted_items(table: Table) -> list[Item]:
     return [item for partition in partitions.values() for item in partition.values()]
 
 
+# -- Items: sized once ---------------------------------------------------------------------------
+
+def _item_init(self: Item, hash_key: DynamoType, range_key: DynamoType | None, attrs: dict[str, Any]) -> None:
+    self.hash_key = hash_key
+    self.range_key = range_key
+    values = {key: DynamoType(value) for key, value in attrs.items()}
+    if sum(bytesize(key) + value.size() for key, value in values.items()) > ITEM_BYTES:
+        raise ItemSizeTooLarge
+    self.attrs = LimitedSizeDict()
+    dict.update(self.attrs, values)  # as moto's own LimitedSizeDict(...) does: no check per key
+
+
 # -- Streams: shard iterators expire ---------------------------------------------------------------
 
 def _shard_iterator_init(self: ShardIterator, *args: Any, **kwargs: Any) -> None:
@@ -234,3 +256,20 @@ def _forget_expired(iterators: dict[str, ShardIterator]) -> None:
     for arn in expired:
         del iterators[arn]
 
+
+
+def forget_stream_records(stream_arn: str, through: int) -> int:
+    """Drop a table stream's records up to sequence number `through`; how many were dropped.
+
+    Sequence numbers stay what they were: the shard's starting sequence number (its trim horizon)
+    moves forward by as many records as are dropped.
+    """
+    _, _, _, region, account, resource = stream_arn.split(":", 5)
+    table = dynamodb_backends[account][region].tables.get(resource.split("/")[1])
+    shard = table.stream_shard if table is not None else None
+    if shard is None:
+        return 0
+    dropped = max(0, min(len(shard.items), through + 1 - shard.starting_sequence_number))
+    del shard.items[:dropped]
+    shard.starting_sequence_number += dropped
+    return dropped

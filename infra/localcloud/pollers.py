@@ -190,6 +190,18 @@ class StreamPoller:
             activity += self._poll_shard(state)
         return activity
 
+    def consumed_through(self) -> int | None:
+        """The last sequence number every shard is done with (None: not known yet)."""
+        done = []
+        for shard in self._shards.values():
+            if shard.retry_from is not None:
+                done.append(int(shard.retry_from) - 1)
+            elif shard.after is not None:
+                done.append(int(shard.after))
+            else:
+                return None
+        return min(done) if done else None
+
     def _iterator(self, shard: _Shard) -> str:
         # A fresh iterator from the position on every poll: moto swaps in a copy of its tables (and of
         # their stream shards) whenever a transaction is cancelled, so a kept iterator would go dead.

@@ -250,7 +250,19 @@ class LocalCloud:
         streams = [p for p in self._pollers if isinstance(p, StreamPoller)]
         queues = [p for p in self._pollers if isinstance(p, SqsPoller)]
         pollers: list[StreamPoller | SqsPoller] = [*streams, *queues]
-        return fired + sum(p.poll() for p in pollers)
+        done = fired + sum(p.poll() for p in pollers)
+        self._forget_consumed_stream_records(streams)
+        return done
+
+    def _forget_consumed_stream_records(self, streams: list[StreamPoller]) -> None:
+        """moto keeps every stream record; once every mapping on a stream is past one, it is dropped."""
+        positions: dict[str, list[int | None]] = {}
+        for poller in streams:
+            positions.setdefault(poller.stream_arn, []).append(poller.consumed_through())
+        for arn, consumed in positions.items():
+            known = [c for c in consumed if c is not None]
+            if self._emulator is not None and known and len(known) == len(consumed):
+                self._emulator.forget_stream_records(arn, min(known))
 
     def start_background(self, interval: float = 0.2) -> None:
         """Poll in a daemon thread (what `make run` does); drain() waits for the current round."""

@@ -127,6 +127,14 @@ def test_a_transaction_naming_one_item_twice_is_refused_and_changes_nothing(
     assert _stock(lines, table, "A") == 5
 
 
+def test_an_item_over_400_kb_is_still_refused(cloud: LocalCloud, table: str) -> None:
+    ddb = cloud.client("dynamodb")
+    with pytest.raises(ClientError, match="maximum allowed size"):
+        ddb.put_item(TableName=table, Item={"pk": {"S": "BIG"}, "sk": {"S": "1"},
+                                            **{f"part{i}": {"S": "x" * 100_000} for i in range(5)}})
+    ddb.put_item(TableName=table, Item={"pk": {"S": "BIG"}, "sk": {"S": "2"}, "part": {"S": "x" * 300_000}})
+
+
 def test_the_fixes_are_on_while_a_local_cloud_runs(cloud: LocalCloud) -> None:
     assert moto_fixes.installed()
 
@@ -248,6 +256,26 @@ def test_shard_iterators_are_forgotten_once_expired(cloud: LocalCloud, table: st
         iterator.returned_at -= moto_fixes.SHARD_ITERATOR_SECONDS + 1
     assert _stream_records(cloud, table) == 0
     assert len(iterators) == 2  # only the two just returned
+
+
+def test_stream_records_every_mapping_has_consumed_are_forgotten(cloud: LocalCloud) -> None:
+    table, arn = next(iter(cloud.resources.stream_arns.items()))
+    streams = cloud.client("dynamodbstreams")
+
+    def horizon() -> int:
+        [shard] = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
+        return int(shard["SequenceNumberRange"]["StartingSequenceNumber"])
+
+    cloud.drain()
+    before = horizon()
+    for n in range(3):
+        cloud.client("dynamodb").put_item(TableName=table, Item={"pk": {"S": f"ENDURANCE#{uuid.uuid4().hex}"},
+                                                                 "sk": {"S": str(n)}})
+    cloud.drain()
+    assert horizon() >= before + 3
+    [shard] = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
+    oldest = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")
+    assert streams.get_records(ShardIterator=oldest["ShardIterator"])["Records"] == []
 
 
 # ------------------------------------------------------------------------------------ the S3 server
