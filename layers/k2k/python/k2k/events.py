@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -33,7 +34,10 @@ class EventMetadata(Model):
     aggregate_version: int = Field(ge=0)
 
 
-class EventSpec(Model):
+@dataclass(frozen=True)
+class EventSpec:
+    """A catalogue entry: registered by code at import, never parsed, so no pydantic validator to build."""
+
     source: str
     detail_type: str
     data_model: type[BaseModel]
