@@ -7,9 +7,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from k2k.config import Settings
 from k2k.consumer import sqs_batch
 from k2k.events import Event
-from k2k.inventory import AvailabilityResyncRequested, InventoryLine, InventoryLineRemoved
+from k2k.inventory import AvailabilityResyncRequested, InventoryLine, InventoryLineRemoved, InventoryStockMoved
 from k2k.observability import logger
-from k2k.orders import InventoryStockMoved
 from k2k.services import availability
 from k2k.services.network import ConnectionChanged
 from k2k.store import Store

@@ -135,6 +135,16 @@ class AvailabilityResyncRequested(Model):
     buyer_company_id: str | None = None
 
 
+# Produced by orders (source k2k.orders) but about a line's stock: defined here, so the availability
+# projection, which consumes it, does not load the orders models.
+@event_type("k2k.orders", "InventoryStockMoved")
+class InventoryStockMoved(Model):
+    """Boxes of a vendor line moved between on hand, held and sold; buyers' availability follows."""
+
+    vendor_company_id: str
+    line_id: str
+
+
 def apply_patch(line: InventoryLine, patch: LinePatch, now: datetime) -> InventoryLine:
     merged = {**line.model_dump(), **patch.changes()}
     # Validate the whole line again: a patch cannot produce a line that could not be created.

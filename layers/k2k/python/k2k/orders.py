@@ -207,14 +207,6 @@ class Prebook(Model):
 
 # -- events ---------------------------------------------------------------------------------------
 
-@event_type("k2k.orders", "InventoryStockMoved")
-class InventoryStockMoved(Model):
-    """Boxes of a vendor line moved between on hand, held and sold; buyers' availability follows."""
-
-    vendor_company_id: str
-    line_id: str
-
-
 @event_type("k2k.orders", "CartOpened")
 class CartOpened(Model):
     """A cart was opened; its timer must expire it at expires_at unless it is checked out first."""

@@ -24,7 +24,7 @@ from k2k import clock, keys, pricing, store
 from k2k.auth import Caller, Role
 from k2k.errors import Conflict, Invalid, NotFound
 from k2k.events import new_event, outbox
-from k2k.inventory import BoxType, InventoryLine, UnitType, age_ineligibility, ineligibility
+from k2k.inventory import BoxType, InventoryLine, InventoryStockMoved, UnitType, age_ineligibility, ineligibility
 from k2k.models import Model
 from k2k.network import Company, Connection
 from k2k.orders import (
@@ -35,7 +35,6 @@ from k2k.orders import (
     CartOpened,
     CartStatus,
     Classification,
-    InventoryStockMoved,
     LineStatus,
     OrderLine,
     OrderStatus,
