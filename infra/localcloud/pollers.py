@@ -172,7 +172,8 @@ class _Shard:
 
 class StreamPoller:
     def __init__(self, source: StreamSource, function: FunctionSpec, stream_arn: str, streams: Any,
-                 sqs: Any, invoke: Invoke, faults: Faults) -> None:
+                 sqs: Any, invoke: Invoke, faults: Faults,
+                 advanced: Callable[[str], None] = lambda stream_arn: None) -> None:
         self.source = source
         self.function = function
         self.stream_arn = stream_arn
@@ -180,6 +181,7 @@ class StreamPoller:
         self.sqs = sqs
         self.invoke = invoke
         self.faults = faults
+        self.advanced = advanced  # told the stream's ARN whenever this mapping moves past records
         self._shards: dict[str, _Shard] = {}
 
     def poll(self) -> int:
@@ -248,6 +250,7 @@ class StreamPoller:
 
     def _advance(self, shard: _Shard, after: str) -> None:
         shard.after, shard.retry_from, shard.failures = after, None, 0
+        self.advanced(self.stream_arn)
 
     def _deliver(self, batch: list[dict[str, Any]]) -> str | None:
         """None on success, else the sequence number to retry from."""

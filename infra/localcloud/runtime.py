@@ -250,19 +250,15 @@ class LocalCloud:
         streams = [p for p in self._pollers if isinstance(p, StreamPoller)]
         queues = [p for p in self._pollers if isinstance(p, SqsPoller)]
         pollers: list[StreamPoller | SqsPoller] = [*streams, *queues]
-        done = fired + sum(p.poll() for p in pollers)
-        self._forget_consumed_stream_records(streams)
-        return done
+        return fired + sum(p.poll() for p in pollers)
 
-    def _forget_consumed_stream_records(self, streams: list[StreamPoller]) -> None:
+    def _stream_advanced(self, stream_arn: str) -> None:
         """moto keeps every stream record; once every mapping on a stream is past one, it is dropped."""
-        positions: dict[str, list[int | None]] = {}
-        for poller in streams:
-            positions.setdefault(poller.stream_arn, []).append(poller.consumed_through())
-        for arn, consumed in positions.items():
-            known = [c for c in consumed if c is not None]
-            if self._emulator is not None and known and len(known) == len(consumed):
-                self._emulator.forget_stream_records(arn, min(known))
+        consumed = [p.consumed_through() for p in self._pollers
+                    if isinstance(p, StreamPoller) and p.stream_arn == stream_arn]
+        known = [c for c in consumed if c is not None]
+        if self._emulator is not None and known and len(known) == len(consumed):
+            self._emulator.forget_stream_records(stream_arn, min(known))
 
     def start_background(self, interval: float = 0.2) -> None:
         """Poll in a daemon thread (what `make run` does); drain() waits for the current round."""
@@ -395,7 +391,8 @@ class LocalCloud:
                 if arn is None:
                     raise TemplateError(f"{fn.logical_id}.{stream.event}: table {stream.table} has no stream")
                 if stream.enabled:
-                    pollers.append(StreamPoller(stream, fn, arn, streams, sqs, self._call, self.faults))
+                    pollers.append(StreamPoller(stream, fn, arn, streams, sqs, self._call, self.faults,
+                                                self._stream_advanced))
             for source in fn.sqs:
                 if source.enabled:
                     url = self.queue_url(source.queue)
