@@ -20,6 +20,11 @@ Each fix is a monkeypatch applied when the emulator starts (`install()`) and und
   after they were returned, as DynamoDB Streams' do. moto also keeps every stream record for ever
   (DynamoDB: 24 hours); `forget_stream_records` drops those that every event source mapping has
   consumed, which the runtime calls after each polling round (the trim horizon moves past them).
+- Every moto model: moto appends every instance of a model class it ever creates (each item
+  version, stream record, SQS message, S3 key...) to the class's `instances_tracked` list, for its
+  dashboard, and never removes one: most of what a busy day grows. Here the classes track their
+  instances weakly: the dashboard and moto's resets still see every live one, and one that moto
+  itself no longer holds is freed.
 """
 
 from __future__ import annotations
@@ -27,10 +32,12 @@ from __future__ import annotations
 import copy
 import inspect
 import time
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from moto.core.common_models import BaseModel
 from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.exceptions import ItemSizeTooLarge
 from moto.dynamodb.models import DynamoDBBackend, dynamodb_backends
@@ -60,6 +67,7 @@ def install() -> None:
     _patch(ShardIterator, "__init__", _shard_iterator_init)
     _patch(DynamoDBStreamsBackend, "get_shard_iterator", _expiring(DynamoDBStreamsBackend.get_shard_iterator))
     _patch(DynamoDBStreamsBackend, "get_records", _expiring(DynamoDBStreamsBackend.get_records))
+    _patch(BaseModel, "__new__", _tracked_weakly)
 
 
 def uninstall() -> None:
@@ -83,6 +91,38 @@ def _patch(owner: Any, name: str, replacement: Any) -> None:
 
 def _original(owner: Any, name: str) -> Any:
     return _originals[(owner, name)]
+
+
+# -- Models: tracked weakly ------------------------------------------------------------------------
+
+class _Alive:
+    """A model class's `instances_tracked`: its live instances, without keeping any alive.
+
+    By id, as models need not be hashable (an Item defines __eq__); an entry leaves with its instance.
+    """
+
+    def __init__(self, instances: list[Any]) -> None:
+        self._by_id: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
+        for instance in instances:
+            self.append(instance)
+
+    def append(self, instance: Any) -> None:
+        self._by_id[id(instance)] = instance
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(list(self._by_id.values()))
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+
+def _tracked_weakly(cls: type, *args: Any, **kwargs: Any) -> Any:
+    instance = super(BaseModel, cls).__new__(cls)  # type: ignore[misc]  # as BaseModel.__new__ does
+    tracked = cls.instances_tracked  # type: ignore[attr-defined]
+    if not isinstance(tracked, _Alive):  # each class has its own list, created with it or by moto's reset
+        tracked = cls.instances_tracked = _Alive(tracked)  # type: ignore[attr-defined]
+    tracked.append(instance)
+    return instance
 
 
 # -- TransactWriteItems: roll back the touched items, not the tables ------------------------------

@@ -8,11 +8,13 @@ How long any of this takes is measured by `python -m bench soak`, never asserted
 from __future__ import annotations
 
 import copy
+import gc
 import json
 import socket
 import urllib.parse
 import urllib.request
 import uuid
+import weakref
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -20,6 +22,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.models.table import Table
 
 from infra.localcloud import moto_fixes
@@ -133,6 +136,22 @@ def test_an_item_over_400_kb_is_still_refused(cloud: LocalCloud, table: str) -> 
         ddb.put_item(TableName=table, Item={"pk": {"S": "BIG"}, "sk": {"S": "1"},
                                             **{f"part{i}": {"S": "x" * 100_000} for i in range(5)}})
     ddb.put_item(TableName=table, Item={"pk": {"S": "BIG"}, "sk": {"S": "2"}, "part": {"S": "x" * 300_000}})
+
+
+def test_an_item_version_moto_no_longer_holds_is_freed_and_the_live_one_still_tracked(
+        cloud: LocalCloud, table: str) -> None:
+    from moto.dynamodb.models import dynamodb_backends
+
+    ddb = cloud.client("dynamodb")
+    key = {"pk": {"S": "LINE"}, "sk": {"S": "A"}}
+    ddb.put_item(TableName=table, Item={**key, "boxes": {"N": "5"}})
+    items: Any = dynamodb_backends[ACCOUNT_ID][REGION].tables[table].items
+    first = weakref.ref(items[DynamoType(key["pk"])][DynamoType(key["sk"])])
+    ddb.put_item(TableName=table, Item={**key, "boxes": {"N": "4"}})  # a new item in its place
+    gc.collect()
+    assert first() is None  # moto tracked every instance of every model for ever
+    current = items[DynamoType(key["pk"])][DynamoType(key["sk"])]
+    assert any(tracked is current for tracked in Item.instances_tracked)  # type: ignore[attr-defined]
 
 
 def test_the_fixes_are_on_while_a_local_cloud_runs(cloud: LocalCloud) -> None:
@@ -253,7 +272,7 @@ def test_shard_iterators_are_forgotten_once_expired(cloud: LocalCloud, table: st
         _stream_records(cloud, table)  # each returns two iterators (GetShardIterator, GetRecords)
     assert len(iterators) >= 6
     for iterator in iterators.values():  # 15 minutes later
-        iterator.returned_at -= moto_fixes.SHARD_ITERATOR_SECONDS + 1
+        iterator.returned_at -= moto_fixes.SHARD_ITERATOR_SECONDS + 1  # type: ignore[attr-defined]
     assert _stream_records(cloud, table) == 0
     assert len(iterators) == 2  # only the two just returned
 
