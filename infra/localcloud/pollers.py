@@ -34,8 +34,10 @@ log = logging.getLogger("localcloud.pollers")
 
 Invoke = Callable[[str, dict[str, Any]], Any]
 SQS_MAX_RECEIVE = 10
-# Batches per source per round: a handler that feeds its own source cannot keep one round going forever.
-MAX_BATCHES_PER_ROUND = 100
+# Batches per source per round: the sources take turns, so a busy queue holds up the others (the stream
+# that feeds them, an import's queue) for this many batches at most, and a handler that feeds its own
+# source cannot keep one round going. drain() runs rounds until they are all quiet.
+BATCHES_PER_TURN = 10
 
 
 def reported_failures(result: Any, ids: list[str]) -> set[str] | None:
@@ -102,7 +104,7 @@ class SqsPoller:
     def _batches(self) -> Iterator[list[dict[str, Any]]]:
         size = self.source.batch_size
         if not self.faults.reorder:
-            for _ in range(MAX_BATCHES_PER_ROUND):
+            for _ in range(BATCHES_PER_TURN):
                 batch = self._receive(size)
                 if not batch:
                     return
@@ -220,7 +222,7 @@ class StreamPoller:
 
     def _poll_shard(self, shard: _Shard) -> int:
         activity = 0
-        for _ in range(MAX_BATCHES_PER_ROUND):
+        for _ in range(BATCHES_PER_TURN):
             page = self.streams.get_records(ShardIterator=self._iterator(shard), Limit=self.source.batch_size)
             records = [self.record(r) for r in page.get("Records", [])]
             if not records:

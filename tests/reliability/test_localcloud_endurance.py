@@ -25,11 +25,13 @@ from botocore.exceptions import ClientError
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.models.table import Table
 
-from infra.localcloud import moto_fixes
+from infra.localcloud import moto_fixes, pollers
 from infra.localcloud.emulator import Emulator
+from infra.localcloud.faults import Faults
+from infra.localcloud.pollers import SqsPoller
 from infra.localcloud.runtime import LocalCloud
 from infra.localcloud.schedules import SchedulePoller
-from infra.localcloud.template import ACCOUNT_ID, REGION
+from infra.localcloud.template import ACCOUNT_ID, REGION, SqsSource
 
 ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/scheduler"
 
@@ -173,6 +175,24 @@ def test_a_query_reads_its_partition_in_key_order_page_by_page(cloud: LocalCloud
             break
         asked["ExclusiveStartKey"] = page["LastEvaluatedKey"]
     assert seen == [f"{i:04d}" for i in range(200, 99, -1) if i % 7 == 3]
+
+
+# ----------------------------------------------------------------------------------------- pollers
+
+def test_a_busy_queue_takes_its_turn_and_leaves_the_rest_to_the_next_round(
+        cloud: LocalCloud, queue: tuple[str, str]) -> None:
+    url, arn = queue
+    sqs = cloud.client("sqs")
+    for n in range(pollers.BATCHES_PER_TURN + 5):
+        sqs.send_message(QueueUrl=url, MessageBody=str(n))
+    delivered: list[int] = []
+    source = SqsSource("Busy", "Queue", "BusyQueue", url.rsplit("/", 1)[-1], arn, url, batch_size=1,
+                       report_item_failures=False)
+    poller = SqsPoller(source, url, sqs, lambda _, event: delivered.append(len(event["Records"])), Faults())
+    assert poller.poll() == pollers.BATCHES_PER_TURN  # then the other sources poll, then this one again
+    assert poller.poll() == 5
+    assert poller.poll() == 0
+    assert sum(delivered) == pollers.BATCHES_PER_TURN + 5
 
 
 # ---------------------------------------------------------------------------------------- schedules
