@@ -124,6 +124,28 @@ def test_a_refused_transaction_does_not_copy_the_table_only_the_items_it_names(
     assert [_stock(lines, table, sk) for sk in ("A", "B")] == [5, 5]
 
 
+def test_a_transaction_parses_each_condition_once_and_still_checks_it(
+        cloud: LocalCloud, table: str, lines: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.dynamodb import comparisons
+
+    parsed: list[str] = []
+    real = comparisons.create_condition_expression_parser
+
+    def spy(expression: Any, *args: Any) -> Any:
+        parsed.append(expression)
+        return real(expression, *args)
+
+    monkeypatch.setattr(comparisons, "create_condition_expression_parser", spy)
+    new_line = {"Put": {"TableName": table, "Item": {"pk": {"S": "LINE"}, "sk": {"S": "D"}, "boxes": {"N": "1"}},
+                        "ConditionExpression": "attribute_not_exists(pk)"}}
+    lines.transact_write_items(TransactItems=[_take(table, "A", 1), _take(table, "B", 2), new_line])
+    # moto parsed each twice: to check it, then to write
+    assert parsed == ["boxes >= :n", "boxes >= :n", "attribute_not_exists(pk)"]
+    with pytest.raises(ClientError):
+        lines.transact_write_items(TransactItems=[_take(table, "A", 1), new_line])
+    assert [_stock(lines, table, sk) for sk in ("A", "B", "C", "D")] == [4, 3, 5, 1]
+
+
 def test_a_transaction_naming_one_item_twice_is_refused_and_changes_nothing(
         cloud: LocalCloud, table: str, lines: Any) -> None:
     with pytest.raises(ClientError) as refused:
