@@ -23,6 +23,9 @@ Each fix is a monkeypatch applied when the emulator starts (`install()`) and und
 - Conditions: in a transaction, moto parses each write's ConditionExpression to check it, then
   again in the Put, Update or Delete it calls with the same arguments (about 15% of an import's
   time). Here the second parse of the very same expression, names and values reuses the first.
+- GetRecords: moto builds each stream record as wire JSON already, then runs the whole page (up to
+  1,000 records with their images) through its generic, model-driven serializer: half of a large
+  import's time, as the relay reads every record the import writes. Here the page is dumped as it is.
 - Every moto model: moto appends every instance of a model class it ever creates (each item
   version, stream record, SQS message, S3 key...) to the class's `instances_tracked` list, for its
   dashboard, and never removes one: most of what a busy day grows. Here the classes track their
@@ -32,12 +35,15 @@ Each fix is a monkeypatch applied when the emulator starts (`install()`) and und
 
 from __future__ import annotations
 
+import base64
 import copy
 import inspect
+import json
 import time
 import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from moto.core.common_models import BaseModel
@@ -50,6 +56,7 @@ from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.models.utilities import bytesize
 from moto.dynamodbstreams.models import DynamoDBStreamsBackend, ShardIterator
+from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 
 # moto's item size limit (LimitedSizeDict: DynamoDB's 400 KB, as measured by moto's authors).
 ITEM_BYTES = 405_000
@@ -73,6 +80,7 @@ def install() -> None:
     _patch(DynamoDBStreamsBackend, "get_shard_iterator", _expiring(DynamoDBStreamsBackend.get_shard_iterator))
     _patch(DynamoDBStreamsBackend, "get_records", _expiring(DynamoDBStreamsBackend.get_records))
     _patch(BaseModel, "__new__", _tracked_weakly)
+    _patch(DynamoDBStreamsHandler, "get_records", _get_records_as_json)
     _patch(dynamodb_models, "get_filter_expression", _condition)  # where moto's writes look it up
     _patch(table_module, "get_filter_expression", _condition)
 
@@ -323,6 +331,22 @@ def _forget_expired(iterators: dict[str, ShardIterator]) -> None:
     for arn in expired:
         del iterators[arn]
 
+
+
+def _get_records_as_json(self: DynamoDBStreamsHandler) -> str:
+    """moto's GetRecords answer, as JSON written directly (its records are wire JSON but for times and binaries)."""
+    limit = self._get_param("Limit")
+    page = self.backend.get_records(self._get_param("ShardIterator"), 1000 if limit is None else limit)
+    return json.dumps(page, default=_as_json_protocol)
+
+
+def _as_json_protocol(value: Any) -> Any:
+    """A timestamp as epoch seconds, a binary as base64: how the JSON protocol sends them."""
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    raise TypeError(f"{type(value).__name__} in a stream record")
 
 
 def forget_stream_records(stream_arn: str, through: int) -> int:

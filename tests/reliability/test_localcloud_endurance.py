@@ -16,7 +16,7 @@ import urllib.request
 import uuid
 import weakref
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import boto3
@@ -317,6 +317,30 @@ def test_shard_iterators_are_forgotten_once_expired(cloud: LocalCloud, table: st
         iterator.returned_at -= moto_fixes.SHARD_ITERATOR_SECONDS + 1  # type: ignore[attr-defined]
     assert _stream_records(cloud, table) == 0
     assert len(iterators) == 2  # only the two just returned
+
+
+def test_stream_records_are_answered_as_written_without_moto_s_serializer(
+        cloud: LocalCloud, table: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.core.responses import BaseResponse
+
+    item = {"pk": {"S": "LINE"}, "sk": {"S": "A"}, "boxes": {"N": "5"}, "photo": {"B": b"\x00\xff"},
+            "tags": {"SS": ["red", "rose"]}, "size": {"M": {"cm": {"N": "50"}, "box": {"L": [{"S": "HB"}]}}}}
+    cloud.client("dynamodb").put_item(TableName=table, Item=item)
+
+    streams = cloud.client("dynamodbstreams")
+    arn = cloud.client("dynamodb").describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
+
+    def refuse(*_: Any) -> Any:
+        raise AssertionError("GetRecords went through moto's generic serializer")
+
+    monkeypatch.setattr(BaseResponse, "serialized", refuse)
+    [record] = streams.get_records(ShardIterator=iterator["ShardIterator"])["Records"]
+    assert record["eventName"] == "INSERT"
+    assert record["dynamodb"]["NewImage"] == item
+    assert record["dynamodb"]["Keys"] == {"pk": {"S": "LINE"}, "sk": {"S": "A"}}
+    assert isinstance(record["dynamodb"]["ApproximateCreationDateTime"], datetime)
 
 
 def test_stream_records_every_mapping_has_consumed_are_forgotten(cloud: LocalCloud) -> None:
