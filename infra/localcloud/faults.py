@@ -39,6 +39,14 @@ class Faults:
     # function -> k: the function's next invocation dies at its k-th AWS call
     crash_after: dict[str, int] = field(default_factory=dict)
 
+    def apply(self, modes: dict[str, Any]) -> None:
+        """Turn on the named modes, e.g. {"duplicate": True} or {"crash_after": {"Fn": 2}}."""
+        for name, value in modes.items():
+            if name == "crash_after":
+                self.crash_after.update(value)
+            else:
+                setattr(self, name, value)
+
     def reset(self) -> None:
         self.duplicate = self.reorder = self.drop_then_redeliver = False
         self.crash_after.clear()

@@ -35,11 +35,7 @@ def _story(cloud, faults: dict) -> dict:
         return ApiClient(cloud.base_url, mint(company, roles or ("Admin",)))
 
     def drain():
-        for name, value in faults.items():
-            if name == "crash_after":
-                cloud.faults.crash_after.update(value)
-            else:
-                setattr(cloud.faults, name, value)
+        cloud.faults.apply(faults)
         cloud.drain()
         cloud.faults.reset()
         cloud.drain()

@@ -47,11 +47,7 @@ def _run(cloud, faults: dict) -> dict:
     lines = demo.seed(cloud, suffix)["inventory_line_ids"]
     cloud.reset_counters()
     _burst_of_vendor_changes(api, *(f"{c}{suffix}" for c in ("rosaflor", "bloom", "petal")), lines)
-    for name, value in faults.items():
-        if name == "crash_after":
-            cloud.faults.crash_after.update(value)
-        else:
-            setattr(cloud.faults, name, value)
+    cloud.faults.apply(faults)
     cloud.drain()
     crashed = list(cloud.crashes)
     cloud.faults.reset()
