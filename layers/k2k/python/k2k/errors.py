@@ -41,6 +41,13 @@ class Conflict(DomainError):
     code = "conflict"
 
 
+class TooLarge(DomainError):
+    """The request body is larger than the API accepts; refused before it is parsed."""
+
+    status = 413
+    code = "too_large"
+
+
 class Invalid(DomainError):
     """Input is well-formed but breaks a business rule; details name the fields."""
 
