@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 LAYER_REQUIREMENTS := $(wildcard layers/*/requirements.txt)
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt $(LAYER_REQUIREMENTS) | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint bench openapi schemas clean
+.PHONY: run test proof lint bench openapi schemas clean
 
 $(STAMP): requirements-dev.txt $(LAYER_REQUIREMENTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ run: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/cfn-lint template.yaml --append-rules cfn_lint_serverless.rules
 	$(PY) -m pytest -q
+
+## make proof: the proof suites at their full sizes (make test runs each small), e.g. the tenant and role matrix
+proof: $(STAMP)
+	$(PY) -m pytest -q -m proof
 
 ## make lint: ruff and mypy
 lint: $(STAMP)

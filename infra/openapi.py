@@ -20,6 +20,7 @@ segment (`TAGS`).
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import re
@@ -29,6 +30,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from infra.localcloud import functions
@@ -44,19 +46,22 @@ REF = "#/components/schemas/"
 
 # The tag of an operation is its path's first segment's, as this table names it.
 TAGS: dict[str, tuple[str, ...]] = {
-    "network": ("operator", "company", "customers", "vendors", "connections"),
+    "network": ("operator", "company", "vendors", "connections"),
+    "accounts": ("customers", "customer-invoices"),
     "inventory": ("inventory",),
     "availability": ("availability",),
     "carts": ("carts",),
     "prebooks": ("prebooks",),
     "orders": ("orders", "purchase-orders"),
     "staging": ("staging",),
-    "invoices": ("invoices", "customer-invoices"),
+    "invoices": ("invoices",),
     "reconciliation": ("reconciliation",),
     "imports": ("imports", "open-invoices"),
 }
 TAG_DESCRIPTIONS = {
-    "network": "Companies, their customers and vendors, and the K2K connections between a vendor and its buyers",
+    "network": "Companies, their vendors, and the K2K connections between a vendor and its buyers",
+    "accounts": "Customers and what they owe: the receivables ledger, statements, payments, customer invoices "
+                "(billed from staging, raised by hand, imported)",
     "inventory": "A vendor's open-market boxes, and why each connected buyer does or does not see a line",
     "availability": "A buyer's K2K availability, priced with its landed cost and suggested sale prices",
     "carts": "A buyer's web-shop carts: K2K stock held at once, released when the cart's timer expires",
@@ -64,7 +69,7 @@ TAG_DESCRIPTIONS = {
     "orders": "One K2K deal seen from each side: the vendor's orders (confirm, void, delete lines) "
               "and the buyer's purchase orders",
     "staging": "Boxes a buyer expects and receives, under the vendor's box codes",
-    "invoices": "The vendor's invoices (numbered without gaps, with a PDF) and the buyer's customer invoices",
+    "invoices": "The vendor's invoices to its K2K buyers (numbered without gaps, with a PDF)",
     "reconciliation": "The buyer's purchase orders held against the vendor's invoices: approve, send back, pay",
     "imports": "Data Import: Excel files dropped or uploaded become open invoices, open credits or inventory",
 }
@@ -182,17 +187,33 @@ def build(tpl: Template) -> Built:
 
 
 def describe(paths: dict[str, dict[str, Any]]) -> list[str]:
-    """Give every operation its tag and its error responses; say which path segments no tag names."""
+    """Give every operation its tag, the roles that may call it and its error responses; say which path
+    segments no tag names and which operations k2k.access names no roles for."""
     untagged: list[str] = []
+    unguarded: list[str] = []
+    access: ModuleType | None = None
+    try:
+        access = importlib.import_module("k2k.access")  # the layer, on the path in function_environment
+    except ImportError:
+        unguarded.append("k2k.access is not importable: no operation names its roles")
     for path, item in paths.items():
         segment = path.split("/")[1]
         if segment not in TAG_OF and segment not in untagged:
             untagged.append(segment)
         for method, operation in item.items():
             operation["tags"] = [TAG_OF.get(segment, segment)]
+            roles = access.roles_for(method, path) if access else None
+            if roles is not None:
+                names = sorted(r.value for r in roles)
+                operation["x-k2k-roles"] = names
+                said = operation.get("description")
+                operation["description"] = (f"{said}\n\n" if said else "") + f"Roles: {', '.join(names)}."
+            elif access:
+                unguarded.append(f"no roles for {method.upper()} {path}: add it to k2k.access.ROUTES "
+                                 "(until then it answers 403 to everyone)")
             operation["responses"] = {**operation["responses"], **error_responses(path, method, operation)}
             operation["responses"].get("204", {}).pop("content", None)  # Powertools gives it a JSON null
-    return [f"no tag for /{segment}: add it to TAGS" for segment in untagged]
+    return [f"no tag for /{segment}: add it to TAGS" for segment in untagged] + unguarded
 
 
 def error_responses(path: str, method: str, operation: dict[str, Any]) -> dict[str, Any]:

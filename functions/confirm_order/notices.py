@@ -20,7 +20,9 @@ def _notify(event: Event) -> None:
     order_notices.notify(_db(), event)
 
 
+HANDLERS = {t: _notify for t in ("PurchaseOrderPlaced", "CartCheckedOut", "OrderConfirmed", "OrderLinesRemoved")}
+
+
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return sqs_batch(event, {t: _notify for t in
-                                      ("PurchaseOrderPlaced", "CartCheckedOut", "OrderConfirmed", "OrderLinesRemoved")})
+    return sqs_batch(event, HANDLERS)

@@ -47,9 +47,7 @@ def add_line(cart_id: Annotated[str, Path()], body: svc.CartAdd) -> Cart:
 
 @app.get("/carts/<cart_id>", summary="A cart")
 def get_cart(cart_id: Annotated[str, Path()]) -> Cart:
-    who = caller(app)
-    who.require(svc.ECOMMERCE_ROLES)
-    return svc.get_cart(_db(), who.company_id, cart_id)
+    return svc.get_cart(_db(), caller(app).company_id, cart_id)
 
 
 @app.post("/carts/<cart_id>/checkout", summary="Check out: the cart becomes a prebook for the end customer")

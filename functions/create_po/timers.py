@@ -27,6 +27,9 @@ def _timer_elapsed(event: Event) -> None:
     svc.expire_cart(_db(), data.buyer_company_id, data.cart_id)
 
 
+HANDLERS = {"CartOpened": _cart_opened, "CartTimerElapsed": _timer_elapsed}
+
+
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return sqs_batch(event, {"CartOpened": _cart_opened, "CartTimerElapsed": _timer_elapsed})
+    return sqs_batch(event, HANDLERS)

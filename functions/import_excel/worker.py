@@ -8,14 +8,13 @@ from urllib.parse import unquote_plus
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from k2k.config import Settings
-from k2k.consumer import Record, partial_batch
+from k2k.consumer import Record, UnhandledEvent, partial_batch
 from k2k.imports import service
 from k2k.observability import logger, set_correlation_id
 from k2k.store import Store
 
 
-def _dropped(record: Record) -> None:
-    notification = json.loads(record["body"])  # S3's EventBridge "Object Created"
+def _dropped(notification: dict[str, Any], record: Record) -> None:
     detail = notification["detail"]
     obj = detail["object"]
     set_correlation_id(notification["id"])
@@ -35,7 +34,18 @@ def _dropped(record: Record) -> None:
         raise
 
 
+HANDLERS = {"Object Created": _dropped}  # S3's EventBridge notifications, as ImportRule routes them
+
+
+def _record(record: Record) -> None:
+    notification = json.loads(record["body"])
+    handler = HANDLERS.get(notification.get("detail-type"))
+    if handler is None:  # fail the record (retried, then dead-lettered) rather than acknowledge it
+        raise UnhandledEvent(f"no handler for {notification.get('detail-type')!r} (event {notification.get('id')})")
+    handler(notification, record)
+
+
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # With one file per batch, a failure is the whole batch: report it rather than raise, as the queue expects.
-    return partial_batch(event, _dropped, raise_when_all_fail=False)
+    return partial_batch(event, _record, raise_when_all_fail=False)

@@ -46,7 +46,12 @@ def test_a_bearer_jwt_is_required_except_where_the_template_opens_the_route(buil
 
 
 def test_disagreements_between_template_and_handlers_are_reported(built: openapi.Built) -> None:
-    assert built.problems == [
+    unguarded = [p for p in built.problems if p.startswith("no roles for ")]
+    assert sorted(p.split(":")[0] for p in unguarded) == [  # the fixture's routes are not K2K's: no row in
+        "no roles for GET /boom", "no roles for GET /public", "no roles for GET /things/special",  # k2k.access
+        "no roles for GET /things/{thing_id}", "no roles for GET /whoami", "no roles for POST /things",
+        "no roles for POST /things/{thing_id}/copies"]
+    assert [p for p in built.problems if p not in unguarded] == [
         "ApiFunction: the app serves GET /hidden but template.yaml routes no such request to it",
         f"EchoFunction: {FIXTURE.parent / 'functions/api/echo.py'} has Api events but no module-level "
         "Powertools `app`",
@@ -114,10 +119,11 @@ def test_the_application_documents_itself_offline_with_the_committed_document(cl
 def test_errors_reach_a_client_in_the_shapes_the_document_gives_them(api: Callable[..., ApiClient]) -> None:
     # The client checks each answer against docs/openapi.json: a status or a shape the document does
     # not give would raise here, before any assert.
-    nobody = api(f"nobody-{uuid.uuid4().hex[:6]}", "Salesperson")  # a company no one has set up
+    nobody_id = f"nobody-{uuid.uuid4().hex[:6]}"  # a company no one has set up
+    nobody = api(nobody_id, "Admin")
     assert nobody.get("/company").json()["error"]["code"] == "not_found"
     assert nobody.get("/inventory/no-such-line").status == 404
-    assert nobody.post("/inventory/resync", json={}).json()["error"]["code"] == "forbidden"
+    assert api(nobody_id, "Salesperson").post("/inventory/resync", json={}).json()["error"]["code"] == "forbidden"
     invalid = nobody.patch("/inventory/no-such-line", json={"price": "a lot"}).json()["error"]
     assert (invalid["code"], invalid["details"][0]["field"]) == ("invalid", "body.price")
     assert nobody.delete("/company").status == 405

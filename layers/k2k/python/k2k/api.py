@@ -6,16 +6,19 @@ from `caller()`, calls one domain function and returns a model.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
+from k2k import access
 from k2k.auth import Caller, caller_from_claims
 from k2k.errors import DomainError
 from k2k.observability import logger, set_correlation_id
 
 CORRELATION_HEADER = "X-Correlation-Id"
+CORS = CORSConfig(allow_origin="*")
 
 
 def _error(status: int, code: str, message: str, details: Any = None) -> Response[Any]:
@@ -32,7 +35,7 @@ def _field(loc: Any) -> str:
 
 
 def create_resolver() -> APIGatewayRestResolver:
-    app = APIGatewayRestResolver(enable_validation=True, cors=CORSConfig(allow_origin="*"))
+    app = APIGatewayRestResolver(enable_validation=True, cors=CORS)
 
     @app.exception_handler(DomainError)
     def domain_error(e: DomainError) -> Response[Any]:
@@ -63,4 +66,10 @@ def handle(app: APIGatewayRestResolver, event: dict[str, Any], context: Any) -> 
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
     request_id = (event.get("requestContext") or {}).get("requestId")
     set_correlation_id(headers.get(CORRELATION_HEADER.lower()) or request_id)
+    try:
+        access.check_request(event)  # the route's roles (k2k.access), before the request is even read
+    except DomainError as e:
+        return {"statusCode": e.status, "isBase64Encoded": False,
+                "headers": {"Content-Type": "application/json", **CORS.to_dict(headers.get("origin"))},
+                "body": json.dumps({"error": {"code": e.code, "message": e.message}})}
     return app.resolve(event, context)

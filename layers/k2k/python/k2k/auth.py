@@ -31,11 +31,7 @@ class Role(StrEnum):
 
 
 ALL_COMPANY_ROLES = frozenset(r for r in Role if r is not Role.OPERATOR)
-# DOMAIN.md: connections and settings are Admin and Setup.
-SETUP_ROLES = frozenset({Role.ADMIN, Role.SETUP})
-INVENTORY_ROLES = frozenset(
-    {Role.ADMIN, Role.SETUP, Role.PROCUREMENT_MANAGER, Role.PROCUREMENT_USER}
-)
+# Which roles may call which route: k2k.access.
 
 
 class Caller(Model):

@@ -28,6 +28,11 @@ class BatchFailed(Exception):
     """Every record of a batch failed: the invocation fails, as Lambda expects."""
 
 
+class UnhandledEvent(Exception):
+    """An event this consumer has no handler for: the record fails (retried, then dead-lettered), never
+    acknowledged. The rule in template.yaml and the handler table disagree (tests/unit/test_event_routing.py)."""
+
+
 def partial_batch(event: dict[str, Any], record_handler: Callable[[Record], None], *,
                   raise_when_all_fail: bool = True) -> dict[str, Any]:
     """Run each SQS record; report the ones that raised, so SQS delivers only those again.
@@ -55,8 +60,8 @@ def sqs_batch(event: dict[str, Any], handlers: Mapping[str, Handler]) -> dict[st
         set_correlation_id(k2k_event.metadata.correlation_id)
         handler = handlers.get(k2k_event.detail_type)
         if handler is None:
-            logger.warning("no handler for event", extra={"detail_type": k2k_event.detail_type})
-            return
+            raise UnhandledEvent(f"no handler for {k2k_event.detail_type} (event {k2k_event.metadata.event_id}); "
+                                 f"this consumer handles {', '.join(sorted(handlers))}")
         logger.info("applying event", extra={"detail_type": k2k_event.detail_type,
                                              "event_id": k2k_event.metadata.event_id,
                                              "aggregate_id": k2k_event.metadata.aggregate_id,

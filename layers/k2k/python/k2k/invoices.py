@@ -25,6 +25,7 @@ from typing import Annotated
 from pydantic import Field
 
 from k2k import pricing
+from k2k.access import ACCOUNTING_ROLES, PROCUREMENT_ROLES
 from k2k.auth import Role
 from k2k.errors import Conflict, Forbidden, Invalid
 from k2k.events import event_type
@@ -38,11 +39,6 @@ from k2k.orders import OrderStatus, PurchaseOrder, VendorOrder
 VENDOR_AUTOMATION = "Allow automatic invoice synchronization with the buyer company"
 BUYER_AUTOMATION = "Allow invoices coming from K2K orders to be automatically uploaded"
 
-# Who does what (decided with the product owner).
-VENDOR_INVOICE_ROLES = frozenset({Role.ADMIN, Role.ACCOUNTS_RECEIVABLE})
-PROCUREMENT_ROLES = frozenset({Role.ADMIN, Role.PROCUREMENT_MANAGER, Role.PROCUREMENT_USER})
-ACCOUNTING_ROLES = frozenset({Role.ADMIN, Role.ACCOUNTS_RECEIVABLE, Role.CREDIT_MANAGER})
-MANUAL_UPLOAD_ROLES = PROCUREMENT_ROLES
 
 ChargeAmount = Annotated[Decimal, Field(ge=-1_000_000, le=1_000_000, max_digits=10, decimal_places=2)]
 Balance = Annotated[Decimal, Field(ge=0, le=100_000_000, max_digits=12, decimal_places=3,

@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 
 from k2k import clock, keys, pricing, store
-from k2k.auth import INVENTORY_ROLES, SETUP_ROLES, Caller
+from k2k.auth import Caller
 from k2k.errors import Conflict, Invalid, NotFound
 from k2k.events import new_event, outbox
 from k2k.inventory import (
@@ -68,7 +68,6 @@ def create_ops(line: InventoryLine) -> list[store.Op]:
 
 
 def create_line(db: Store, caller: Caller, fields: LineFields) -> InventoryLine:
-    caller.require(INVENTORY_ROLES)
     line = new_line(get_company(db, caller.company_id), fields, _now())
     try:
         db.transact(create_ops(line))
@@ -92,7 +91,6 @@ def list_lines(db: Store, caller: Caller) -> list[InventoryLine]:
 def update_line(db: Store, caller: Caller, line_id: str, patch: LinePatch) -> InventoryLine:
     """Apply a vendor's change. Without an expected version, a change that lost a race with a
     stock movement (carts, orders) is applied again to the fresh line; with one, it is a 409."""
-    caller.require(INVENTORY_ROLES)
     company = get_company(db, caller.company_id)
     for _ in range(5):
         current = get_line(db, caller.company_id, line_id)
@@ -119,7 +117,6 @@ def update_line(db: Store, caller: Caller, line_id: str, patch: LinePatch) -> In
 
 
 def remove_line(db: Store, caller: Caller, line_id: str) -> None:
-    caller.require(INVENTORY_ROLES)
     current = get_line(db, caller.company_id, line_id)
     removed = InventoryLineRemoved(line_id=line_id, vendor_company_id=caller.company_id,
                                    version=current.version + 1)
@@ -156,7 +153,6 @@ def publication(db: Store, line: InventoryLine) -> list[Publication]:
 
 
 def request_resync(db: Store, caller: Caller, buyer_company_id: str | None) -> None:
-    caller.require(SETUP_ROLES)
     data = AvailabilityResyncRequested(vendor_company_id=caller.company_id, buyer_company_id=buyer_company_id)
     event = new_event(data, company_id=caller.company_id, aggregate_id=caller.company_id, aggregate_version=0)
     db.transact([outbox(event)])
