@@ -275,6 +275,12 @@ class Template:
         return self.physical_name(name)
 
     def get_att(self, logical_id: str, attr: str) -> str:
+        function = logical_id.removesuffix("Role")
+        if (logical_id not in self.resources and attr == "Arn" and function in self.resources
+                and self.type_of(function) == "AWS::Serverless::Function"
+                and "Role" not in self.raw_properties(function)):
+            # SAM makes <Function>Role for a function without a Role of its own; a template may name it.
+            return f"arn:{PARTITION}:iam::{ACCOUNT_ID}:role/{STACK_NAME}-{logical_id}"
         if logical_id not in self.resources:
             raise TemplateError(f"!GetAtt of unknown resource {logical_id}")
         rtype = self.type_of(logical_id)

@@ -1,0 +1,97 @@
+"""Idempotency keys (k2k.idempotency) on emulated DynamoDB, with a resolver whose handler we control: the cases
+the HTTP story cannot time exactly (a repeat while the first is still running), what is kept and where."""
+
+import json
+import threading
+import time
+
+import pytest
+
+from k2k import idempotency
+from k2k.api import create_resolver
+from k2k.errors import Conflict
+from tests.fixtures.imports.world import api_event, emulated_aws, lambda_context
+
+
+@pytest.fixture
+def world():
+    with emulated_aws() as w:
+        yield w
+
+
+class Counter:
+    """A resolver with POST /things: each execution makes thing n+1; it can be held mid-way or fail once."""
+
+    def __init__(self) -> None:
+        self.app = create_resolver()
+        self.executions = 0
+        self.entered, self.release = threading.Event(), threading.Event()
+        self.release.set()
+        self.fail_next = False
+
+        @self.app.post("/things", status_code=201)
+        def make() -> dict[str, int]:
+            self.executions += 1
+            self.entered.set()
+            assert self.release.wait(10)
+            if self.fail_next:
+                self.fail_next = False
+                raise Conflict("changed since it was read")
+            return {"thing": self.executions}
+
+    def post(self, company="bloom", key="k-1", body=None):
+        event = api_event("POST", "/things", company, "Admin", body=body if body is not None else {"n": 1})
+        if key is not None:
+            event["headers"][idempotency.HEADER] = key
+        out = idempotency.resolve(self.app, event, lambda_context())
+        headers = {**(out.get("headers") or {}), **{k: v[-1] for k, v in (out.get("multiValueHeaders") or {}).items()}}
+        return out["statusCode"], json.loads(out["body"]), headers
+
+
+def test_a_repeat_while_the_first_runs_is_409_and_only_the_first_executes(world):
+    things = Counter()
+    things.release.clear()
+    first: list = []
+    runner = threading.Thread(target=lambda: first.append(things.post()))
+    runner.start()
+    assert things.entered.wait(10)
+    status, body, headers = things.post()
+    assert (status, body["error"]["code"], headers["Retry-After"]) == (409, "in_progress", "1")
+    things.release.set()
+    runner.join(10)
+    assert first[0][:2] == (201, {"thing": 1})
+    assert things.post()[:2] == (201, {"thing": 1})
+    assert things.executions == 1
+
+
+def test_an_answer_that_is_not_a_success_is_not_kept(world):
+    things = Counter()
+    things.fail_next = True
+    assert things.post()[0] == 409  # nothing applied: the retry must be allowed to run
+    assert things.post()[:2] == (201, {"thing": 2})
+    assert things.executions == 2
+
+
+def test_keys_are_kept_in_the_callers_company_for_a_day(world):
+    things = Counter()
+    things.post(company="bloom", key="k-9")
+    [record] = world.db.query("C#bloom#IDEMPOTENCY")
+    assert record["status"] == "COMPLETED" and record["sk"].startswith("request#")
+    assert "k-9" not in json.dumps(record, default=str)  # the key and body are hashed, not stored
+    assert abs(int(record["purge_at"]) - (time.time() + 24 * 3600)) < 60  # the table's TTL attribute
+    assert world.db.query("C#tulipa#IDEMPOTENCY") == []
+    assert things.post(company="tulipa", key="k-9")[:2] == (201, {"thing": 2})  # its own, not bloom's answer
+
+
+@pytest.mark.parametrize("key", ["", "has space", "x" * 256, "ünïcode"])
+def test_a_malformed_key_is_refused_before_anything_runs(world, key):
+    things = Counter()
+    status, body, _ = things.post(key=key)
+    assert status == 422
+    assert body["error"]["details"][0]["field"] == "header.Idempotency-Key"
+    assert things.executions == 0
+
+
+def test_without_the_header_every_request_runs(world):
+    things = Counter()
+    assert [things.post(key=None)[1] for _ in range(2)] == [{"thing": 1}, {"thing": 2}]
