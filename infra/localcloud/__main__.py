@@ -118,6 +118,9 @@ def _python() -> str:
 def _wait_for_ctrl_c() -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # A shell without job control starts background commands with SIGINT ignored, and Python keeps an
+    # ignored SIGINT: `make run &` (or the soak bench run that way) would then never stop on Ctrl-C.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         while not stop.wait(1.0):
             pass
