@@ -7,10 +7,14 @@ start while the layers' bytecode was compiled at build time). Init is the CPU ti
 import; the floor is `import boto3, aws_lambda_powertools, pydantic`, measured the same way
 alternately with each handler. Target: every handler's median <= 1.5x the floor's.
 
-The floor's `import pydantic` is lazy: it loads no model machinery. So after the table the
-bench measures, the same way, what the libraries alone add before any code of ours runs:
-pydantic's BaseModel (every handler) and Powertools' REST resolver with request validation
-(every API handler).
+The floor's `import pydantic` is lazy: it loads no model machinery. So each handler is also measured,
+in the same interleaved runs, against the libraries a handler of its kind needs before any code of ours
+runs: pydantic's BaseModel (every handler) and Powertools' REST resolver with request validation (every
+API handler). That second ratio is our code's own share; the first is what the issue's target names.
+
+Decision (issue 8): request validation stays. It is the edge validation every API route relies on (and
+that issue 11 tightens), and the libraries alone already cost 1.4-1.6x the floor by this method, so no
+handler that validates requests can meet 1.5x of the bare floor; the bench reports both figures.
 
 Lambda runs CPython 3.12: the bench uses python3.12 when it is on PATH (else this Python).
 """
@@ -30,13 +34,13 @@ from infra.localcloud.template import load
 RUNS = 5
 TARGET = 1.5
 FLOOR = "boto3, aws_lambda_powertools, pydantic"
-# What a handler needs from its libraries before any code of ours: (label, statement after the floor's import).
-LIBRARY_SHARES = (
-    ("pydantic's BaseModel", "from pydantic import BaseModel"),
-    ("+ Powertools' REST resolver with validation", "from pydantic import BaseModel; "
-     "from aws_lambda_powertools.event_handler import APIGatewayRestResolver; "
-     "APIGatewayRestResolver(enable_validation=True)"),
-)
+# What a handler of each kind imports from its libraries before any code of ours (after the floor's import).
+LIBRARIES = {
+    "consumer": "from pydantic import BaseModel",
+    "api": "from pydantic import BaseModel; "
+           "from aws_lambda_powertools.event_handler import APIGatewayRestResolver; "
+           "APIGatewayRestResolver(enable_validation=True)",
+}
 
 
 def lambda_python() -> str:
@@ -55,14 +59,13 @@ def init_seconds(python: str, path: list[str], statement: str, env: dict[str, st
     return float(done.stdout.strip().splitlines()[-1])
 
 
-def paired_medians(python: str, floor: tuple[list[str], dict[str, str]], path: list[str], statement: str,
-                   env: dict[str, str]) -> tuple[float, float]:
-    """(the statement's median, the floor's median), runs interleaved so a busy machine weighs on both alike."""
-    handler_runs, floor_runs = [], []
+def interleaved_medians(python: str, runs: list[tuple[list[str], str, dict[str, str]]]) -> list[float]:
+    """The median of each (path, statement, env), taken in turn RUNS times so a busy machine weighs on all alike."""
+    seconds: list[list[float]] = [[] for _ in runs]
     for _ in range(RUNS):
-        floor_runs.append(init_seconds(python, floor[0], f"import {FLOOR}", floor[1]))
-        handler_runs.append(init_seconds(python, path, statement, env))
-    return statistics.median(handler_runs), statistics.median(floor_runs)
+        for i, (path, statement, env) in enumerate(runs):
+            seconds[i].append(init_seconds(python, path, statement, env))
+    return [statistics.median(s) for s in seconds]
 
 
 def main() -> None:
@@ -73,25 +76,26 @@ def main() -> None:
     floor_path = [str(built.layers["K2KLayer"]), str(built.runtime)]
     version = subprocess.run([python, "-c", "import sys; print(sys.version.split()[0])"],
                              capture_output=True, text=True).stdout.strip()
-    print(f"Python {version} ({python}); median CPU seconds of the import in {RUNS} fresh interpreters, "
-          f"each handler against the floor (import {FLOOR}) run alternately with it")
-    print(f"{'function':<26} {'handler':<18} {'init':>8} {'floor':>8} {'ratio':>6}  <={TARGET}x")
-    worst = 0.0
+    print(f"Python {version} ({python}); median CPU seconds of the import in {RUNS} fresh interpreters each; "
+          f"floor = import {FLOOR}; libs = the floor + what a handler of its kind imports from its libraries "
+          f"({', '.join(f'{k}: {v}' for k, v in LIBRARIES.items())}); all run alternately")
+    print(f"{'function':<26} {'handler':<17} {'kind':<8} {'init':>7} {'floor':>7} {'ratio':>6} <={TARGET}x "
+          f"{'libs':>7} {'ours':>7} {'vs libs':>7}")
+    worst = worst_libs = 0.0
     for lid, fn in tpl.functions.items():
         env = {**base_env, **fn.environment, "AWS_LAMBDA_FUNCTION_NAME": fn.name}
-        seconds, floor = paired_medians(python, (floor_path, base_env), [str(p) for p in built.sys_path(lid)],
-                                        f"import {fn.module}", env)
-        ratio = seconds / floor
-        worst = max(worst, ratio)
-        print(f"{lid:<26} {fn.handler:<18} {seconds:7.3f}s {floor:7.3f}s {ratio:5.2f}x  "
-              f"{'yes' if ratio <= TARGET else 'NO'}")
-    print(f"worst ratio {worst:.2f}x - {'every handler meets' if worst <= TARGET else 'NOT every handler meets'} "
-          f"the {TARGET}x target")
-    print("what the libraries alone add to the floor, before any code of ours (same method):")
-    for label, statement in LIBRARY_SHARES:
-        seconds, floor = paired_medians(python, (floor_path, base_env), floor_path, f"import {FLOOR}; {statement}",
-                                        base_env)
-        print(f"  {label:<44} {seconds - floor:+7.3f}s  -> {seconds / floor:.2f}x")
+        kind = "api" if fn.api else "consumer"
+        seconds, floor, libs = interleaved_medians(python, [
+            ([str(p) for p in built.sys_path(lid)], f"import {fn.module}", env),
+            (floor_path, f"import {FLOOR}", base_env),
+            (floor_path, f"import {FLOOR}; {LIBRARIES[kind]}", base_env)])
+        worst, worst_libs = max(worst, seconds / floor), max(worst_libs, seconds / libs)
+        print(f"{lid:<26} {fn.handler:<17} {kind:<8} {seconds:6.3f}s {floor:6.3f}s {seconds / floor:5.2f}x "
+              f"{'yes' if seconds / floor <= TARGET else 'NO ':<5} {libs:6.3f}s {seconds - libs:+6.3f}s "
+              f"{seconds / libs:6.2f}x")
+    print(f"worst ratio to the floor {worst:.2f}x - "
+          f"{'every handler meets' if worst <= TARGET else 'NOT every handler meets'} the {TARGET}x target; "
+          f"worst ratio to its libraries {worst_libs:.2f}x (our code's own share)")
 
 
 if __name__ == "__main__":
