@@ -56,7 +56,7 @@ TAGS: dict[str, tuple[str, ...]] = {
     "staging": ("staging",),
     "invoices": ("invoices",),
     "reconciliation": ("reconciliation",),
-    "imports": ("imports", "open-invoices"),
+    "imports": ("imports", "open-invoices", "pending-boxes"),
 }
 TAG_DESCRIPTIONS = {
     "network": "Companies, their vendors, and the K2K connections between a vendor and its buyers",

@@ -1,4 +1,4 @@
-"""Data Import (Admin only): upload links, jobs and blank templates (REST).
+"""Data Import (Admin only): upload links, jobs and blank templates; pending boxes to confirm (REST).
 
 The worker for dropped workbooks is `worker.py`.
 """
@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from k2k.api import caller, create_resolver, handle
 from k2k.config import Settings
-from k2k.imports import service
+from k2k.imports import pending, service
 from k2k.imports.model import ImportType
 from k2k.observability import logger
 from k2k.services import open_invoices
@@ -43,7 +43,7 @@ def get_import(job_id: Annotated[str, Path()]) -> service.JobView:
 
 
 @app.get("/open-invoices", summary="Imported open invoices, found by customer PO and/or invoice date")
-def search_open_invoices(customer_po: Annotated[str | None, Query()] = None,
+def search_open_invoices(customer_po: Annotated[str | None, Query(max_length=20)] = None,
                          invoice_date: Annotated[date | None, Query()] = None) -> list[open_invoices.OpenInvoice]:
     return open_invoices.search(Store(_settings().table_name), caller(app), customer_po, invoice_date)
 
@@ -51,6 +51,21 @@ def search_open_invoices(customer_po: Annotated[str | None, Query()] = None,
 @app.get("/imports/templates/<import_type>", summary="The blank template of an import type (Admin)")
 def get_template(import_type: Annotated[ImportType, Path()]) -> service.TemplateLink:
     return service.template_link(_settings(), caller(app), import_type)
+
+
+@app.get("/pending-boxes", summary="Pending boxes: Inventory in Boxes rows imported without confirm, by job and row")
+def list_pending_boxes(job_id: Annotated[str | None, Query(max_length=64)] = None) -> list[pending.PendingBox]:
+    return pending.list_pending(Store(_settings().table_name), caller(app), job_id)
+
+
+@app.post("/pending-boxes/confirm", summary="Confirm some or all pending rows of an import into inventory")
+def confirm_pending_boxes(body: pending.PendingSelection) -> pending.PendingConfirmed:
+    return pending.confirm(Store(_settings().table_name), caller(app), body)
+
+
+@app.post("/pending-boxes/discard", summary="Discard some or all pending rows of an import")
+def discard_pending_boxes(body: pending.PendingSelection) -> pending.PendingDiscarded:
+    return pending.discard(Store(_settings().table_name), caller(app), body)
 
 
 @logger.inject_lambda_context

@@ -10,7 +10,8 @@ from decimal import Decimal as D
 
 import pytest
 
-from k2k.imports import service
+from k2k.auth import Caller, Role
+from k2k.imports import pending, service
 from tests.fixtures.imports import workbooks as wb
 from tests.fixtures.imports.world import DOCS, emulated_aws
 
@@ -221,19 +222,24 @@ def test_confirmed_boxes_go_straight_into_inventory_and_to_buyers_through_events
     world.deliver(event)
     job = only_job(world, "rosaflor")
     assert (job["imported"], job["rejected"]) == (2, 1)
-    pending = world.db.query("C#rosaflor#IMPORT", f"PENDING#{job['job_id']}#")
-    assert [p["line"]["box_code"] for p in pending] == [f"{job['job_id']}-2", f"{job['job_id']}-3"]
+    waiting = world.db.query("C#rosaflor#IMPORT", f"PENDING#{job['job_id']}#")
+    assert [p["line"]["box_code"] for p in waiting] == [f"{job['job_id']}-2", f"{job['job_id']}-3"]
     assert world.results(job["results_key"])[1][-1] == (
         "Box Type: must be one of EB, QB, HB, FB (got XB); Vendor Code: no vendor NOBODY in K2K; "
         "Stems/Bunch: required when the unit type is Stem")
 
-    lines = service.confirm_pending(world.db, "rosaflor", job["job_id"])
-    assert lines == 2
+    admin = Caller(company_id="rosaflor", user_id="ops", roles=frozenset({Role.ADMIN}))
+    done = pending.confirm(world.db, admin, pending.PendingSelection(job_id=job["job_id"]))
+    assert [c.row for c in done.confirmed] == [2, 3] and done.not_pending == []
     stored = world.db.query("C#rosaflor", "INV#")
     assert sorted(i["product"] for i in stored) == ["Freedom Red Rose 50cm", "Gypsophila"]
     events = [e for e in world.outbox("rosaflor") if e["detail_type"] == "InventoryLineChanged"]
     assert len(events) == 2
     assert world.db.query("C#rosaflor#IMPORT", f"PENDING#{job['job_id']}#") == []
+    # Confirming again changes nothing: the rows are no longer pending.
+    again = pending.confirm(world.db, admin, pending.PendingSelection(job_id=job["job_id"], rows=[2, 3]))
+    assert (again.confirmed, again.not_pending) == ([], [2, 3])
+    assert len(world.db.query("C#rosaflor", "INV#")) == 2
 
 
 def test_a_file_name_with_spaces_is_found_from_the_url_encoded_key_s3_reports(world):

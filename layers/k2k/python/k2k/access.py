@@ -123,6 +123,11 @@ ROUTES: Mapping[tuple[str, str], Roles] = {
     ("GET", "/imports/{job_id}"): IMPORT_ROLES,
     ("GET", "/imports/templates/{import_type}"): IMPORT_ROLES,
     ("GET", "/open-invoices"): RECEIVABLES_ROLES,
+    # Pending boxes (Inventory in Boxes imported without confirm): confirmed from Data Import or Add Inventory
+    # (seed 004), so by who keeps stock.
+    ("GET", "/pending-boxes"): INVENTORY_ROLES,
+    ("POST", "/pending-boxes/confirm"): INVENTORY_ROLES,
+    ("POST", "/pending-boxes/discard"): INVENTORY_ROLES,
 }
 
 

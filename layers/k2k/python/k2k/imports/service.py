@@ -160,11 +160,6 @@ def template_link(settings: Settings, caller: Caller, import_type: ImportType) -
                  for c in spec.columns])
 
 
-def confirm_pending(db: Store, company_id: str, job_id: str) -> int:
-    """Put a job's pending boxes into inventory (they then reach buyers through InventoryLineChanged)."""
-    return writers.confirm_pending(db, get_company(db, company_id), job_id, jobs.now())
-
-
 # -- worker ---------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -506,7 +501,11 @@ def email_text(spec: ImportSpec, job: Job, link: str | None) -> tuple[str, str]:
     lines = [f"Your {spec.title} import of {name} has finished.", "",
              f"Rows read: {job.progress.rows_total:,}", f"Imported: {job.imported:,}", f"Rejected: {job.rejected:,}"]
     if job.import_type is ImportType.INVENTORY_IN_BOXES and not job.confirm_inventory and job.imported:
-        lines.append("The boxes are pending: confirm them to put them into inventory.")
+        lines += ["", "The boxes are pending: they go into inventory when you confirm them.",
+                  f"See them: GET /pending-boxes?job_id={job.job_id}",
+                  f'Confirm them all: POST /pending-boxes/confirm {{"job_id": "{job.job_id}"}}',
+                  f'(or some rows: {{"job_id": "{job.job_id}", "rows": [2, 3]}}; '
+                  "discard rows the same way with POST /pending-boxes/discard)"]
     if link:
         lines += ["", "The results workbook lists each rejected row and exactly what is wrong with it:", link,
                   "(The link works for 7 days; the import job always has a fresh one.)"]

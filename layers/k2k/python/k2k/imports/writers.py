@@ -22,7 +22,7 @@ a repeat), to be confirmed later.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -38,7 +38,7 @@ from k2k.imports.model import (
     pending_prefix,
     pending_sk,
 )
-from k2k.inventory import Dimensions, InventoryType, LineFields
+from k2k.inventory import Dimensions, InventoryLine, InventoryType, LineFields
 from k2k.network import Company
 from k2k.services.inventory import create_ops, new_line
 from k2k.store import ConditionFailed, Item, Store
@@ -173,28 +173,50 @@ def write_pending(db: Store, company_id: str, job_id: str, rows: list[Accepted],
     return len(rows)
 
 
-def confirm_pending(db: Store, company: Company, job_id: str, at: datetime) -> int:
-    """Pending boxes of a job into inventory: each line with its event, its pending item deleted in the
-    same transaction, so a box is confirmed exactly once however often this runs."""
-    done = 0
-    items = db.query(imports_pk(company.company_id), pending_prefix(job_id), consistent=True)
-    per = TRANSACTION_ITEMS // (OPS_PER_LINE + 1)
+def pending_items(db: Store, company_id: str, job_id: str, rows: Sequence[int] | None = None) -> list[Item]:
+    """A job's pending boxes in row order: all of them, or those of these sheet rows that are still pending."""
+    if rows is None:
+        return db.query(imports_pk(company_id), pending_prefix(job_id), consistent=True)
+    found = db.batch_get({"pk": imports_pk(company_id), "sk": pending_sk(job_id, row)} for row in sorted(set(rows)))
+    return sorted(found, key=lambda i: i["sk"])
+
+
+def confirm_pending(db: Store, company: Company, items: list[Item], at: datetime) -> list[tuple[int, InventoryLine]]:
+    """Pending boxes into inventory: each line with its event, its pending item deleted in the same
+    transaction (condition: still there) and its box code unique, so a box is confirmed exactly once
+    however often this runs, or however many run at once. Returns (row, line) of those this call confirmed."""
+    done: list[tuple[int, InventoryLine]] = []
+    size = OPS_PER_LINE + 1
+    per = TRANSACTION_ITEMS // size
     for start in range(0, len(items), per):
         group = []
         for item in items[start:start + per]:
-            ops = create_ops(new_line(company, LineFields.model_validate(item["line"]), at))
+            line = new_line(company, LineFields.model_validate(item["line"]), at)
+            ops = create_ops(line)
             ops[0].key_or_item.update({k: item.get(k) for k in ("vendor_code", "awb", "ship_date", "import_job_id")})
             ops.append(store.delete({"pk": item["pk"], "sk": item["sk"]}, condition="attribute_exists(pk)"))
-            group.append(ops)
+            group.append((int(item["row"]), line, ops))
         while group:
             try:
-                db.transact([op for ops in group for op in ops])
-                done += len(group)
+                db.transact([op for _, _, ops in group for op in ops])
+                done.extend((row, line) for row, line, _ in group)
                 break
             except ConditionFailed as e:
-                size = OPS_PER_LINE + 1
-                gone = [i for i in range(len(group)) if e.failed_at(i * size + 1) or e.failed_at(i * size + 3)]
+                # Another call confirmed (box code taken) or discarded (pending item gone) these rows first.
+                gone = {i for i in range(len(group)) if e.failed_at(i * size + 1) or e.failed_at(i * size + 3)}
                 if not gone:
                     raise
-                group = [ops for i, ops in enumerate(group) if i not in gone]
+                group = [g for i, g in enumerate(group) if i not in gone]
     return done
+
+
+def discard_pending(db: Store, items: list[Item]) -> list[int]:
+    """Delete pending boxes that are still pending; returns the rows this call discarded."""
+    gone = []
+    for item in items:
+        try:
+            db.transact([store.delete({"pk": item["pk"], "sk": item["sk"]}, condition="attribute_exists(pk)")])
+        except ConditionFailed:
+            continue  # confirmed or discarded meanwhile
+        gone.append(int(item["row"]))
+    return gone
