@@ -5,23 +5,22 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import Field
 
 from k2k.api import caller, create_resolver, handle
+from k2k.bounds import Input, Version
 from k2k.config import Settings
-from k2k.models import Model
 from k2k.network import (
     Code,
     Company,
     CompanyId,
     CompanyIn,
-    CompanySettings,
+    CompanySettingsIn,
     Connection,
     Customer,
     CustomerIn,
     Vendor,
     VendorIn,
-    VendorTerms,
+    VendorTermsIn,
 )
 from k2k.observability import logger
 from k2k.services import network as svc
@@ -34,18 +33,18 @@ def _db() -> Store:
     return Store(Settings.from_env().table_name)
 
 
-class SettingsChange(Model):
-    settings: CompanySettings
-    version: int | None = Field(default=None, description="the version you read; 409 if it changed since")
+class SettingsChange(Input):
+    settings: CompanySettingsIn
+    version: Version | None = None
 
 
-class ConnectionRequest(Model):
+class ConnectionRequest(Input):
     vendor_company_id: CompanyId
 
 
-class TermsChange(Model):
-    terms: VendorTerms
-    version: int | None = None
+class TermsChange(Input):
+    terms: VendorTermsIn
+    version: Version | None = None
 
 
 ConnectionIdPath = Annotated[str, Path(description="<vendor company id>.<buyer company id>")]

@@ -9,10 +9,10 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from k2k.api import caller, create_resolver, handle
+from k2k.bounds import Code, CompanyId, Input
 from k2k.config import Settings
-from k2k.inventory import InventoryLine, LineFields, LinePatch
+from k2k.inventory import InventoryLine, LineFieldsIn, LinePatch
 from k2k.models import Model
-from k2k.network import CompanyId
 from k2k.observability import logger
 from k2k.services import availability
 from k2k.services import inventory as svc
@@ -30,7 +30,7 @@ class LineWithPublication(Model):
     publication: list[svc.Publication]
 
 
-class ResyncRequest(Model):
+class ResyncRequest(Input):
     buyer_company_id: CompanyId | None = None
 
 
@@ -40,7 +40,7 @@ def list_lines() -> list[InventoryLine]:
 
 
 @app.post("/inventory", status_code=201, summary="Add an inventory line")
-def create_line(body: LineFields) -> InventoryLine:
+def create_line(body: LineFieldsIn) -> InventoryLine:
     return svc.create_line(_db(), caller(app), body)
 
 
@@ -68,8 +68,8 @@ def resync(body: ResyncRequest) -> dict[str, str]:
 
 
 @app.get("/availability", summary="The buyer's K2K availability, priced for one of its locations")
-def get_availability(location: Annotated[str | None, Query()] = None,
-                     vendor: Annotated[str | None, Query()] = None) -> availability.Availability:
+def get_availability(location: Annotated[Code | None, Query()] = None,
+                     vendor: Annotated[CompanyId | None, Query()] = None) -> availability.Availability:
     return availability.read_availability(_db(), caller(app), location, vendor)
 
 

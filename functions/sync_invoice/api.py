@@ -26,8 +26,8 @@ def _docs() -> svc.Documents:
     return svc.Documents(Settings.from_env().documents_bucket)
 
 
-InvoiceNo = Annotated[int, Path(ge=1)]
-Version = Annotated[int | None, Query(ge=1, description="a PDF version; default the current one")]
+InvoiceNo = Annotated[int, Path(ge=1, le=1_000_000_000)]
+Version = Annotated[int | None, Query(ge=1, le=1_000_000, description="a PDF version; default the current one")]
 
 
 # -- the vendor's invoices ------------------------------------------------------------------------
@@ -48,7 +48,7 @@ def update_invoice(invoice_no: InvoiceNo, body: InvoiceChange) -> Invoice:
 
 
 @app.post("/invoices/<invoice_no>/void", summary="Void an invoice (type CONFIRM) (Admin, AR)")
-def void_invoice(invoice_no: InvoiceNo, body: svc.VoidIn) -> Invoice:
+def void_invoice(invoice_no: InvoiceNo, body: svc.InvoiceVoid) -> Invoice:
     return svc.void_invoice(_db(), _docs(), caller(app), invoice_no, body)
 
 
@@ -98,4 +98,5 @@ def reconciliation_pdf(po_id: Annotated[str, Path()], version: Version = None) -
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return handle(app, event, context)
+    return handle(app, event, context, body_limits={
+        "/reconciliation/{po_id}/vendor-invoice": svc.UPLOAD_BODY_BYTES})  # it carries the vendor's PDF

@@ -166,9 +166,13 @@ class TestTenantWalls:
     def test_the_company_comes_from_the_token_not_the_request(self, k2k, cloud):
         # Tulipa tries to act as Bloom through the body and a header; it only ever acts as itself.
         rosaflor, bloom = k2k.id["rosaflor"], k2k.id["bloom"]
-        response = k2k.tulipa.request("POST", "/connections", json={
-            "vendor_company_id": rosaflor, "buyer_company_id": bloom, "company_id": bloom},
-            headers={"X-Company-Id": bloom})
+        smuggled = k2k.tulipa.request("POST", "/connections", json={
+            "vendor_company_id": rosaflor, "buyer_company_id": bloom, "company_id": bloom})
+        assert smuggled.status == 422  # a field the request does not have is refused, never ignored
+        assert {d["field"] for d in smuggled.json()["error"]["details"]} == {"body.buyer_company_id",
+                                                                            "body.company_id"}
+        response = k2k.tulipa.request("POST", "/connections", json={"vendor_company_id": rosaflor},
+                                      headers={"X-Company-Id": bloom})
         assert response.status == 201
         assert response.json()["buyer_company_id"] == k2k.id["tulipa"]
         assert response.json()["status"] == "REQUESTED"

@@ -7,14 +7,16 @@ from `caller()`, calls one domain function and returns a model.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
-from k2k import access
+from k2k import access, bounds, idempotency
 from k2k.auth import Caller, caller_from_claims
-from k2k.errors import DomainError
+from k2k.errors import DomainError, TooLarge
 from k2k.observability import logger, set_correlation_id
 
 CORRELATION_HEADER = "X-Correlation-Id"
@@ -28,12 +30,6 @@ def _error(status: int, code: str, message: str, details: Any = None) -> Respons
     return Response(status_code=status, content_type="application/json", body=body)
 
 
-def _field(loc: Any) -> str:
-    parts = [str(p) for p in (loc or [])]
-    # Powertools prefixes body/query/path; keep it, it tells the client where to look.
-    return ".".join(parts)
-
-
 def create_resolver() -> APIGatewayRestResolver:
     app = APIGatewayRestResolver(enable_validation=True, cors=CORS)
 
@@ -45,10 +41,13 @@ def create_resolver() -> APIGatewayRestResolver:
 
     @app.exception_handler(RequestValidationError)
     def invalid_request(e: RequestValidationError) -> Response[Any]:
-        details = [{"field": _field(err.get("loc")), "message": err.get("msg", "invalid")}
-                   for err in e.errors()]
-        names = ", ".join(d["field"] for d in details) or "request"
-        return _error(422, "invalid", f"invalid input: {names}", details)
+        # Powertools prefixes each field with body/query/path: it tells the client where to look.
+        return _invalid(bounds.problems(list(e.errors())))
+
+    @app.exception_handler(ValidationError)
+    def invalid_model(e: ValidationError) -> Response[Any]:
+        # A model built from the request's values inside a use case (a patched line validated whole).
+        return _invalid(bounds.problems(e))
 
     @app.exception_handler(ValueError)
     def bad_value(e: ValueError) -> Response[Any]:
@@ -57,19 +56,36 @@ def create_resolver() -> APIGatewayRestResolver:
     return app
 
 
+def _invalid(details: list[dict[str, str]]) -> Response[Any]:
+    names = ", ".join(dict.fromkeys(d["field"] for d in details)) or "request"
+    return _error(422, "invalid", f"invalid input: {names}", details)
+
+
 def caller(app: APIGatewayRestResolver) -> Caller:
     """The verified caller. The company comes only from the authorizer's claims."""
     return caller_from_claims(app.current_event.request_context.authorizer.claims)
 
 
-def handle(app: APIGatewayRestResolver, event: dict[str, Any], context: Any) -> dict[str, Any]:
+def handle(app: APIGatewayRestResolver, event: dict[str, Any], context: Any,
+           body_limits: Mapping[str, int] | None = None) -> dict[str, Any]:
+    """Answer one API Gateway proxy event. `body_limits` raises the body limit of a few routes
+    (by resource path, e.g. an upload) above `bounds.MAX_BODY_BYTES`."""
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
     request_id = (event.get("requestContext") or {}).get("requestId")
     set_correlation_id(headers.get(CORRELATION_HEADER.lower()) or request_id)
     try:
+        _check_size(event, (body_limits or {}).get(event.get("resource") or "", bounds.MAX_BODY_BYTES))
         access.check_request(event)  # the route's roles (k2k.access), before the request is even read
     except DomainError as e:
         return {"statusCode": e.status, "isBase64Encoded": False,
                 "headers": {"Content-Type": "application/json", **CORS.to_dict(headers.get("origin"))},
                 "body": json.dumps({"error": {"code": e.code, "message": e.message}})}
-    return app.resolve(event, context)
+    return idempotency.resolve(app, event, context)  # Idempotency-Key on POSTs (k2k.idempotency)
+
+
+def _check_size(event: dict[str, Any], limit: int) -> None:
+    """Refuse a body past the limit before anything parses it (a 1 MB cart, a 500 KB address)."""
+    body = event.get("body") or ""
+    size = len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body.encode("utf-8", "surrogatepass"))
+    if size > limit:
+        raise TooLarge(f"the request body is {size:,} bytes; at most {limit:,} are accepted here")

@@ -26,9 +26,10 @@ MAX_BODY_BYTES = 256 * 1024
 
 
 class Input(Model):
-    """A request model: unknown fields are refused, every value is bounded."""
+    """A request model: unknown fields are refused, every value is bounded. Code may build one from the
+    stored shape it narrows (a `Location` where a `LocationIn` is wanted): it is read by its fields."""
 
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+    model_config = ConfigDict(extra="forbid", from_attributes=True, defer_build=True)
 
 
 # -- numbers ----------------------------------------------------------------------------------------
@@ -45,26 +46,29 @@ def _whole(value: Any) -> Any:
     return value
 
 
-Int = Annotated[int, BeforeValidator(_whole)]
-Boxes = Annotated[int, BeforeValidator(_whole), Field(ge=1, le=100_000)]
-BoxCount = Annotated[int, BeforeValidator(_whole), Field(ge=0, le=100_000)]
-StockBoxes = Annotated[int, BeforeValidator(_whole), Field(ge=0, le=1_000_000)]
-BunchesPerBox = Annotated[int, BeforeValidator(_whole), Field(ge=1, le=10_000)]
-StemsPerBunch = Annotated[int, BeforeValidator(_whole), Field(ge=1, le=1_000)]
-Days = Annotated[int, BeforeValidator(_whole), Field(ge=0, le=365)]
-LineNo = Annotated[int, BeforeValidator(_whole), Field(ge=1, le=10_000)]
-Version = Annotated[int, BeforeValidator(_whole), Field(ge=1, le=1_000_000_000,
-                                                        description="the version you read; 409 if it changed since")]
+# The bounds come first: so they are the integer's own (and the OpenAPI document's minimum/maximum).
+Boxes = Annotated[int, Field(ge=1, le=100_000), BeforeValidator(_whole)]
+LineBoxes = Annotated[int, Field(ge=1, le=1_000), BeforeValidator(_whole)]  # one cart or prebook line
+BoxCount = Annotated[int, Field(ge=0, le=100_000), BeforeValidator(_whole)]
+StockBoxes = Annotated[int, Field(ge=0, le=1_000_000), BeforeValidator(_whole)]
+BunchesPerBox = Annotated[int, Field(ge=1, le=10_000), BeforeValidator(_whole)]
+StemsPerBunch = Annotated[int, Field(ge=1, le=1_000), BeforeValidator(_whole)]
+Days = Annotated[int, Field(ge=0, le=365), BeforeValidator(_whole)]
+ShipDays = Annotated[int, Field(ge=0, le=30), BeforeValidator(_whole)]
+TimerMinutes = Annotated[int, Field(ge=1, le=60), BeforeValidator(_whole)]
+SheetRow = Annotated[int, Field(ge=1, le=1_048_576), BeforeValidator(_whole)]  # a row of an Excel sheet
+Version = Annotated[int, Field(ge=1, le=1_000_000_000, description="the version you read; 409 if it changed since"),
+                    BeforeValidator(_whole)]
 
 # Money is exact: a finite Decimal, at most 3 decimals, never negative, and never absurd.
 MAX_UNIT_MONEY = Decimal("100000")
 MAX_MONEY = Decimal("100000000")
-UnitMoney = Annotated[Decimal, Field(ge=0, le=MAX_UNIT_MONEY, decimal_places=3, allow_inf_nan=False,
+UnitMoney = Annotated[Decimal, Field(ge=0, le=MAX_UNIT_MONEY, max_digits=9, decimal_places=3, allow_inf_nan=False,
                             description="per stem or bunch: at least 0, at most 3 decimals")]
-Money = Annotated[Decimal, Field(ge=0, le=MAX_MONEY, decimal_places=3, allow_inf_nan=False,
+Money = Annotated[Decimal, Field(ge=0, le=MAX_MONEY, max_digits=12, decimal_places=3, allow_inf_nan=False,
                         description="an amount: at least 0, at most 3 decimals")]
-Percent = Annotated[Decimal, Field(ge=0, lt=100, decimal_places=3, allow_inf_nan=False)]
-Inches = Annotated[Decimal, Field(gt=0, le=200, decimal_places=2, allow_inf_nan=False)]
+Percent = Annotated[Decimal, Field(ge=0, lt=100, max_digits=6, decimal_places=3, allow_inf_nan=False)]
+Inches = Annotated[Decimal, Field(gt=0, le=200, max_digits=7, decimal_places=2, allow_inf_nan=False)]
 
 # -- strings ----------------------------------------------------------------------------------------
 

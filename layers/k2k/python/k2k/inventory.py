@@ -8,18 +8,28 @@ and the read applies the age window (`age_ineligibility`).
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Any
 
 from pydantic import Field, model_validator
 
+from k2k.bounds import (
+    BunchesPerBox,
+    Code,
+    Inches,
+    Input,
+    Label,
+    Name,
+    Short,
+    StemsPerBunch,
+    StockBoxes,
+    Tag,
+    UnitMoney,
+    Version,
+)
 from k2k.events import event_type
 from k2k.models import Model
-from k2k.network import Code, VendorTerms
-
-UnitMoney = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=3)]
-Inches = Annotated[Decimal, Field(gt=0, le=200, max_digits=7, decimal_places=2)]
+from k2k.network import VendorTerms
 
 
 class BoxType(StrEnum):
@@ -47,20 +57,24 @@ class Dimensions(Model):
     height: Inches
 
 
+class DimensionsIn(Input, Dimensions):
+    """A box's dimensions as a request states them."""
+
+
 class LineFields(Model):
     """Everything a vendor can set on an inventory line."""
 
     box_code: Code
-    product_code: str | None = Field(default=None, max_length=40)
-    product: str = Field(min_length=1, max_length=120, description="product description")
-    category: str | None = Field(default=None, max_length=60)
-    colour: str | None = Field(default=None, max_length=40)
-    grade: str | None = Field(default=None, max_length=20)
+    product_code: Short | None = None
+    product: Name = Field(description="product description")
+    category: Label | None = None
+    colour: Short | None = None
+    grade: Tag | None = None
     box_type: BoxType | None = Field(default=None, description="null for stock not packed in boxes")
     unit_type: UnitType = UnitType.STEM
-    bunches_per_box: int = Field(ge=1, le=10_000)
-    stems_per_bunch: int = Field(default=1, ge=1, le=1_000)
-    boxes_on_hand: int = Field(ge=0, le=1_000_000)
+    bunches_per_box: BunchesPerBox
+    stems_per_bunch: StemsPerBunch = 1
+    boxes_on_hand: StockBoxes
     cost: UnitMoney | None = None
     price: UnitMoney | None = Field(default=None, description="the vendor's open-market price per unit")
     location: Code
@@ -78,20 +92,27 @@ class LineFields(Model):
         return self
 
 
-class LinePatch(Model):
-    """A partial change; `version`, when given, must match (optimistic concurrency)."""
+class LineFieldsIn(Input, LineFields):
+    """A new line as the vendor states it."""
 
-    version: int | None = None
-    product_code: str | None = None
-    product: str | None = None
-    category: str | None = None
-    colour: str | None = None
-    grade: str | None = None
+    dimensions: DimensionsIn | None = None
+
+
+class LinePatch(Input):
+    """A partial change: only the fields it names change (null clears an optional one); `version`,
+    when given, must match (optimistic concurrency)."""
+
+    version: Version | None = None
+    product_code: Short | None = None
+    product: Name | None = None
+    category: Label | None = None
+    colour: Short | None = None
+    grade: Tag | None = None
     box_type: BoxType | None = None
     unit_type: UnitType | None = None
-    bunches_per_box: int | None = None
-    stems_per_bunch: int | None = None
-    boxes_on_hand: int | None = None
+    bunches_per_box: BunchesPerBox | None = None
+    stems_per_bunch: StemsPerBunch | None = None
+    boxes_on_hand: StockBoxes | None = None
     cost: UnitMoney | None = None
     price: UnitMoney | None = None
     location: Code | None = None
@@ -100,7 +121,7 @@ class LinePatch(Model):
     available_date: date | None = None
     on_hold: bool | None = None
     mixed_box: bool | None = None
-    dimensions: Dimensions | None = None
+    dimensions: DimensionsIn | None = None
 
     def changes(self) -> dict[str, Any]:
         return {k: v for k, v in self.model_dump(exclude_unset=True).items() if k != "version"}

@@ -27,9 +27,10 @@ from pydantic import Field
 from k2k import pricing
 from k2k.access import ACCOUNTING_ROLES, PROCUREMENT_ROLES
 from k2k.auth import Role
+from k2k.bounds import Boxes, BunchesPerBox, Input, Name, StemsPerBunch, UnitMoney, Version
 from k2k.errors import Conflict, Forbidden, Invalid
 from k2k.events import event_type
-from k2k.inventory import BoxType, UnitMoney, UnitType
+from k2k.inventory import BoxType, UnitType
 from k2k.models import Model
 from k2k.money import ZERO, cents
 from k2k.network import Code, Side
@@ -75,6 +76,10 @@ class Charge(Model):
     amount: ChargeAmount
 
 
+class ChargeIn(Input, Charge):
+    """A charge as the vendor states it in a correction."""
+
+
 class Invoice(Model):
     invoice_no: int = Field(description="per vendor, consecutive from 1, never reused")
     vendor_company_id: str
@@ -103,25 +108,25 @@ class Invoice(Model):
         return invoice_ref(self.invoice_no)
 
 
-class InvoiceLineIn(Model):
+class InvoiceLineIn(Input):
     """A line as the vendor writes it when it corrects an invoice."""
 
     box_code: Code
-    product: str = Field(min_length=1, max_length=120)
+    product: Name
     box_type: BoxType | None = None
     unit_type: UnitType = UnitType.STEM
-    boxes: int = Field(ge=1, le=100_000)
-    bunches_per_box: int = Field(ge=1, le=10_000)
-    stems_per_bunch: int = Field(default=1, ge=1, le=1_000)
+    boxes: Boxes
+    bunches_per_box: BunchesPerBox
+    stems_per_bunch: StemsPerBunch = 1
     unit_price: UnitMoney
 
 
-class InvoiceChange(Model):
+class InvoiceChange(Input):
     """The vendor's correction: new lines and/or charges; what is left out stays as it is."""
 
     lines: list[InvoiceLineIn] | None = Field(default=None, min_length=1, max_length=500)
-    charges: list[Charge] | None = Field(default=None, max_length=50)
-    version: int = Field(description="the version you read; 409 if the invoice changed since")
+    charges: list[ChargeIn] | None = Field(default=None, max_length=50)
+    version: Version
 
 
 def invoice_ref(invoice_no: int) -> str:
@@ -185,7 +190,7 @@ def revise(invoice: Invoice, change: InvoiceChange, now: datetime) -> Invoice:
     lines = invoice.lines if change.lines is None else [
         billed_line(n, ln.box_code, ln.product, ln.box_type, ln.unit_type, ln.boxes, ln.bunches_per_box,
                     ln.stems_per_bunch, ln.unit_price) for n, ln in enumerate(change.lines, start=1)]
-    charges = invoice.charges if change.charges is None else change.charges
+    charges: list[Charge] = invoice.charges if change.charges is None else [*change.charges]
     subtotal, total = totals(lines, charges)
     if total < 0:
         raise Invalid("the invoice total cannot be negative", field="charges")

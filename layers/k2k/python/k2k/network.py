@@ -10,18 +10,26 @@ from __future__ import annotations
 from datetime import datetime, time
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
 
+from k2k.bounds import (
+    DEFAULT_TIMEZONE,
+    Code,
+    CompanyId,
+    Days,
+    Email,
+    Emails,
+    Input,
+    Money,
+    Name,
+    Percent,
+    ShipDays,
+    TimerMinutes,
+    Timezone,
+)
 from k2k.errors import Conflict, Invalid, NotFound
 from k2k.models import Model
-
-CompanyId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$",
-                                 description="lowercase letters, digits and hyphens")]
-Code = Annotated[str, Field(min_length=1, max_length=20, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
-Percent = Annotated[Decimal, Field(ge=0, lt=100, max_digits=6, decimal_places=3)]
-Money = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=3)]
 
 
 class Location(Model):
@@ -29,17 +37,20 @@ class Location(Model):
     name: str = Field(min_length=1, max_length=80)
 
 
+class LocationIn(Input, Location):
+    """A location as a request states it."""
+
+
 class VendorTerms(Model):
     """What a vendor publishes to one buyer, and on what terms."""
 
-    ship_days_offset: int = Field(default=1, ge=0, le=30,
-                                  description="earliest ship date = today + this many days")
+    ship_days_offset: ShipDays = Field(default=1, description="earliest ship date = today + this many days")
     cutoff_time: time | None = Field(default=None, description="orders after this vendor-local time ship a day later")
-    min_age_days: int = Field(default=0, ge=0, le=365)
-    max_age_days: int = Field(default=10, ge=0, le=365)
+    min_age_days: Days = 0
+    max_age_days: Days = 10
     share_future_sales: bool = False
     connected_locations: list[Code] | None = Field(
-        default=None, description="vendor locations published to this buyer; null = all of them")
+        default=None, max_length=100, description="vendor locations published to this buyer; null = all of them")
     markup_pct: Percent = Field(default=Decimal("0"), description="the buyer's price markup on the vendor's price")
 
     @model_validator(mode="after")
@@ -49,10 +60,14 @@ class VendorTerms(Model):
         return self
 
 
+class VendorTermsIn(Input, VendorTerms):
+    """Terms as a request states them."""
+
+
 class BuyerSettings(Model):
     """How a buyer turns a vendor's price into its own landed cost and sale price."""
 
-    k2k_gpm_pct_by_location: dict[str, Percent] = Field(default_factory=dict)
+    k2k_gpm_pct_by_location: dict[Code, Percent] = Field(default_factory=dict, max_length=100)
     default_gpm_pct: Percent = Decimal("25")
     freight_cube_rate: Money | None = Field(default=None, description="inbound freight per cubic foot")
     duties_pct: Percent = Decimal("0")
@@ -61,10 +76,14 @@ class BuyerSettings(Model):
     classify_k2k_sales_as_open_market: bool = False
     automatic_billing_allocation: bool = Field(
         default=False, description="receiving K2K boxes from staging bills them to the prebook's customer")
-    cart_timer_minutes: int = Field(default=60, ge=1, le=60)
+    cart_timer_minutes: TimerMinutes = 60
 
     def gpm_for(self, location: str) -> Decimal:
         return self.k2k_gpm_pct_by_location.get(location, self.default_gpm_pct)
+
+
+class BuyerSettingsIn(Input, BuyerSettings):
+    """Buyer settings as a request states them."""
 
 
 class Automations(Model):
@@ -78,20 +97,39 @@ class Automations(Model):
         default=False, description="Automatically create separate POs for e-commerce purchases")
 
 
+class AutomationsIn(Input, Automations):
+    """Automations as a request states them."""
+
+
 class CompanySettings(Model):
+    """As stored. Addresses and the time zone are checked when a request sets them (CompanySettingsIn),
+    not when they are read: an address stored before that check is skipped where mail is sent
+    (k2k.notifications), a time zone is read as the default (k2k.pricing.local_now)."""
+
     vendor_defaults: VendorTerms = Field(default_factory=VendorTerms,
                                          description="terms a new connection starts with")
     buyer: BuyerSettings = Field(default_factory=BuyerSettings)
     automations: Automations = Field(default_factory=Automations)
     notification_emails: list[str] = Field(default_factory=list)
-    timezone: str = "America/New_York"
+    timezone: str = DEFAULT_TIMEZONE
 
 
-class CompanyIn(Model):
+class CompanySettingsIn(Input, CompanySettings):
+    """Settings as a request states them: every address an email address, the time zone an IANA one."""
+
+    vendor_defaults: VendorTermsIn = Field(default_factory=VendorTermsIn,
+                                           description="terms a new connection starts with")
+    buyer: BuyerSettingsIn = Field(default_factory=BuyerSettingsIn)
+    automations: AutomationsIn = Field(default_factory=AutomationsIn)
+    notification_emails: Emails = Field(default_factory=list)
+    timezone: Timezone = DEFAULT_TIMEZONE
+
+
+class CompanyFields(Model):
     company_id: CompanyId
-    name: str = Field(min_length=1, max_length=120)
-    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
-    locations: list[Location] = Field(min_length=1)
+    name: Name
+    currency: str = Field(default="USD", min_length=3, max_length=3, pattern=r"^[A-Z]{3}$")
+    locations: list[Location] = Field(min_length=1, max_length=50)
 
     @field_validator("locations")
     @classmethod
@@ -102,7 +140,12 @@ class CompanyIn(Model):
         return value
 
 
-class Company(CompanyIn):
+class CompanyIn(Input, CompanyFields):
+    # Narrower than the stored list (each location refuses unknown fields); a list is invariant to mypy.
+    locations: list[LocationIn] = Field(min_length=1, max_length=50)  # type: ignore[assignment]
+
+
+class Company(CompanyFields):
     settings: CompanySettings = Field(default_factory=CompanySettings)
     version: int = 1
     created_at: datetime
@@ -130,13 +173,17 @@ class Customer(CustomerIn):
     code: Code
 
 
-class VendorIn(Model):
-    name: str = Field(min_length=1, max_length=120)
+class VendorFields(Model):
+    name: Name
     email: str | None = None
     k2k_company_id: CompanyId | None = Field(default=None, description="set when the vendor is a K2K vendor company")
 
 
-class Vendor(VendorIn):
+class VendorIn(Input, VendorFields):
+    email: Email | None = None
+
+
+class Vendor(VendorFields):
     code: Code
 
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Annotated
 
 from pydantic import Field
 
 from k2k.auth import Caller
+from k2k.bounds import Input, SheetRow
 from k2k.errors import Invalid
 from k2k.imports import jobs, writers
 from k2k.imports.model import ImportType, imports_pk, pending_prefix
@@ -45,9 +45,9 @@ class PendingBox(Model):
     created_at: datetime
 
 
-class PendingSelection(Model):
-    job_id: str = Field(pattern=_JOB_ID.pattern, description="the import job the rows came from")
-    rows: list[Annotated[int, Field(ge=1)]] | None = Field(default=None, min_length=1, max_length=MAX_ROWS,
+class PendingSelection(Input):
+    job_id: str = Field(max_length=64, pattern=_JOB_ID.pattern, description="the import job the rows came from")
+    rows: list[SheetRow] | None = Field(default=None, min_length=1, max_length=MAX_ROWS,
                                    description="sheet rows to act on; omitted: every pending row of the job")
 
 

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 
 from k2k.auth import Caller, Role
+from k2k.bounds import Input
 from k2k.config import Settings
 from k2k.errors import Invalid, NotFound
 from k2k.imports import files, jobs, writers
@@ -69,7 +70,7 @@ _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 # -- API ------------------------------------------------------------------------------------------
 
-class UploadRequest(Model):
+class UploadRequest(Input):
     import_type: ImportType
     filename: str = Field(min_length=1, max_length=200, description="the workbook's name, .xlsx or .xls")
     confirm_inventory: bool = Field(default=False, description="inventory in boxes: confirm rows into inventory")

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import date, datetime
+from typing import Any
 
-from k2k import clock, keys, pricing, store
+from pydantic import ValidationError
+
+from k2k import bounds, clock, keys, pricing, store
 from k2k.auth import Caller
 from k2k.errors import Conflict, Invalid, NotFound
 from k2k.events import new_event, outbox
@@ -98,15 +102,15 @@ def update_line(db: Store, caller: Caller, line_id: str, patch: LinePatch) -> In
             raise Conflict(f"the line changed meanwhile (version {current.version}, not {patch.version})")
         try:
             changed = apply_patch(current, patch, _now())
-        except ValueError as e:
-            raise Invalid(str(e)) from e
+        except ValidationError as e:  # the patched line as a whole breaks a rule (a future line with no date)
+            details = bounds.problems(e, ("body",))
+            raise Invalid(f"invalid input: {', '.join(d['field'] for d in details)}", details=details) from e
         _check_location(company, changed.location)
         event = new_event(changed, company_id=changed.vendor_company_id, aggregate_id=line_id,
                           aggregate_version=changed.version)
         try:
             db.transact([
-                store.put(to_item(changed, **_line_key(caller.company_id, line_id), kind="INVENTORY"),
-                          condition="version = :v", values={":v": current.version}),
+                _patched(_line_key(caller.company_id, line_id), changed, patch.changes(), current.version),
                 outbox(event),
             ])
             return changed
@@ -114,6 +118,24 @@ def update_line(db: Store, caller: Caller, line_id: str, patch: LinePatch) -> In
             if patch.version is not None:
                 raise Conflict("the line changed meanwhile; read it again") from e
     raise Conflict("the line keeps changing; try again")
+
+
+def _patched(key: dict[str, str], changed: InventoryLine, names: Iterable[str], expected: int) -> store.Op:
+    """Write only the fields a patch names (with the version and time), if the line is still at the
+    version the patch was applied to. What else the item carries (an import's origin) stays."""
+    item = to_item(changed)
+    sets, removes = [], []
+    values: dict[str, Any] = {":expected": expected}
+    attributes: dict[str, str] = {}
+    for i, name in enumerate([*names, "version", "updated_at"]):
+        attributes[f"#f{i}"] = name
+        if item.get(name) is None:
+            removes.append(f"#f{i}")  # null clears an optional field
+        else:
+            sets.append(f"#f{i} = :f{i}")
+            values[f":f{i}"] = item[name]
+    expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+    return store.update(key, expression, values, condition="version = :expected", names=attributes)
 
 
 def remove_line(db: Store, caller: Caller, line_id: str) -> None:

@@ -31,6 +31,7 @@ from pydantic import BaseModel, Field
 from k2k import aws, clock, consumer, keys, store
 from k2k import invoices as rules
 from k2k.auth import Caller
+from k2k.bounds import Confirm, Input, Note, Version
 from k2k.errors import Conflict, Invalid, NotFound
 from k2k.events import Event, new_event, outbox
 from k2k.invoices import (
@@ -62,6 +63,9 @@ NOTICES = "invoice-notices"  # inbox records: this event's emails were sent
 ATTEMPTS = 100  # numbering under contention: each round, one of the racing confirmations wins
 LINK_SECONDS = 300
 MAX_PDF_BYTES = 4 * 1024 * 1024  # base64 in a JSON body stays under the 6 MB Lambda payload
+MAX_PDF_BASE64 = (MAX_PDF_BYTES + 2) // 3 * 4
+# The one body allowed past bounds.MAX_BODY_BYTES: a manual vendor invoice carries its PDF.
+UPLOAD_BODY_BYTES = MAX_PDF_BASE64 + 64 * 1024
 
 T = TypeVar("T")
 
@@ -236,13 +240,13 @@ def update_invoice(db: Store, docs: Documents, caller: Caller, invoice_no: int, 
                           InvoiceUpdated(invoice=revised, previous_total=current.total))
 
 
-class VoidIn(Model):
-    confirm: str = Field(description="type CONFIRM")
-    reason: str | None = Field(default=None, max_length=500)
-    version: int | None = Field(default=None, description="the version you read; 409 if it changed since")
+class InvoiceVoid(Input):
+    confirm: Confirm
+    reason: Note | None = None
+    version: Version | None = None
 
 
-def void_invoice(db: Store, docs: Documents, caller: Caller, invoice_no: int, body: VoidIn) -> Invoice:
+def void_invoice(db: Store, docs: Documents, caller: Caller, invoice_no: int, body: InvoiceVoid) -> Invoice:
     current = get_invoice(db, caller.company_id, invoice_no)
     voided = rules.void(current, body.confirm, body.reason, body.version, clock.now())
     return _write_version(db, docs, voided, current.version, InvoiceVoided(invoice=voided))
@@ -407,9 +411,9 @@ def list_reconciliations(db: Store, caller: Caller, status: RecStatus | None = N
             if rec.po_id in pos and (status is None or rec.status is status)]
 
 
-class StepIn(Model):
-    version: int | None = Field(default=None, description="the version you read; 409 if it changed since")
-    note: str | None = Field(default=None, max_length=500)
+class StepIn(Input):
+    version: Version | None = None
+    note: Note | None = None
 
 
 def step(db: Store, caller: Caller, po_id: str, action: Action, body: StepIn) -> ReconciliationView:
@@ -437,13 +441,14 @@ def step(db: Store, caller: Caller, po_id: str, action: Action, body: StepIn) ->
     return _view(moved, po, _staged(db.query(keys.company_pk(caller.company_id), staging_prefix(po_id))))
 
 
-class ManualInvoiceIn(Model):
+class ManualInvoiceIn(Input):
     """The vendor's invoice, typed and attached by the buyer (when the automations are off)."""
 
     invoice_no: str = Field(min_length=1, max_length=20)
     amount: Balance
     invoice_date: date | None = Field(default=None, description="default: today")
-    pdf_base64: str = Field(min_length=8, description="the vendor's PDF, base64-encoded (at most 4 MB)")
+    pdf_base64: str = Field(min_length=8, max_length=MAX_PDF_BASE64,
+                            description="the vendor's PDF, base64-encoded (at most 4 MB)")
 
     def pdf(self) -> bytes:
         try:

@@ -22,6 +22,20 @@ from pydantic import BaseModel, Field
 
 from k2k import clock, keys, pricing, store
 from k2k.auth import Caller
+from k2k.bounds import (
+    BoxCount,
+    BunchesPerBox,
+    Code,
+    CompanyId,
+    Id,
+    Input,
+    Label,
+    LineBoxes,
+    Name,
+    StemsPerBunch,
+    UnitMoney,
+    Version,
+)
 from k2k.errors import Conflict, Invalid, NotFound
 from k2k.events import new_event, outbox
 from k2k.inventory import BoxType, InventoryLine, InventoryStockMoved, UnitType, age_ineligibility, ineligibility
@@ -275,13 +289,13 @@ def _written(doc: BaseModel, key: dict[str, str], kind: str) -> store.Op:
 
 # -- e-commerce carts ---------------------------------------------------------------------------
 
-class CartAdd(Model):
-    customer_code: str = Field(min_length=1, max_length=20, description="the buyer's end customer")
+class CartAdd(Input):
+    customer_code: Code = Field(description="the buyer's end customer")
     ship_date: date
-    vendor_company_id: str
-    line_id: str
-    boxes: int = Field(ge=1, le=1000)
-    location: str | None = Field(default=None, description="the buyer location that sells (its GPM prices it)")
+    vendor_company_id: CompanyId
+    line_id: Id
+    boxes: LineBoxes
+    location: Code | None = Field(default=None, description="the buyer location that sells (its GPM prices it)")
 
 
 def add_to_cart(db: Store, caller: Caller, cart_id: str | None, body: CartAdd) -> Cart:
@@ -475,21 +489,20 @@ def expire_cart(db: Store, buyer_id: str, cart_id: str) -> Cart | None:
 
 # -- prebooks and POs from prebooks -------------------------------------------------------------
 
-class PrebookLineIn(Model):
-    vendor_company_id: str
-    line_id: str
-    boxes: int = Field(ge=1, le=1000)
-    unit_price: Decimal | None = Field(default=None, ge=0, max_digits=12, decimal_places=3,
-                                       description="null or 0.00: billed at the suggested price")
+class PrebookLineIn(Input):
+    vendor_company_id: CompanyId
+    line_id: Id
+    boxes: LineBoxes
+    unit_price: UnitMoney | None = Field(default=None, description="null or 0.00: billed at the suggested price")
 
 
-class PrebookIn(Model):
-    customer_code: str = Field(min_length=1, max_length=20)
+class PrebookIn(Input):
+    customer_code: Code
     ship_date: date
-    carrier: str | None = Field(default=None, max_length=60)
+    carrier: Label | None = None
     ship_via: ShipVia = ShipVia.WAREHOUSE
-    salesperson: str | None = Field(default=None, max_length=120)
-    location: str | None = None
+    salesperson: Name | None = None
+    location: Code | None = None
     lines: list[PrebookLineIn] = Field(min_length=1, max_length=100)
 
 
@@ -579,17 +592,17 @@ def create_pos_from_prebook(db: Store, caller: Caller, prebook_id: str) -> list[
 
 # -- modify shipped K2K POs ---------------------------------------------------------------------
 
-class ShippedLinePatch(Model):
+class ShippedLinePatch(Input):
     """What the buyer may change on its own PO after shipment (the vendor's order is untouched)."""
 
-    product: str | None = Field(default=None, min_length=1, max_length=120)
-    boxes: int | None = Field(default=None, ge=0, le=100_000)
+    product: Name | None = None
+    boxes: BoxCount | None = None
     box_type: BoxType | None = None
     unit_type: UnitType | None = None
-    bunches_per_box: int | None = Field(default=None, ge=1)
-    stems_per_bunch: int | None = Field(default=None, ge=1)
-    unit_cost: Decimal | None = Field(default=None, ge=0, max_digits=12, decimal_places=3)
-    version: int | None = None
+    bunches_per_box: BunchesPerBox | None = None
+    stems_per_bunch: StemsPerBunch | None = None
+    unit_cost: UnitMoney | None = None
+    version: Version | None = None
 
 
 class PoDifference(Model):

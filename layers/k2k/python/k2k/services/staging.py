@@ -14,6 +14,7 @@ from pydantic import Field
 
 from k2k import clock, keys, pricing, store
 from k2k.auth import Caller
+from k2k.bounds import Boxes, Code, Id, Input
 from k2k.errors import Conflict, NotFound
 from k2k.events import new_event, outbox
 from k2k.inventory import InventoryType, LineFields
@@ -42,10 +43,10 @@ class StagedBoxes(Model):
     prebook_id: str | None = None
 
 
-class ReceiveIn(Model):
-    box_code: str
-    boxes: int | None = Field(default=None, ge=1, description="default: every box still in staging")
-    po_id: str | None = Field(default=None, description="when one box code waits on several POs")
+class ReceiveIn(Input):
+    box_code: Code
+    boxes: Boxes | None = Field(default=None, description="default: every box still in staging")
+    po_id: Id | None = Field(default=None, description="when one box code waits on several POs")
 
 
 class Receipt(Model):

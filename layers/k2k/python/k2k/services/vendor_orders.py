@@ -16,9 +16,9 @@ from pydantic import Field
 
 from k2k import clock, keys, store
 from k2k.auth import Caller
+from k2k.bounds import Confirm, Input, Note, Tag
 from k2k.errors import Conflict
 from k2k.events import new_event, outbox
-from k2k.models import Model
 from k2k.orders import (
     CartStatus,
     LineStatus,
@@ -54,13 +54,13 @@ def staging_key(buyer: str, po_id: str, line_no: int) -> dict[str, str]:
     return {"pk": keys.company_pk(buyer), "sk": f"STAGING#{po_id}#{line_no:04d}"}
 
 
-class OrderConfirmation(Model):
-    awb: str | None = Field(default=None, max_length=20, description="air waybill; assigned when omitted")
+class OrderConfirmation(Input):
+    awb: Tag | None = Field(default=None, description="air waybill; assigned when omitted")
 
 
-class OrderVoid(Model):
-    confirm: str = Field(description="type CONFIRM")
-    reason: str | None = Field(default=None, max_length=500)
+class OrderVoid(Input):
+    confirm: Confirm
+    reason: Note | None = None
 
 
 def _own_order(db: Store, caller: Caller, order_id: str) -> VendorOrder:
