@@ -196,6 +196,7 @@ def describe(paths: dict[str, dict[str, Any]]) -> list[str]:
         access = importlib.import_module("k2k.access")  # the layer, on the path in function_environment
     except ImportError:
         unguarded.append("k2k.access is not importable: no operation names its roles")
+    idempotency = importlib.import_module("k2k.idempotency")  # the Idempotency-Key header on creates and commands
     for path, item in paths.items():
         segment = path.split("/")[1]
         if segment not in TAG_OF and segment not in untagged:
@@ -211,6 +212,8 @@ def describe(paths: dict[str, dict[str, Any]]) -> list[str]:
             elif access:
                 unguarded.append(f"no roles for {method.upper()} {path}: add it to k2k.access.ROUTES "
                                  "(until then it answers 403 to everyone)")
+            if idempotency.applies(method):  # creates and commands: a retry with the same key is safe
+                operation["parameters"] = [*operation.get("parameters", []), idempotency.OPENAPI_PARAMETER]
             operation["responses"] = {**operation["responses"], **error_responses(path, method, operation)}
             operation["responses"].get("204", {}).pop("content", None)  # Powertools gives it a JSON null
     return [f"no tag for /{segment}: add it to TAGS" for segment in untagged] + unguarded

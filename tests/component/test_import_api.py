@@ -119,3 +119,13 @@ def test_a_blank_template_can_be_downloaded_for_each_type(world):
         assert sheet.title == body["sheet_name"]
         assert sheet["A1"].value == first
         assert not key.startswith("imports/")  # a template never starts an import
+
+
+def test_the_results_go_to_the_uploader_the_api_verified_not_to_the_objects_metadata(world):
+    _, link = world.call("POST", "/imports", "bloom", "Admin", email="maria@bloom.example.com",
+                         body={"import_type": "open-invoices", "filename": "march.xlsx"})
+    data = wb.invoices(wb.invoice("A-1"))
+    out = world.s3.put_object(Bucket=DROP, Key=link["job"]["key"], Body=data,
+                              Metadata={"uploader": "attacker@evil.example"})
+    world.deliver(s3_object_created(DROP, link["job"]["key"], len(data), out["ETag"].strip('"')))
+    assert [e.destinations["ToAddresses"] for e in world.emails()] == [["maria@bloom.example.com"]]

@@ -203,10 +203,21 @@ def test_a_file_can_only_import_into_the_company_its_key_names(world):
     assert world.db.get("C#bloom", "INVREF#A-9") is None
 
 
-def test_the_uploader_named_in_the_object_metadata_gets_the_email(world):
+def test_a_forged_uploader_in_the_object_metadata_never_gets_the_results(world):
+    """Defect 10: whoever can put an object can write its metadata; the results (the company's customers,
+    invoice numbers, balances) go to the company's configured addresses, never where the object says."""
     world.drop("imports/bloom/open-invoices/march.xlsx", wb.invoices(wb.invoice("A-1")),
-               metadata={"uploader": "maria@bloom.example.com"})
-    assert world.emails()[0].destinations["ToAddresses"] == ["maria@bloom.example.com"]
+               metadata={"uploader": "attacker@evil.example"})
+    [email] = world.emails()
+    assert email.destinations["ToAddresses"] == ["ar@bloom.example.com"]
+    assert only_job(world, "bloom").get("uploaded_by") is None
+
+
+def test_a_raw_drop_for_a_company_with_no_addresses_tells_nobody_rather_than_the_metadata(world):
+    world.drop("imports/tulipa/open-invoices/march.xlsx", wb.invoices(wb.invoice("A-1", location="")),
+               metadata={"uploader": "attacker@evil.example"})
+    assert only_job(world, "tulipa")["imported"] == 1
+    assert world.emails() == []
 
 
 def test_confirmed_boxes_go_straight_into_inventory_and_to_buyers_through_events(world):

@@ -83,6 +83,17 @@ def test_the_handler_loads_from_its_layers_and_answers_an_event(
         assert result == {"batchItemFailures": []}, f"{function} failed its batch: {result}"
 
 
+def test_a_retried_post_is_answered_once_from_the_lambda_layout(built: build.Build, endpoint: str) -> None:
+    """Powertools' idempotency (imported only when a request carries Idempotency-Key) loads from the layers
+    and the runtime's boto3 and jmespath: the operator's retried company bootstrap gets its first answer."""
+    event = api_event("POST", "/operator/companies", None, "Operator",
+                      body={"company_id": "tulipa", "name": "Tulipa", "locations": [{"code": "DAL", "name": "Dallas"}]})
+    event["headers"]["Idempotency-Key"] = "bootstrap-tulipa"
+    first, again = (invoke(built, endpoint, "NetworkFunction", event) for _ in range(2))
+    assert first["statusCode"] == 201, first
+    assert (again["statusCode"], json.loads(again["body"])) == (201, json.loads(first["body"]))
+
+
 def test_layers_leave_boto3_to_the_runtime(built: build.Build) -> None:
     for lid, python in built.layers.items():
         shipped = [name for name in RUNTIME_ONLY if (python / name).exists()]

@@ -24,7 +24,6 @@ class Download:
     path: Path
     sha256: str
     size: int
-    metadata: dict[str, str]
 
 
 def _s3() -> Any:
@@ -58,7 +57,7 @@ def download(bucket: str, key: str, dest: Path, max_bytes: int) -> Download:
                 raise FileRejected(f"the file is larger than {max_bytes // 2**20} MiB")
             digest.update(chunk)
             out.write(chunk)
-    return Download(dest, digest.hexdigest(), read, {k.lower(): v for k, v in (meta.get("Metadata") or {}).items()})
+    return Download(dest, digest.hexdigest(), read)
 
 
 def upload(bucket: str, key: str, path: Path) -> None:

@@ -244,8 +244,6 @@ def _import(db: Store, settings: Settings, company: Company, job: Job, bucket: s
         try:
             download = files.download(bucket, key, Path(work) / "upload", limits.file_bytes)
             job.file_sha256 = download.sha256
-            if not job.uploaded_by and download.metadata.get("uploader"):
-                job.uploaded_by = download.metadata["uploader"]
             outcome = import_file(db, settings, company, job, download.path, Path(work), limits)
         except FileRejected as e:
             job.status, job.failure_reason = JobStatus.FAILED, e.reason
@@ -480,6 +478,10 @@ def _already(db: Store, company_id: str, holder: str) -> str:
 # -- the email --------------------------------------------------------------------------------------
 
 def recipients(company: Company, job: Job) -> list[str]:
+    """Who reads the results: the uploader the API verified (a job made by POST /imports records the caller's
+    email claim), else the company's configured addresses. Never anything the file or the object carries:
+    whoever can put an object can write its metadata, and the results name the company's customers and
+    invoices."""
     return [job.uploaded_by] if job.uploaded_by else list(company.settings.notification_emails)
 
 
