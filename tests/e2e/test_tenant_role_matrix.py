@@ -5,11 +5,11 @@ Nothing here names a route: the operations, their path parameters, request bodie
 matrix the moment it is documented. Each operation is called with real ids of Bloom's and Rosaflor's
 documents (a K2K order checked out, confirmed, billed, received into staging; an import job) by:
 
-- no token, a tampered token, an expired token, a token without a company claim     -> exactly 401
-- Tulipa (no connection) and Petal (connected to Rosaflor, not a party to its deal with Bloom), every
-  company role                                            -> a documented status, never 5xx, and no
-  answer carrying Bloom's or Rosaflor's data; 404 where the path names one of their documents
-- a token without roles, and each role the operation does not allow                  -> exactly 403
+- no token; a tampered, unsigned (alg none) or expired token; one without a company claim: exactly 401;
+- Tulipa (no connection) and Petal (connected to Rosaflor, not a party to its deal with Bloom), with
+  every company role: a documented status, never 5xx, no answer carrying Bloom's or Rosaflor's data,
+  and 404 where the path names one of their documents;
+- a token without roles, and each role the operation does not allow: exactly 403;
 
 and afterwards every document the matrix aimed at is exactly as it was: nothing a refused call sent
 was applied. `make test` runs it small (every operation, one lacking role each); `make proof` runs
@@ -276,6 +276,7 @@ def forged_tokens(world: World) -> dict[str, str | None]:
         "tampered token": ".".join([header, other_payload, signature]),
         "expired token": tokens.mint(bloom, COMPANY_ROLES, ttl_seconds=-60),
         "no company claim": jwt.encode(claims, tokens.secret(), algorithm=tokens.ALGORITHM),
+        "unsigned token": jwt.encode({**claims, tokens.COMPANY_CLAIM: bloom}, None, algorithm="none"),
     }
 
 
