@@ -39,7 +39,8 @@ from infra.localcloud.template import ACCOUNT_ID, ApiRoute
 log = logging.getLogger("localcloud.gateway")
 
 ALL_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
-CORS_ALLOW_HEADERS = "Authorization,Content-Type,X-Amz-Date,X-Api-Key,X-Amz-Security-Token,X-Correlation-Id"
+CORS_ALLOW_HEADERS = ("Authorization,Content-Type,X-Amz-Date,X-Api-Key,X-Amz-Security-Token,X-Correlation-Id,"
+                      "Idempotency-Key")
 SWAGGER_ASSETS = ("swagger-ui-bundle.min.js", "swagger-ui.min.css")
 LOCAL_PREFIX = "/_local/"  # no product route starts with an underscore
 # Cognito claims that API Gateway renders as dates rather than numbers.

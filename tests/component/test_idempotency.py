@@ -8,7 +8,7 @@ import time
 import pytest
 
 from k2k import idempotency
-from k2k.api import create_resolver
+from k2k.api import CORS, create_resolver
 from k2k.errors import Conflict
 from tests.fixtures.imports.world import api_event, emulated_aws, lambda_context
 
@@ -39,11 +39,13 @@ class Counter:
                 raise Conflict("changed since it was read")
             return {"thing": self.executions}
 
-    def post(self, company="bloom", key="k-1", body=None):
+    def post(self, company="bloom", key="k-1", body=None, origin="https://shop.bloom.example"):
         event = api_event("POST", "/things", company, "Admin", body=body if body is not None else {"n": 1})
+        if origin:
+            event["headers"]["Origin"] = origin  # a web shop, in a browser
         if key is not None:
             event["headers"][idempotency.HEADER] = key
-        out = idempotency.resolve(self.app, event, lambda_context())
+        out = idempotency.resolve(self.app, event, lambda_context(), CORS)
         headers = {**(out.get("headers") or {}), **{k: v[-1] for k, v in (out.get("multiValueHeaders") or {}).items()}}
         return out["statusCode"], json.loads(out["body"]), headers
 
@@ -52,15 +54,18 @@ def test_a_repeat_while_the_first_runs_is_409_and_only_the_first_executes(world)
     things = Counter()
     things.release.clear()
     first: list = []
-    runner = threading.Thread(target=lambda: first.append(things.post()))
+    runner = threading.Thread(target=lambda: first.append(things.post(origin=None)))  # a server, then a browser
     runner.start()
     assert things.entered.wait(10)
     status, body, headers = things.post()
     assert (status, body["error"]["code"], headers["Retry-After"]) == (409, "in_progress", "1")
+    assert "Retry-After" in headers["Access-Control-Expose-Headers"]  # the browser may read it
     things.release.set()
     runner.join(10)
     assert first[0][:2] == (201, {"thing": 1})
-    assert things.post()[:2] == (201, {"thing": 1})
+    status, body, headers = things.post()
+    assert (status, body, headers["Idempotent-Replayed"]) == (201, {"thing": 1}, "true")
+    assert "Idempotent-Replayed" in headers["Access-Control-Expose-Headers"]
     assert things.executions == 1
 
 

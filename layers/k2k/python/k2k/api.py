@@ -20,7 +20,9 @@ from k2k.errors import DomainError, TooLarge
 from k2k.observability import logger, set_correlation_id
 
 CORRELATION_HEADER = "X-Correlation-Id"
-CORS = CORSConfig(allow_origin="*")
+# A browser may send the Idempotency-Key and read whether an answer was replayed (k2k.idempotency).
+CORS = CORSConfig(allow_origin="*", allow_headers=[idempotency.HEADER, CORRELATION_HEADER],
+                  expose_headers=[idempotency.REPLAYED_HEADER, "Retry-After"])
 
 
 def _error(status: int, code: str, message: str, details: Any = None) -> Response[Any]:
@@ -80,7 +82,7 @@ def handle(app: APIGatewayRestResolver, event: dict[str, Any], context: Any,
         return {"statusCode": e.status, "isBase64Encoded": False,
                 "headers": {"Content-Type": "application/json", **CORS.to_dict(headers.get("origin"))},
                 "body": json.dumps({"error": {"code": e.code, "message": e.message}})}
-    return idempotency.resolve(app, event, context)  # Idempotency-Key on POSTs (k2k.idempotency)
+    return idempotency.resolve(app, event, context, CORS)  # Idempotency-Key on POSTs (k2k.idempotency)
 
 
 def _check_size(event: dict[str, Any], limit: int) -> None:

@@ -34,7 +34,7 @@ from k2k.config import Settings
 from k2k.errors import DomainError
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+    from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -70,23 +70,26 @@ class _NotKept(Exception):
         self.response = response
 
 
-def resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """The app's answer to this request, executed at most once per company, method, path and key."""
+def resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: Any,
+            cors: CORSConfig | None = None) -> dict[str, Any]:
+    """The app's answer to this request, executed at most once per company, method, path and key.
+    `cors` gives this module's own refusals the headers the app's answers carry."""
     key = _header(event, HEADER)
     if key is None or not applies(str(event.get("httpMethod") or "")):
         return app.resolve(event, context)
     if not _KEY.fullmatch(key):
-        return _refusal(event, 422, "invalid", f"invalid input: header.{HEADER}", [{
+        return _refusal(event, cors, 422, "invalid", f"invalid input: header.{HEADER}", [{
             "field": f"header.{HEADER}", "message": "1 to 255 printable ASCII characters without spaces"}])
     try:
         who = caller_from_claims(((event.get("requestContext") or {}).get("authorizer") or {}).get("claims"))
     except DomainError:
         return app.resolve(event, context)  # no verified caller: the route refuses it, and nothing is kept
     scope = who.company_id or f"operator#{who.user_id}"  # the operator has no company: its own user
-    return _once(app, event, context, scope, key)
+    return _once(app, event, context, cors, scope, key)
 
 
-def _once(app: APIGatewayRestResolver, event: dict[str, Any], context: Any, scope: str, key: str) -> dict[str, Any]:
+def _once(app: APIGatewayRestResolver, event: dict[str, Any], context: Any, cors: CORSConfig | None, scope: str,
+          key: str) -> dict[str, Any]:
     from aws_lambda_powertools.utilities.idempotency import (
         DynamoDBPersistenceLayer,
         IdempotencyConfig,
@@ -119,16 +122,21 @@ def _once(app: APIGatewayRestResolver, event: dict[str, Any], context: Any, scop
     request = {"scope": scope, "request": f"{event.get('httpMethod')} {event.get('path')}", "key": key,
                "body": _body(event), "query": event.get("queryStringParameters") or {}}
     try:
-        return dict(execute(request=request))
+        response = dict(execute(request=request))
+        replayed = REPLAYED_HEADER in (response.get("multiValueHeaders") or {})
+        if replayed and cors is not None:  # the CORS headers of this request's origin, not the first's
+            cors_headers = {k: [v] for k, v in cors.to_dict(_header(event, "Origin")).items()}
+            response["multiValueHeaders"] = {**response["multiValueHeaders"], **cors_headers}
+        return response
     except _NotKept as e:
         return e.response
     except IdempotencyValidationError:
-        return _refusal(event, 422, "idempotency_key_reused",
+        return _refusal(event, cors, 422, "idempotency_key_reused",
                         f"this {HEADER} was already used for another request; use a new key for a new request",
                         [{"field": f"header.{HEADER}",
                           "message": "already used with another body or query string (keys are kept 24 hours)"}])
     except IdempotencyAlreadyInProgressError:
-        return _refusal(event, 409, "in_progress",
+        return _refusal(event, cors, 409, "in_progress",
                         f"a request with this {HEADER} is still being processed; retry in a moment",
                         [{"field": f"header.{HEADER}", "message": "in progress"}], retry_after=1)
 
@@ -159,12 +167,9 @@ def _body(event: dict[str, Any]) -> Any:
         return raw
 
 
-def _refusal(event: dict[str, Any], status: int, code: str, message: str, details: list[dict[str, str]],
-             retry_after: int | None = None) -> dict[str, Any]:
-    headers = {"Content-Type": "application/json"}
-    origin = _header(event, "Origin")
-    if origin is not None:
-        headers["Access-Control-Allow-Origin"] = "*"
+def _refusal(event: dict[str, Any], cors: CORSConfig | None, status: int, code: str, message: str,
+             details: list[dict[str, str]], retry_after: int | None = None) -> dict[str, Any]:
+    headers = {"Content-Type": "application/json", **(cors.to_dict(_header(event, "Origin")) if cors else {})}
     if retry_after is not None:
         headers["Retry-After"] = str(retry_after)
     return {"statusCode": status, "isBase64Encoded": False, "headers": headers,
