@@ -2,7 +2,8 @@
 
 moto does not evaluate bucket policies, so the local cloud cannot refuse a write; only AWS does. What this
 checks is what the policy *says*, read with IAM's rules for the few features it uses (Deny, Resource and
-NotResource with `*` wildcards, the `${aws:PrincipalTag/company_id}` variable, ArnNotEquals, Null): a
+NotResource with `*` wildcards, the `${aws:PrincipalTag/company_id}` variable, which leaves a statement
+invalid for a principal without the tag, ArnNotEquals, Null): a
 principal tagged with a company writes only under that company's prefix, an untagged one nowhere under
 imports/, and the import API's role (which signs the upload links for the caller's own company) is the
 one exception. The prefix is the one the worker reads the company from.
@@ -31,10 +32,10 @@ def denied(principal_arn: str, tags: dict[str, str], key: str, action: str = "s3
     def expand(pattern: str) -> str | None:
         for name, value in context.items():
             pattern = pattern.replace("${" + name + "}", value)
-        return None if "${" in pattern else pattern  # a variable with no value matches nothing
+        return None if "${" in pattern else pattern
 
-    def matches(patterns: str | list[str]) -> bool:
-        return any(p is not None and fnmatchcase(resource, p) for p in map(expand, _list(patterns)))
+    def matches(patterns: list[str]) -> bool:
+        return any(fnmatchcase(resource, p) for p in patterns)
 
     def condition_holds(condition: dict[str, dict[str, str]]) -> bool:
         for operator, tests in condition.items():
@@ -53,10 +54,10 @@ def denied(principal_arn: str, tags: dict[str, str], key: str, action: str = "s3
         assert statement["Effect"] == "Deny" and statement["Principal"] == "*"
         if not any(fnmatchcase(action, a) for a in _list(statement["Action"])):
             continue
-        if "NotResource" in statement:
-            in_scope = not matches(statement["NotResource"])
-        else:
-            in_scope = matches(statement["Resource"])
+        patterns = [expand(p) for p in _list(statement.get("NotResource") or statement["Resource"])]
+        if None in patterns:
+            continue  # AWS: a variable it cannot resolve may make the whole statement invalid; count on none
+        in_scope = not matches(patterns) if "NotResource" in statement else matches(patterns)
         if in_scope and condition_holds(statement.get("Condition", {})):
             return True
     return False
