@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
+from functools import cache
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, ValidationError
@@ -112,14 +113,16 @@ DEFAULT_TIMEZONE = "America/New_York"
 
 
 def is_timezone(value: str) -> bool:
-    """A name in the IANA time zone database (the tzdata package ships it to Lambda)."""
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    """A name in the IANA time zone database, as the tzdata package ships it to Lambda (a machine's own
+    zoneinfo files may add names such as `localtime` that mean nothing elsewhere)."""
+    return value in _iana_zones()
 
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        return False
-    return True
+
+@cache
+def _iana_zones() -> frozenset[str]:
+    from importlib import resources
+
+    return frozenset(resources.files("tzdata").joinpath("zones").read_text().split())
 
 
 def _timezone(value: str) -> str:

@@ -70,14 +70,15 @@ def local_now(tz_name: str, now: datetime) -> datetime:
     """`now` where the company is. A name the IANA database does not know (stored before the API
     checked them) reads as the default zone, logged: one company's setting never fails another's
     availability or cart."""
-    from zoneinfo import ZoneInfo
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-    from k2k.bounds import DEFAULT_TIMEZONE, is_timezone
-
-    if not is_timezone(tz_name):
+    try:
+        zone = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        from k2k.bounds import DEFAULT_TIMEZONE
         from k2k.observability import logger
 
-        logger.warning("unknown time zone read as the default", extra={"timezone": tz_name[:64],
+        logger.warning("unknown time zone read as the default", extra={"timezone": str(tz_name)[:64],
                                                                        "default": DEFAULT_TIMEZONE})
-        tz_name = DEFAULT_TIMEZONE
-    return now.astimezone(ZoneInfo(tz_name))
+        zone = ZoneInfo(DEFAULT_TIMEZONE)
+    return now.astimezone(zone)
