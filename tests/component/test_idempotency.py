@@ -88,6 +88,13 @@ def test_keys_are_kept_in_the_callers_company_for_a_day(world):
     assert things.post(company="tulipa", key="k-9")[:2] == (201, {"thing": 2})  # its own, not bloom's answer
 
 
+def test_an_answer_too_large_to_keep_is_answered_and_a_retry_runs_again(world, monkeypatch):
+    monkeypatch.setattr(idempotency, "MAX_KEPT_BODY_BYTES", 5)  # {"thing": 1} is 12 bytes
+    things = Counter()
+    assert [things.post()[:2] for _ in range(2)] == [(201, {"thing": 1}), (201, {"thing": 2})]
+    assert world.db.query("C#bloom#IDEMPOTENCY") == []  # nothing half-kept blocks the key
+
+
 @pytest.mark.parametrize("key", ["", "has space", "x" * 256, "ünïcode"])
 def test_a_malformed_key_is_refused_before_anything_runs(world, key):
     things = Counter()

@@ -7,7 +7,7 @@ Every POST honours an `Idempotency-Key` header (`k2k.api.handle` sends each requ
 - the same key with another body (or query string) is a 422: the key names one request, not a slot;
 - while the first is still running, a repeat is a 409 (`Retry-After: 1`): two requests never both execute;
 - an answer that is not a success is not kept: nothing was applied (every write is one transaction), so
-  the retry runs again, as a retry after fixing the input should;
+  the retry runs again, as a retry after fixing the input should; nor is one too large for its item;
 - keys belong to the caller's company (taken from the verified claims, as everywhere): the record lives in
   the company's own partition and the company is part of what is hashed, so one company's key can never
   replay another company's answer. The key is also bound to the request's method and path.
@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from k2k.auth import caller_from_claims
 from k2k.config import Settings
 from k2k.errors import DomainError
+from k2k.observability import logger
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig
@@ -40,6 +41,9 @@ HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 METHODS = frozenset({"POST"})
 KEEP_FOR = timedelta(hours=24)
+# An answer is kept in one item (400 KB at most, its body escaped inside Powertools' JSON): a larger one is
+# answered but not kept, rather than failing after its work was done.
+MAX_KEPT_BODY_BYTES = 300_000
 PARTITION = "IDEMPOTENCY"
 _KEY = re.compile(r"[\x21-\x7e]{1,255}")  # printable ASCII, no spaces: a UUID, a ULID, an order reference
 
@@ -116,6 +120,10 @@ def _once(app: APIGatewayRestResolver, event: dict[str, Any], context: Any, cors
     def execute(request: dict[str, Any]) -> dict[str, Any]:
         response = app.resolve(event, context)
         if not 200 <= int(response.get("statusCode") or 500) < 300:
+            raise _NotKept(response)
+        if len(str(response.get("body") or "").encode()) > MAX_KEPT_BODY_BYTES:
+            logger.warning("answer too large to keep for its Idempotency-Key; a retry runs again",
+                           extra={"request": request["request"]})
             raise _NotKept(response)
         return response
 
