@@ -40,10 +40,10 @@ def k2k(cloud, api, suffix):
             return client.put("/company/settings", json={"settings": {**current["settings"], **changes},
                                                          "version": current["version"]})
 
-        def raw(self, client, method, path, body: bytes):
+        def raw(self, client, method, path, body: bytes, content_type="application/json"):
             """A request whose body is exactly these bytes (not something json.dumps would write)."""
             request = urllib.request.Request(client.base_url + path, data=body, method=method, headers={
-                "Authorization": f"Bearer {client.token}", "Content-Type": "application/json"})
+                "Authorization": f"Bearer {client.token}", "Content-Type": content_type})
             try:
                 with urllib.request.urlopen(request, timeout=60) as response:
                     return response.status, json.loads(response.read() or b"null")
@@ -234,6 +234,19 @@ def test_defect_6_a_boolean_is_not_a_number_of_boxes(k2k):
     assert patch.status == 422 and fields_of(patch.json()) == ["body.boxes_on_hand"]
     fraction = k2k.vendor.patch(f"/inventory/{k2k.line_ids['FR50HB']}", json={"boxes_on_hand": 7.5})
     assert fraction.status == 422 and fields_of(fraction.json()) == ["body.boxes_on_hand"]
+
+
+def test_defect_6_a_body_that_is_not_a_json_object_is_refused_in_the_api_s_words(k2k):
+    line = k2k.line_ids["FR50HB"]
+    for body, content_type in ((b"[" * 50_000 + b"]" * 50_000, "application/json"),  # nested past any parser
+                               (b'"just a string"', "application/json"),
+                               (b"price=0.40", "application/x-www-form-urlencoded"),
+                               (b"price: 0.40", "text/plain"),
+                               (b"\xff\xfe not utf-8", "application/json")):
+        status, answer = k2k.raw(k2k.vendor, "PATCH", f"/inventory/{line}", body, content_type)
+        assert status in (415, 422) and "error" in answer, (content_type, body[:20], status, answer)
+        assert_clean_error(answer, answer["error"]["code"])
+    assert k2k.vendor.get(f"/inventory/{line}").json()["line"]["version"] == 1
 
 
 # -- defect 9's part: a patch changes only what it names ---------------------------------------------

@@ -67,10 +67,11 @@ def test_disagreements_between_template_and_handlers_are_reported(built: openapi
 def test_errors_are_documented_by_route_kind_in_the_api_s_own_shapes(built: openapi.Built) -> None:
     paths = built.document["paths"]
     statuses = {f"{m.upper()} {p}": sorted(op["responses"]) for p, item in paths.items() for m, op in item.items()}
-    # 413: every route's body is measured before it is read (k2k.api.handle), whatever its method.
+    # 413: every route's body is measured before it is read (k2k.api.handle), whatever its method;
+    # 415: a route that reads a body refuses one that is neither JSON nor a form.
     assert statuses["GET /whoami"] == ["200", "401", "403", "413", "422", "502"]
     assert statuses["GET /things/{thing_id}"] == ["200", "401", "403", "404", "413", "422", "502"]
-    assert statuses["POST /things"] == ["200", "401", "403", "404", "409", "413", "422", "502"]
+    assert statuses["POST /things"] == ["200", "401", "403", "404", "409", "413", "415", "422", "502"]
     assert statuses["GET /public"] == ["200", "401", "403", "413", "422", "502"]
     unauthorized = {p: item["get"]["responses"]["401"]["content"]["application/json"]["schema"]
                     for p, item in paths.items() if p in ("/public", "/whoami")}

@@ -11,7 +11,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from pydantic import ValidationError
 
 from k2k import access, bounds, idempotency
@@ -50,6 +53,17 @@ def create_resolver() -> APIGatewayRestResolver:
     def invalid_model(e: ValidationError) -> Response[Any]:
         # A model built from the request's values inside a use case (a patched line validated whole).
         return _invalid(bounds.problems(e))
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def unsupported_body(e: RequestUnsupportedContentType) -> Response[Any]:
+        return _error(415, "unsupported_media_type", "send the body as application/json",
+                      [{"field": "body", "message": "must be application/json"}])
+
+    @app.exception_handler(RecursionError)
+    def nested_too_deeply(e: RecursionError) -> Response[Any]:
+        # json.loads gives up on a body nested thousands deep (`[[[[...`): the body is what is wrong.
+        logger.info("request refused: %s", e)
+        return _invalid([{"field": "body", "message": "is nested too deeply"}])
 
     @app.exception_handler(ValueError)
     def bad_value(e: ValueError) -> Response[Any]:
