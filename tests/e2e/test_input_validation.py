@@ -249,6 +249,13 @@ def test_defect_6_a_body_that_is_not_a_json_object_is_refused_in_the_api_s_words
     assert k2k.vendor.get(f"/inventory/{line}").json()["line"]["version"] == 1
 
 
+def test_defect_6_text_that_is_not_unicode_is_refused_not_a_502(k2k):
+    line = k2k.line_ids["FR50HB"]
+    status, body = k2k.raw(k2k.vendor, "PATCH", f"/inventory/{line}", b'{"product": "Rose \\ud800 Freedom"}')
+    assert status == 422 and body["error"]["details"] == [{"field": "body.product",
+                                                            "message": "is not valid Unicode text"}], body
+
+
 # -- defect 9's part: a patch changes only what it names ---------------------------------------------
 
 def test_defect_9_a_patch_keeps_the_fields_it_did_not_name(k2k):

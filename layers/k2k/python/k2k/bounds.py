@@ -163,6 +163,7 @@ _MESSAGES = {
     "string_too_long": "must be at most {max_length} characters",
     "string_pattern_mismatch": "has characters or a form that is not allowed here",
     "string_type": "must be a string",
+    "string_unicode": "is not valid Unicode text",
     "decimal_max_places": "must have at most {decimal_places} decimals",
     "decimal_max_digits": "has too many digits",
     "decimal_whole_digits": "has too many digits",
