@@ -256,6 +256,15 @@ def test_defect_6_text_that_is_not_unicode_is_refused_not_a_502(k2k):
                                                             "message": "is not valid Unicode text"}], body
 
 
+def test_defect_11_an_id_no_route_accepts_answers_the_api_s_404_not_the_library_s(k2k, cloud):
+    import urllib.parse
+
+    weird = urllib.parse.quote("U\u00a0e$\U000f8be1", safe="")  # what a fuzzer sends as a line id
+    status, body = k2k.raw(k2k.vendor, "DELETE", f"/inventory/{weird}", b"")
+    assert status == 404
+    assert_clean_error(body, "not_found")
+
+
 # -- defect 9's part: a patch changes only what it names ---------------------------------------------
 
 def test_defect_9_a_patch_keeps_the_fields_it_did_not_name(k2k):

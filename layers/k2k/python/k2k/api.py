@@ -54,6 +54,12 @@ def create_resolver() -> APIGatewayRestResolver:
         # A model built from the request's values inside a use case (a patched line validated whole).
         return _invalid(bounds.problems(e))
 
+    @app.not_found
+    def no_route(e: Exception) -> Response[Any]:
+        # A path API Gateway routed here that no route matches (a line id with a character no route
+        # allows): the API's 404, not Powertools' own shape.
+        return _error(404, "not_found", "not found")
+
     @app.exception_handler(RequestUnsupportedContentType)
     def unsupported_body(e: RequestUnsupportedContentType) -> Response[Any]:
         return _error(415, "unsupported_media_type", "send the body as application/json",
