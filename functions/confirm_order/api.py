@@ -12,8 +12,7 @@ from k2k.api import caller, create_resolver, handle
 from k2k.config import Settings
 from k2k.observability import logger
 from k2k.orders import VendorOrder
-from k2k.services import orders as orders_svc
-from k2k.services import vendor_orders
+from k2k.services import order_data, vendor_orders
 from k2k.store import Store
 
 app = create_resolver()
@@ -25,12 +24,12 @@ def _db() -> Store:
 
 @app.get("/orders", summary="The vendor's K2K orders (flagged k2k)")
 def list_orders() -> list[VendorOrder]:
-    return orders_svc.list_orders(_db(), caller(app).company_id)
+    return order_data.list_orders(_db(), caller(app).company_id)
 
 
 @app.get("/orders/<order_id>", summary="One K2K order")
 def get_order(order_id: Annotated[str, Path()]) -> VendorOrder:
-    return orders_svc.get_order(_db(), caller(app).company_id, order_id)
+    return order_data.get_order(_db(), caller(app).company_id, order_id)
 
 
 @app.post("/orders/<order_id>/confirm", summary="Confirm: lines never checked out are deleted, an AWB assigned")

@@ -14,8 +14,8 @@ from k2k.models import Model
 from k2k.observability import logger
 from k2k.orders import Cart, Prebook, PurchaseOrder
 from k2k.receivables import CustomerInvoice
+from k2k.services import order_data, staging
 from k2k.services import orders as svc
-from k2k.services import staging
 from k2k.store import Store
 
 app = create_resolver()
@@ -47,7 +47,7 @@ def add_line(cart_id: Annotated[str, Path()], body: svc.CartAdd) -> Cart:
 
 @app.get("/carts/<cart_id>", summary="A cart")
 def get_cart(cart_id: Annotated[str, Path()]) -> Cart:
-    return svc.get_cart(_db(), caller(app).company_id, cart_id)
+    return order_data.get_cart(_db(), caller(app).company_id, cart_id)
 
 
 @app.post("/carts/<cart_id>/checkout", summary="Check out: the cart becomes a prebook for the end customer")
@@ -63,12 +63,12 @@ def create_prebook(body: svc.PrebookIn) -> Prebook:
 
 @app.get("/prebooks", summary="The company's prebooks")
 def list_prebooks() -> list[Prebook]:
-    return svc.list_prebooks(_db(), caller(app).company_id)
+    return order_data.list_prebooks(_db(), caller(app).company_id)
 
 
 @app.get("/prebooks/<prebook_id>", summary="A prebook")
 def get_prebook(prebook_id: Annotated[str, Path()]) -> Prebook:
-    return svc.get_prebook(_db(), caller(app).company_id, prebook_id)
+    return order_data.get_prebook(_db(), caller(app).company_id, prebook_id)
 
 
 @app.post("/prebooks/<prebook_id>/purchase-orders", status_code=201,
@@ -79,12 +79,12 @@ def create_pos(prebook_id: Annotated[str, Path()]) -> list[PurchaseOrder]:
 
 @app.get("/purchase-orders", summary="The company's purchase orders")
 def list_pos() -> list[PurchaseOrder]:
-    return svc.list_pos(_db(), caller(app).company_id)
+    return order_data.list_pos(_db(), caller(app).company_id)
 
 
 @app.get("/purchase-orders/<po_id>", summary="A PO, and where it differs from what the vendor confirmed")
 def get_po(po_id: Annotated[str, Path()]) -> PurchaseOrderView:
-    po = svc.get_po(_db(), caller(app).company_id, po_id)
+    po = order_data.get_po(_db(), caller(app).company_id, po_id)
     return PurchaseOrderView(purchase_order=po, differences=svc.differences(po))
 
 

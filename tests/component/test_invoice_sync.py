@@ -18,7 +18,7 @@ import requests
 from k2k.events import new_event, outbox
 from k2k.inventory import BoxType, UnitType
 from k2k.orders import LineStatus, OrderConfirmed, OrderLine, OrderStatus, PoStatus, PurchaseOrder, Source, VendorOrder
-from k2k.services.orders import po_key
+from k2k.services.order_data import po_key
 from k2k.store import Store, to_item
 
 COMPANIES = {"rosaflor": "Rosaflor Farms", "bloom": "Bloom Wholesale", "tulipa": "Tulipa Trading"}

@@ -8,6 +8,7 @@ and the read applies the age window (`age_ineligibility`).
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -135,6 +136,8 @@ class InventoryLine(LineFields):
     vendor_company_id: str
     boxes_held: int = Field(default=0, ge=0, description="in buyers' carts, not checked out")
     boxes_sold: int = Field(default=0, ge=0, description="on K2K orders, checked out or prebooked")
+    boxes_shipped: int = Field(default=0, ge=0, description="of the sold boxes, those on orders the vendor "
+                                                              "confirmed (shipped); the rest can still come back")
     version: int = Field(ge=1)
     updated_at: datetime
 
@@ -171,8 +174,44 @@ def apply_patch(line: InventoryLine, patch: LinePatch, now: datetime) -> Invento
     # Validate the whole line again: a patch cannot produce a line that could not be created.
     fields = LineFields.model_validate({k: merged[k] for k in LineFields.model_fields})
     return InventoryLine(**fields.model_dump(), line_id=line.line_id, vendor_company_id=line.vendor_company_id,
-                         boxes_held=line.boxes_held, boxes_sold=line.boxes_sold, version=line.version + 1,
+                         boxes_held=line.boxes_held, boxes_sold=line.boxes_sold,
+                         boxes_shipped=line.boxes_shipped, version=line.version + 1,
                          updated_at=now)
+
+
+# -- stock rules --------------------------------------------------------------------------------
+
+def _boxes(n: int) -> str:
+    return f"{n} box" if n == 1 else f"{n} boxes"
+
+
+def removal_refusal(line: InventoryLine) -> str | None:
+    """Why this line cannot be removed now, or None. Boxes held in carts or sold on orders not yet
+    confirmed must be able to come back to the line (expiry, void, delete), so it stays until then."""
+    unshipped = line.boxes_sold - line.boxes_shipped
+    holds = [f"{_boxes(line.boxes_held)} held in buyers' carts" if line.boxes_held else "",
+             f"{_boxes(unshipped)} sold on orders not yet confirmed" if unshipped > 0 else ""]
+    holds = [h for h in holds if h]
+    if not holds:
+        return None
+    return (f"line {line.box_code} cannot be removed: {' and '.join(holds)}; they must be checked out and "
+            "confirmed, expire, or be deleted from their orders first")
+
+
+def stock_refusal(line: InventoryLine | None, box_code: str, take: int, quoted_price: Decimal | None) -> str | None:
+    """Why taking `take` boxes off hand at `quoted_price` fails on the line as it is NOW (read after the
+    refused write), or None when it would succeed now (the refusal was a race: go again)."""
+    if line is None:
+        return f"{box_code} is no longer available: the vendor removed it"
+    if quoted_price is not None and line.on_hold:
+        return f"{box_code} is no longer available: the vendor put it on hold"
+    if quoted_price is not None and line.price != quoted_price:
+        return f"the price of {box_code} changed since it was quoted; look at its availability again"
+    if line.boxes_on_hand < take:
+        if line.boxes_on_hand <= 0:
+            return f"{box_code} is sold out"
+        return f"only {_boxes(line.boxes_on_hand)} of {box_code} {'is' if line.boxes_on_hand == 1 else 'are'} left"
+    return None
 
 
 # -- publishing rules ---------------------------------------------------------------------------

@@ -10,6 +10,7 @@ when the vendor edits its stock:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -65,8 +66,13 @@ class ShipVia(StrEnum):
     GROWER = "GROWER"
 
 
-class OrderLine(Model):
-    """A K2K line as it stands on the buyer's PO and on the vendor's order (same line_no on both)."""
+class VendorOrderLine(Model):
+    """A K2K line as the vendor sees it on its order: what was bought, not for whom.
+
+    The privacy wall (docs/orders.md, "Who sees what"): nothing about the buyer's end customers,
+    carts or prebooks is here, and the vendor's copy of a line is only ever made by
+    `OrderLine.for_vendor`, which keeps this class's fields and nothing else.
+    """
 
     line_no: int
     vendor_line_id: str
@@ -78,12 +84,8 @@ class OrderLine(Model):
     stems_per_bunch: int
     boxes: int = Field(ge=1)
     unit_cost: Decimal = Field(description="the vendor's price to this buyer, per unit; not editable on K2K POs")
-    customer_code: str = Field(description="the buyer's end customer")
     checked_out: bool
     status: LineStatus = LineStatus.ACTIVE
-    cart_id: str | None = None
-    prebook_id: str | None = None
-    prebook_line_no: int | None = None
 
     @property
     def active(self) -> bool:
@@ -95,7 +97,25 @@ class OrderLine(Model):
                                   self.unit_cost)
 
 
-def active_total(lines: list[OrderLine]) -> Decimal:
+class OrderLine(VendorOrderLine):
+    """A K2K line on the buyer's PO (same line_no as on the vendor's order).
+
+    Every field declared here is the buyer's own business (its end customer, its cart and prebook,
+    and whatever else the buyer's PO line grows, such as landed cost): add buyer-only fields HERE,
+    never to VendorOrderLine. `for_vendor` keeps only VendorOrderLine's fields, so a field added
+    here can never reach the vendor's order, its API responses, its events or its emails.
+    """
+
+    customer_code: str = Field(description="the buyer's end customer (never shown to the vendor)")
+    cart_id: str | None = None
+    prebook_id: str | None = None
+    prebook_line_no: int | None = None
+
+    def for_vendor(self) -> VendorOrderLine:
+        return VendorOrderLine.model_validate(self.model_dump(include=set(VendorOrderLine.model_fields)))
+
+
+def active_total(lines: Sequence[VendorOrderLine]) -> Decimal:
     """What a PO or order is worth: its active lines (cancelled, deleted or voided ones are not)."""
     return sum((ln.total for ln in lines if ln.active), Decimal("0.00"))
 
@@ -125,6 +145,9 @@ class PurchaseOrder(Model):
 
 
 class VendorOrder(Model):
+    """The vendor's K2K order: the buyer company is its customer; the buyer's own customers are not
+    on it (its lines are VendorOrderLine, made by OrderLine.for_vendor)."""
+
     order_id: str
     vendor_company_id: str
     buyer_company_id: str
@@ -134,7 +157,7 @@ class VendorOrder(Model):
     ship_date: date
     k2k: bool = True
     status: OrderStatus
-    lines: list[OrderLine]
+    lines: list[VendorOrderLine]
     awb: str | None = None
     void_reason: str | None = None
     version: int = 1
@@ -226,9 +249,9 @@ class CartTimerElapsed(Model):
 
 @event_type("k2k.orders", "PurchaseOrderPlaced")
 class PurchaseOrderPlaced(Model):
-    """A buyer's K2K PO was created; the vendor's K2K order exists with it."""
+    """A buyer's K2K PO was created; the vendor's K2K order (po_id on it) exists with it. The vendor is
+    told of it, so it carries the vendor's order only, never the buyer's PO lines."""
 
-    po: PurchaseOrder
     order: VendorOrder
 
 
@@ -249,10 +272,11 @@ class CartExpired(Model):
 
 @event_type("k2k.orders", "OrderConfirmed")
 class OrderConfirmed(Model):
-    """The vendor confirmed a K2K order (AWB assigned); lines never checked out were deleted first."""
+    """The vendor confirmed a K2K order (AWB assigned); lines never checked out were deleted first.
+    The vendor's view: who the deleted lines were for is on the buyer's PO, read by the buyer's side."""
 
     order: VendorOrder
-    deleted_lines: list[OrderLine]
+    deleted_lines: list[VendorOrderLine]
 
 
 @event_type("k2k.orders", "OrderLinesRemoved")
@@ -260,7 +284,7 @@ class OrderLinesRemoved(Model):
     """The vendor voided an order or deleted lines: the buyer must find another supply."""
 
     order: VendorOrder
-    removed_lines: list[OrderLine]
+    removed_lines: list[VendorOrderLine]
     voided: bool
     reason: str | None = None
 
@@ -280,13 +304,16 @@ class StagingReceived(Model):
 # -- rules --------------------------------------------------------------------------------------
 
 def choose_po(candidates: list[PurchaseOrder], vendor_id: str, ship_date: date, source: Source,
-              cart_id: str | None, separate_ecommerce: bool) -> PurchaseOrder | None:
+              cart_id: str | None, separate_ecommerce: bool, adding: int = 1) -> PurchaseOrder | None:
     """PO consolidation: a new line joins an existing PO only if vendor, ship date and
-    'pending approval' match; with the buyer's automation, each e-commerce purchase has its own."""
+    'pending approval' match; with the buyer's automation, each e-commerce purchase has its own.
+    A PO whose order could not take `adding` more lines (MAX_ORDER_LINES) is joined by none."""
     for po in candidates:
         if po.vendor_company_id != vendor_id or po.ship_date != ship_date:
             continue
         if po.status is not PoStatus.PENDING_APPROVAL:
+            continue
+        if active_lines(po.lines) + adding > MAX_ORDER_LINES:
             continue
         if source is Source.ECOMMERCE and separate_ecommerce:
             if po.separate and any(ln.cart_id == cart_id for ln in po.lines):
@@ -315,8 +342,47 @@ def cart_open(cart: Cart, now: datetime) -> None:
         raise Conflict("the cart has expired")
 
 
-def next_line_no(lines: list[OrderLine]) -> int:
+def next_line_no(lines: Sequence[VendorOrderLine]) -> int:
     return max((ln.line_no for ln in lines), default=0) + 1
+
+
+# -- how big one step may be --------------------------------------------------------------------
+# Every step is one DynamoDB transaction, and a transaction holds at most 100 actions. The bounds
+# below keep the largest step of each document within it (worst cases: every line its own vendor
+# line, every vendor its own PO):
+#   confirm    order + PO + outbox + staging item per checked-out line + stock op per vendor line
+#              + per line never checked out: its stock event and its cart  <= 3 + 3 x 30 = 93
+#   void       order + PO + pending guard + outbox + stock op and event per vendor line
+#              + cart or prebook per line                                  <= 4 + 3 x 30 = 94
+#   checkout   cart + prebook + outbox + stock op and event per vendor line
+#              + (pending guard, PO, order) per PO                         <= 3 + 5 x 19 = 98
+#   expiry     one action fewer than checkout (no prebook)
+#   POs from a prebook: prebook + stock op and event per vendor line
+#              + (pending guard, PO, order, PurchaseOrderPlaced) per vendor  <= 1 + 2 x 30 + 4 x 9 = 97
+MAX_ORDER_LINES = 30
+MAX_CART_LINES = 19
+MAX_PREBOOK_LINES = 30
+MAX_PREBOOK_VENDORS = 9
+
+
+def active_lines(lines: Sequence[VendorOrderLine]) -> int:
+    return sum(1 for ln in lines if ln.active)
+
+
+def check_cart_room(cart: Cart) -> None:
+    if sum(1 for ln in cart.lines if ln.status is LineStatus.ACTIVE) >= MAX_CART_LINES:
+        raise Invalid(f"a cart holds at most {MAX_CART_LINES} lines; check this one out and open another",
+                      field="line_id")
+
+
+def check_prebook_size(vendors: Sequence[str]) -> None:
+    """`vendors`: the vendor of each line. Buying a prebook is one step, so its size is bounded."""
+    if len(vendors) > MAX_PREBOOK_LINES:
+        raise Invalid(f"a prebook has at most {MAX_PREBOOK_LINES} lines (this one has {len(vendors)})",
+                      field="lines")
+    if len(set(vendors)) > MAX_PREBOOK_VENDORS:
+        raise Invalid(f"a prebook buys from at most {MAX_PREBOOK_VENDORS} vendors "
+                      f"(this one from {len(set(vendors))}); split it", field="lines")
 
 
 def sale_price(unit_price: Decimal | None, suggested: Decimal | None) -> Decimal:

@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from datetime import time as dtime
 from decimal import Decimal
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
 from k2k import aws
+from k2k.errors import Conflict
 
 _ser = TypeSerializer()
 _deser = TypeDeserializer()
@@ -39,6 +40,25 @@ class ConditionFailed(Exception):
 
     def failed_at(self, index: int) -> bool:
         return index < len(self.reasons) and self.reasons[index] == "ConditionalCheckFailed"
+
+
+class LostRace(Exception):
+    """A read-decide-write step lost a race on a document it read: run it again from fresh reads."""
+
+
+T = TypeVar("T")
+RACE_ATTEMPTS = 10
+
+
+def retrying(attempt: Callable[[], T], what: str = "", attempts: int = RACE_ATTEMPTS) -> T:
+    """The one "retry a lost race" helper: run `attempt` again (jittered, growing backoff) while it
+    raises LostRace; after `attempts` the caller is told to try again (409)."""
+    for n in range(attempts):
+        try:
+            return attempt()
+        except LostRace:
+            time.sleep(min(0.01 * 2**n, 0.5) * random.random())  # spread the contenders out
+    raise Conflict(f"too many concurrent changes{' to ' + what if what else ''}; try again")
 
 
 def _clean(value: Any) -> Any:

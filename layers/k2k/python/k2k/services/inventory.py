@@ -1,10 +1,19 @@
-"""Vendor inventory lines on the store. Every change writes the line and its event together."""
+"""Vendor inventory lines on the store: the one owner of their keys, their versioned writes and their
+stock moves (StockMove). Every change writes the line and its event together.
+
+A line with boxes held in carts or sold on orders not yet confirmed cannot be removed: the removal
+is conditional on it (`removal_refusal` says why in words), so every expiry, void or deletion can
+still give its boxes back. Lines removed before that rule existed are skipped by `present`.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from contextlib import suppress
+from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
@@ -17,6 +26,7 @@ from k2k.inventory import (
     AvailabilityResyncRequested,
     InventoryLine,
     InventoryLineRemoved,
+    InventoryStockMoved,
     InventoryType,
     LineFields,
     LinePatch,
@@ -24,11 +34,13 @@ from k2k.inventory import (
     age_ineligibility,
     apply_patch,
     ineligibility,
+    removal_refusal,
+    stock_refusal,
 )
 from k2k.models import Model
 from k2k.network import Company
 from k2k.services.network import active_connections_as_vendor, get_company
-from k2k.store import ConditionFailed, Store, plain, to_item
+from k2k.store import ConditionFailed, LostRace, Store, plain, to_item
 
 
 def _now() -> datetime:
@@ -140,19 +152,129 @@ def _patched(key: dict[str, str], changed: InventoryLine, names: Iterable[str], 
 
 def remove_line(db: Store, caller: Caller, line_id: str) -> None:
     current = get_line(db, caller.company_id, line_id)
+    _refuse_removal(db, current)
     removed = InventoryLineRemoved(line_id=line_id, vendor_company_id=caller.company_id,
                                    version=current.version + 1)
     event = new_event(removed, company_id=caller.company_id, aggregate_id=line_id,
                       aggregate_version=removed.version)
     try:
         db.transact([
-            store.delete(_line_key(caller.company_id, line_id), condition="version = :v",
-                         values={":v": current.version}),
+            # The version read, and - whatever a read said - nothing held or sold unshipped at the write.
+            store.delete(_line_key(caller.company_id, line_id),
+                         condition="version = :v AND (attribute_not_exists(boxes_held) OR boxes_held = :zero) "
+                                   "AND (attribute_not_exists(boxes_sold) OR boxes_sold = :zero "
+                                   "OR boxes_sold = boxes_shipped)",
+                         values={":v": current.version, ":zero": 0}),
             store.delete(_box_code_key(caller.company_id, current.box_code)),
             outbox(event),
         ])
     except ConditionFailed as e:
+        with suppress(NotFound):  # removed meanwhile: the version check says so below
+            _refuse_removal(db, get_line(db, caller.company_id, line_id))
         raise Conflict("the line changed meanwhile; read it again") from e
+
+
+def _refuse_removal(db: Store, line: InventoryLine) -> None:
+    why = removal_refusal(line)
+    if why is None:
+        return
+    from k2k.services.order_data import orders_holding  # the orders' owner, which moves stock through here
+
+    holding = orders_holding(db, line.vendor_company_id, line.line_id)
+    raise Conflict(why, details=[{"field": "line_id", "message": f"held by K2K order {order_id}"}
+                                 for order_id in holding] or None)
+
+
+# -- stock moves ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class StockMove:
+    """Boxes of one vendor line moving between its buckets (docs/orders.md, Stock): negative numbers
+    leave a bucket, positive ones enter it. `price`: the vendor's price the buyer was quoted, which
+    a take off hand requires unchanged (and the line not on hold)."""
+
+    vendor_id: str
+    line_id: str
+    box_code: str = ""
+    on_hand: int = 0
+    held: int = 0
+    sold: int = 0
+    shipped: int = 0
+    price: Decimal | None = None
+
+    @property
+    def takes(self) -> bool:
+        """Takes boxes the customer is waiting for (off hand, or held to sold): never silently dropped."""
+        return self.on_hand < 0 or (self.held < 0 and self.sold > 0)
+
+    @property
+    def moves_availability(self) -> bool:
+        return bool(self.on_hand or self.held or self.sold)
+
+    def op(self) -> store.Op:
+        """The conditional update: no bucket below zero, the line still there, the quoted price kept."""
+        conditions = ["attribute_exists(pk)"]
+        values: dict[str, Any] = {":oh": self.on_hand, ":held": self.held, ":sold": self.sold,
+                                  ":shipped": self.shipped, ":one": 1, ":zero": 0}
+        for attr, delta, name in (("boxes_on_hand", self.on_hand, ":need_oh"),
+                                  ("boxes_held", self.held, ":need_held"),
+                                  ("boxes_sold", self.sold, ":need_sold")):
+            if delta < 0:
+                conditions.append(f"{attr} >= {name}")
+                values[name] = -delta
+        if self.price is not None:  # the cost the buyer was quoted is the cost it pays
+            conditions.append("price = :price AND on_hold = :false")
+            values.update({":price": self.price, ":false": False})
+        return store.update(
+            _line_key(self.vendor_id, self.line_id),
+            "SET boxes_on_hand = boxes_on_hand + :oh, "
+            "boxes_held = if_not_exists(boxes_held, :zero) + :held, "
+            "boxes_sold = if_not_exists(boxes_sold, :zero) + :sold, "
+            "boxes_shipped = if_not_exists(boxes_shipped, :zero) + :shipped, version = version + :one",
+            values=values, condition=" AND ".join(conditions))
+
+    def event(self) -> store.Op:
+        """InventoryStockMoved: buyers' availability follows (it re-reads the line)."""
+        return outbox(new_event(InventoryStockMoved(vendor_company_id=self.vendor_id, line_id=self.line_id),
+                                company_id=self.vendor_id, aggregate_id=self.line_id, aggregate_version=0))
+
+
+def merged(moves: Sequence[StockMove]) -> list[StockMove]:
+    """One move per vendor line (a transaction touches an item once), in first-seen order."""
+    out: dict[tuple[str, str], StockMove] = {}
+    for m in moves:
+        was = out.get((m.vendor_id, m.line_id))
+        out[(m.vendor_id, m.line_id)] = m if was is None else StockMove(
+            m.vendor_id, m.line_id, was.box_code or m.box_code, was.on_hand + m.on_hand, was.held + m.held,
+            was.sold + m.sold, was.shipped + m.shipped, was.price if was.price is not None else m.price)
+    return list(out.values())
+
+
+def events(moves: Sequence[StockMove]) -> list[store.Op]:
+    return [m.event() for m in moves if m.moves_availability]
+
+
+def present(db: Store, moves: Sequence[StockMove]) -> list[StockMove]:
+    """Moves that give boxes back or ship them, without those whose line is gone: lines removed while
+    they held boxes (before removal was refused for it) have nowhere to take them, and an expiry or
+    void must still converge. A line that is there now cannot go before the write: it holds them."""
+    lines = {(i["pk"], i["sk"]) for i in db.batch_get(
+        [_line_key(m.vendor_id, m.line_id) for m in moves if not m.takes])} if moves else set()
+    return [m for m in moves if m.takes or tuple(_line_key(m.vendor_id, m.line_id).values()) in lines]
+
+
+def refusal(db: Store, move: StockMove) -> Exception:
+    """What a refused stock move means, from a fresh read of its line: the customer's 409 saying why
+    (removed, on hold, price changed, only N left now), or LostRace when it would succeed now."""
+    try:
+        line: InventoryLine | None = get_line(db, move.vendor_id, move.line_id)
+    except NotFound:
+        line = None
+    if line is None and not move.takes:
+        return LostRace()  # gone since it was read: the next attempt leaves it out (`present`)
+    why = stock_refusal(line, move.box_code or (line.box_code if line else move.line_id), -move.on_hand
+                        if move.on_hand < 0 else 0, move.price if move.on_hand < 0 else None)
+    return Conflict(why) if why else LostRace()
 
 
 class Publication(Model):

@@ -17,13 +17,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import random
-import time
 import uuid
-from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
@@ -56,8 +54,8 @@ from k2k.notifications import send_email
 from k2k.observability import logger
 from k2k.orders import OrderConfirmed, PurchaseOrder
 from k2k.services.network import get_company
-from k2k.services.orders import get_po, list_pos
-from k2k.store import ConditionFailed, Store, as_int, plain, to_item
+from k2k.services.order_data import get_po, list_pos, staging_prefix
+from k2k.store import ConditionFailed, LostRace, Store, as_int, plain, retrying, to_item
 
 NOTICES = "invoice-notices"  # inbox records: this event's emails were sent
 ATTEMPTS = 100  # numbering under contention: each round, one of the racing confirmations wins
@@ -93,10 +91,6 @@ def _get(db: Store, key: dict[str, str]) -> store.Item | None:
     return db.get(key["pk"], key["sk"])
 
 
-def staging_prefix(po_id: str | None = None) -> str:
-    return f"STAGING#{po_id}#" if po_id else "STAGING#"
-
-
 # -- the documents bucket -------------------------------------------------------------------------
 
 class Documents:
@@ -124,7 +118,15 @@ class Documents:
     def link(self, key: str, filename: str) -> str:
         return str(self.s3.generate_presigned_url("get_object", ExpiresIn=LINK_SECONDS, Params={
             "Bucket": self.bucket, "Key": key, "ResponseContentType": "application/pdf",
-            "ResponseContentDisposition": f'attachment; filename="{filename}"'}))
+            "ResponseContentDisposition": attachment(filename)}))
+
+
+def attachment(filename: str) -> str:
+    """A Content-Disposition that no filename can break (RFC 6266): a quoted ASCII fallback with quotes,
+    backslashes, control and non-ASCII characters replaced, and the exact name as RFC 5987 `filename*`.
+    Vendor invoice numbers are typed by people (`12"B`, `Factura 7/ñ`)."""
+    fallback = "".join(c if " " <= c <= "~" and c not in '"\\' else "_" for c in filename)
+    return f'attachment; filename="{fallback}"; filename*=UTF-8\'\'{quote(filename, safe="")}'
 
 
 def ensure_pdf(docs: Documents, invoice: Invoice) -> str:
@@ -142,16 +144,6 @@ class PdfLink(Model):
     expires_in: int = LINK_SECONDS
     version: int
     filename: str
-
-
-def _retrying(attempt: Callable[[], T | None], what: str) -> T:
-    """Run a read-decide-write step from fresh reads until it wins (None = lost, go again)."""
-    for n in range(ATTEMPTS):
-        done = attempt()
-        if done is not None:
-            return done
-        time.sleep(min(0.005 * 2 ** min(n, 6), 0.25) * random.random())
-    raise Conflict(f"too many concurrent changes to {what}; try again")
 
 
 # -- the vendor's invoices ----------------------------------------------------------------------
@@ -182,7 +174,7 @@ def issue_for_order(db: Store, docs: Documents, confirmed: OrderConfirmed) -> In
     order = confirmed.order
     vendor = get_company(db, order.vendor_company_id)
 
-    def attempt() -> Invoice | None:
+    def attempt() -> Invoice:
         existing = invoice_for_order(db, vendor.company_id, order.order_id)
         if existing is not None:
             return existing
@@ -207,11 +199,11 @@ def issue_for_order(db: Store, docs: Documents, confirmed: OrderConfirmed) -> In
                                  aggregate_id=invoice.ref, aggregate_version=invoice.version)),
             ])
         except ConditionFailed:
-            return None  # another confirmation took the number, or this order was billed meanwhile
+            raise LostRace from None  # another confirmation took the number, or this order was billed meanwhile
         logger.info("invoice issued", extra={"invoice_no": no, "order_id": order.order_id})
         return invoice
 
-    invoice = _retrying(attempt, f"the invoice numbers of {vendor.company_id}")
+    invoice = retrying(attempt, f"the invoice numbers of {vendor.company_id}", ATTEMPTS)
     ensure_pdf(docs, invoice)
     return invoice
 
@@ -289,7 +281,7 @@ def sync_to_buyer(db: Store, invoice: Invoice, vendor: Company, buyer: Company) 
                                    buyer.name, buyer.settings.automations.buyer_invoice_upload)
     key = rec_key(invoice.buyer_company_id, invoice.po_id)
 
-    def attempt() -> Reconciliation | None:
+    def attempt() -> Reconciliation:
         item = _get(db, key)
         rec = Reconciliation.model_validate(plain(item)) if item else None
         if rec is not None and rec.vendor_company_id != invoice.vendor_company_id:
@@ -301,13 +293,15 @@ def sync_to_buyer(db: Store, invoice: Invoice, vendor: Company, buyer: Company) 
             logger.info("invoice version already applied", extra={"po_id": invoice.po_id,
                                                                   "invoice_version": invoice.version})
             return rec
-        return updated if _put_rec(db, updated, rec) else None
+        _put_rec(db, updated, rec)
+        return updated
 
-    return _retrying(attempt, f"the reconciliation of {invoice.po_id}")
+    return retrying(attempt, f"the reconciliation of {invoice.po_id}", ATTEMPTS)
 
 
 def _put_rec(db: Store, updated: Reconciliation, read: Reconciliation | None,
-             extra: list[store.Op] | None = None) -> bool:
+             extra: list[store.Op] | None = None) -> None:
+    """Save a reconciliation conditional on the version read (LostRace: it changed meanwhile)."""
     key = rec_key(updated.buyer_company_id, updated.po_id)
     if read is None:
         op = store.put(to_item(updated, **key, kind="REC"), condition="attribute_not_exists(pk)")
@@ -320,9 +314,8 @@ def _put_rec(db: Store, updated: Reconciliation, read: Reconciliation | None,
             db.put(op.key_or_item, condition=op.condition, values=op.values)
     except ConditionFailed as e:
         if e.failed_at(0):
-            return False
+            raise LostRace from e
         raise
-    return True
 
 
 def notify(db: Store, event: Event, invoice: Invoice, rec: Reconciliation | None, vendor: Company,
@@ -436,8 +429,10 @@ def step(db: Store, caller: Caller, po_id: str, action: Action, body: StepIn) ->
             invoice_version=inv.version, source=inv.source, amount=inv.amount,
             approved_by=caller.email or caller.user_id, approved_at=now),
             company_id=caller.company_id, aggregate_id=po_id, aggregate_version=moved.version)))
-    if not _put_rec(db, moved, rec, extra):
-        raise Conflict("the reconciliation changed meanwhile; read it again")
+    try:
+        _put_rec(db, moved, rec, extra)
+    except LostRace as e:
+        raise Conflict("the reconciliation changed meanwhile; read it again") from e
     return _view(moved, po, _staged(db.query(keys.company_pk(caller.company_id), staging_prefix(po_id))))
 
 
@@ -474,13 +469,14 @@ def upload_vendor_invoice(db: Store, docs: Documents, caller: Caller, po_id: str
     key = f"reconciliation/{caller.company_id}/{po_id}/{uuid.uuid4().hex}.pdf"
     docs.put_pdf(key, pdf)
 
-    def attempt() -> Reconciliation | None:
+    def attempt() -> Reconciliation:
         rec = _load_rec(db, caller.company_id, po_id)
         updated = rules.attach_manual(rec, po, body.invoice_no, body.amount, body.invoice_date or now.date(),
                                       key, by, now)
-        return updated if _put_rec(db, updated, rec) else None
+        _put_rec(db, updated, rec)
+        return updated
 
-    rec = _retrying(attempt, f"the reconciliation of {po_id}")
+    rec = retrying(attempt, f"the reconciliation of {po_id}", ATTEMPTS)
     return _view(rec, po, _staged(db.query(keys.company_pk(caller.company_id), staging_prefix(po_id))))
 
 

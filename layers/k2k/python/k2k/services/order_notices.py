@@ -1,5 +1,10 @@
 """Who is told what about K2K orders, by email (SES). The events themselves are on the bus.
 
+The privacy wall (docs/orders.md, "Who sees what"): one email per recipient group, never mixing
+companies - the vendor's people, the buyer's people, and each end customer on its own (only its
+own lines, and not the vendor's name: the buyer's supplier is the buyer's business). Order events
+carry the vendor's view of a line; who a line was for is read here from the buyer's PO.
+
 An email cannot join a DynamoDB transaction, so a notice is sent at least once:
 an event already recorded in the inbox is skipped; otherwise the email is sent
 and then the event recorded. A Lambda dying between the two sends that email
@@ -12,9 +17,19 @@ from collections.abc import Iterable
 from contextlib import suppress
 
 from k2k import consumer, keys
+from k2k.errors import NotFound
 from k2k.events import Event
-from k2k.orders import CartCheckedOut, OrderConfirmed, OrderLine, OrderLinesRemoved, PurchaseOrderPlaced
+from k2k.orders import (
+    CartCheckedOut,
+    OrderConfirmed,
+    OrderLine,
+    OrderLinesRemoved,
+    PurchaseOrderPlaced,
+    VendorOrder,
+    VendorOrderLine,
+)
 from k2k.services.network import get_company, get_customer
+from k2k.services.order_data import get_po
 from k2k.store import ConditionFailed, Store
 
 CONSUMER = "order-notices"
@@ -39,8 +54,16 @@ def _record(db: Store, company_id: str, event: Event) -> None:
         db.put(record.key_or_item, record.condition)
 
 
-def _lines(lines: Iterable[OrderLine]) -> str:
+def _lines(lines: Iterable[VendorOrderLine]) -> str:
     return "\n".join(f"  {ln.boxes} x {ln.box_type.value} {ln.product} (box code {ln.box_code})" for ln in lines)
+
+
+def _send_each(groups: Iterable[tuple[Iterable[str | None], str, str]]) -> list[str]:
+    """One email per recipient group: (addresses, subject, text)."""
+    sent: list[str] = []
+    for to, subject, text in groups:
+        sent += _send(to, subject, text)
+    return sent
 
 
 def notify(db: Store, event: Event) -> list[str]:
@@ -56,16 +79,19 @@ def notify(db: Store, event: Event) -> list[str]:
 Contacts = list[str | None]
 
 
-def _buyer_contacts(db: Store, buyer_id: str, customer_codes: Iterable[str]) -> tuple[Contacts, Contacts]:
-    """(the buyer's salespeople for these end customers, the end customers themselves)."""
-    sales: Contacts = []
-    customers: Contacts = []
-    for code in set(customer_codes):
-        customer = get_customer(db, buyer_id, code)
-        if customer:
-            sales.append(customer.salesperson_email)
-            customers.append(customer.email)
-    return sales, customers
+def _buyer_lines(db: Store, order: VendorOrder, lines: Iterable[VendorOrderLine]) -> list[OrderLine]:
+    """The buyer's own copies of these lines (its PO's), which say which end customer each was for."""
+    try:
+        po = get_po(db, order.buyer_company_id, order.po_id)
+    except NotFound:
+        return []
+    nos = {ln.line_no for ln in lines}
+    return [ln for ln in po.lines if ln.line_no in nos]
+
+
+def _salespeople(db: Store, buyer_id: str, customer_codes: Iterable[str]) -> Contacts:
+    """The buyer's salespeople for these end customers."""
+    return [c.salesperson_email for c in (get_customer(db, buyer_id, code) for code in set(customer_codes)) if c]
 
 
 def _compose(db: Store, event: Event) -> list[str]:
@@ -80,28 +106,50 @@ def _compose(db: Store, event: Event) -> list[str]:
                      f"{_lines(order.lines)}\nLines not yet checked out are deleted when you confirm.")
     if event.detail_type == "CartCheckedOut":
         done = CartCheckedOut.model_validate(event.data)
-        sales, customers = _buyer_contacts(db, done.cart.buyer_company_id, [done.cart.customer_code])
-        return _send([*sales, *customers], f"Order {done.prebook.prebook_id} confirmed",
-                     f"Thank you: your order {done.prebook.prebook_id} ships {done.prebook.ship_date}.\n"
-                     + "\n".join(f"  {ln.boxes} x {ln.product}" for ln in done.prebook.lines))
+        buyer_id, code = done.cart.buyer_company_id, done.cart.customer_code
+        customer = get_customer(db, buyer_id, code)
+        items = "\n".join(f"  {ln.boxes} x {ln.product}" for ln in done.prebook.lines)
+        return _send_each([
+            ([customer.email if customer else None], f"Order {done.prebook.prebook_id} confirmed",
+             f"Thank you: your order {done.prebook.prebook_id} ships {done.prebook.ship_date}.\n{items}"),
+            ([customer.salesperson_email if customer else None],
+             f"{code} checked out: prebook {done.prebook.prebook_id}",
+             f"Your customer {code} checked out cart {done.cart.cart_id}: prebook {done.prebook.prebook_id} "
+             f"ships {done.prebook.ship_date}.\n{items}")])
     if event.detail_type == "OrderConfirmed":
         confirmed = OrderConfirmed.model_validate(event.data)
         if not confirmed.deleted_lines:
             return []
         order = confirmed.order
         vendor = get_company(db, order.vendor_company_id)
-        sales, customers = _buyer_contacts(db, order.buyer_company_id,
-                                           [ln.customer_code for ln in confirmed.deleted_lines])
-        return _send([*sales, *customers, *vendor.settings.notification_emails],
-                     f"K2K order {order.order_id}: lines never checked out were deleted",
-                     f"{vendor.name} confirmed order {order.order_id} (AWB {order.awb}). These lines were never "
-                     f"checked out and were deleted:\n{_lines(confirmed.deleted_lines)}")
+        theirs = _buyer_lines(db, order, confirmed.deleted_lines)
+        by_customer: dict[str, list[OrderLine]] = {}
+        for ln in theirs:
+            by_customer.setdefault(ln.customer_code, []).append(ln)
+        groups: list[tuple[Iterable[str | None], str, str]] = [
+            (vendor.settings.notification_emails, f"K2K order {order.order_id}: lines never checked out were deleted",
+             f"You confirmed K2K order {order.order_id} for {order.buyer_name} (AWB {order.awb}). These lines "
+             f"were never checked out and were deleted; their boxes are back on open market:\n"
+             f"{_lines(confirmed.deleted_lines)}"),
+            (_salespeople(db, order.buyer_company_id, by_customer),
+             f"K2K order {order.order_id}: lines never checked out were deleted",
+             f"{vendor.name} confirmed order {order.order_id} (your PO {order.po_id}, AWB {order.awb}). "
+             f"These lines were never checked out and were deleted:\n"
+             + "\n".join(f"{_lines([ln])} for {ln.customer_code}" for ln in theirs))]
+        for code, lines in sorted(by_customer.items()):
+            customer = get_customer(db, order.buyer_company_id, code)
+            groups.append(([customer.email if customer else None],
+                           "Items you never checked out were removed from your cart",
+                           "These items were still in your cart, never checked out, and are no longer "
+                           f"reserved for you:\n{_lines(lines)}"))
+        return _send_each(groups)
     if event.detail_type == "OrderLinesRemoved":
         removed = OrderLinesRemoved.model_validate(event.data)
         order = removed.order
         buyer = get_company(db, order.buyer_company_id)
         vendor = get_company(db, order.vendor_company_id)
-        sales, _ = _buyer_contacts(db, order.buyer_company_id, [ln.customer_code for ln in removed.removed_lines])
+        theirs = _buyer_lines(db, order, removed.removed_lines)
+        sales = _salespeople(db, order.buyer_company_id, [ln.customer_code for ln in theirs])
         what = "voided the whole order" if removed.voided else "deleted lines from the order"
         reason = f"\nReason: {removed.reason}" if removed.reason else ""
         return _send([*sales, *buyer.settings.notification_emails],

@@ -4,23 +4,23 @@ Every step is one TransactWriteItems across the documents it touches - the
 vendor's line (stock, by a conditional update that can never go below zero),
 the buyer's cart/prebook/PO and the vendor's order (each conditional on the
 version read) and the outbox. A lost race on a document is retried from a
-fresh read; a lost race on stock is the customer's answer ("only N left").
+fresh read; a refused stock move is the customer's answer, said from a fresh
+read of the line (removed, on hold, price changed, only N left now).
+Documents are read and saved through services/order_data.py, stock moves
+through services/inventory.py (StockMove); neither is done here.
 """
 
 from __future__ import annotations
 
-import random
-import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from k2k import clock, keys, pricing, store
+from k2k import clock, pricing, store
 from k2k.auth import Caller
 from k2k.bounds import (
     BoxCount,
@@ -38,10 +38,12 @@ from k2k.bounds import (
 )
 from k2k.errors import Conflict, Invalid, NotFound
 from k2k.events import new_event, outbox
-from k2k.inventory import BoxType, InventoryLine, InventoryStockMoved, UnitType, age_ineligibility, ineligibility
+from k2k.inventory import BoxType, InventoryLine, UnitType, age_ineligibility, ineligibility
 from k2k.models import Model
 from k2k.network import Company, Connection
 from k2k.orders import (
+    MAX_PREBOOK_LINES,
+    MAX_PREBOOK_VENDORS,
     Cart,
     CartCheckedOut,
     CartExpired,
@@ -60,133 +62,40 @@ from k2k.orders import (
     ShipVia,
     Source,
     VendorOrder,
+    VendorOrderLine,
     cart_open,
+    check_cart_room,
+    check_prebook_size,
     check_ship_date,
     choose_po,
     next_line_no,
 )
-from k2k.services.inventory import get_line
+from k2k.services.inventory import StockMove, get_line, merged, present
+from k2k.services.inventory import events as stock_events
 from k2k.services.network import connection_for_buyer, get_company, get_customer
-from k2k.store import ConditionFailed, Store, plain, to_item
+from k2k.services.order_data import (
+    bump,
+    cart_key,
+    get_cart,
+    get_order,
+    get_po,
+    get_prebook,
+    order_key,
+    pending_guard,
+    pending_pos,
+    po_key,
+    prebook_key,
+    transact,
+    write,
+    written,
+)
+from k2k.store import ConditionFailed, LostRace, Store, retrying
 
-ATTEMPTS = 10
-
-T = TypeVar("T")
+L = TypeVar("L", bound=VendorOrderLine)
 
 
 def _id() -> str:
     return uuid.uuid4().hex[:12].upper()
-
-
-# -- keys and documents -------------------------------------------------------------------------
-
-def cart_key(buyer: str, cart_id: str) -> dict[str, str]:
-    return {"pk": keys.company_pk(buyer), "sk": f"CART#{cart_id}"}
-
-
-def po_key(buyer: str, po_id: str) -> dict[str, str]:
-    return {"pk": keys.company_pk(buyer), "sk": f"PO#{po_id}"}
-
-
-def prebook_key(buyer: str, prebook_id: str) -> dict[str, str]:
-    return {"pk": keys.company_pk(buyer), "sk": f"PREBOOK#{prebook_id}"}
-
-
-def order_key(vendor: str, order_id: str) -> dict[str, str]:
-    return {"pk": keys.company_pk(vendor), "sk": f"ORDER#{order_id}"}
-
-
-def _load(db: Store, key: dict[str, str], model: type[T], what: str) -> T:
-    item = db.get(key["pk"], key["sk"])
-    if item is None:
-        raise NotFound(f"{what} not found")
-    return model.model_validate(plain(item))  # type: ignore[attr-defined, no-any-return]
-
-
-def get_cart(db: Store, company_id: str, cart_id: str) -> Cart:
-    return _load(db, cart_key(company_id, cart_id), Cart, "cart")
-
-
-def get_po(db: Store, company_id: str, po_id: str) -> PurchaseOrder:
-    return _load(db, po_key(company_id, po_id), PurchaseOrder, "purchase order")
-
-
-def get_prebook(db: Store, company_id: str, prebook_id: str) -> Prebook:
-    return _load(db, prebook_key(company_id, prebook_id), Prebook, "prebook")
-
-
-def get_order(db: Store, company_id: str, order_id: str) -> VendorOrder:
-    return _load(db, order_key(company_id, order_id), VendorOrder, "order")
-
-
-def list_pos(db: Store, company_id: str) -> list[PurchaseOrder]:
-    return [PurchaseOrder.model_validate(plain(i)) for i in db.query(keys.company_pk(company_id), "PO#")]
-
-
-def list_orders(db: Store, company_id: str) -> list[VendorOrder]:
-    return [VendorOrder.model_validate(plain(i)) for i in db.query(keys.company_pk(company_id), "ORDER#")]
-
-
-def list_prebooks(db: Store, company_id: str) -> list[Prebook]:
-    return [Prebook.model_validate(plain(i)) for i in db.query(keys.company_pk(company_id), "PREBOOK#")]
-
-
-def write(doc: BaseModel, key: dict[str, str], kind: str, read_version: int | None) -> store.Op:
-    """Put a whole document, conditional on the version it was read at (None: must be new)."""
-    item = to_item(doc, **key, kind=kind)
-    if read_version is None:
-        return store.put(item, condition="attribute_not_exists(pk)")
-    return store.put(item, condition="version = :v", values={":v": read_version})
-
-
-def stock(vendor: str, line_id: str, *, on_hand: int = 0, held: int = 0, sold: int = 0,
-          price: Decimal | None = None) -> store.Op:
-    """Move boxes between a line's buckets; the condition keeps every bucket at zero or more."""
-    conditions = ["attribute_exists(pk)"]
-    values: dict[str, Any] = {":oh": on_hand, ":held": held, ":sold": sold, ":one": 1, ":zero": 0}
-    for attr, delta, name in (("boxes_on_hand", on_hand, ":need_oh"), ("boxes_held", held, ":need_held"),
-                              ("boxes_sold", sold, ":need_sold")):
-        if delta < 0:
-            conditions.append(f"{attr} >= {name}")
-            values[name] = -delta
-    if price is not None:  # the cost the buyer was quoted is the cost it pays
-        conditions.append("price = :price AND on_hold = :false")
-        values.update({":price": price, ":false": False})
-    return store.update(
-        {"pk": keys.company_pk(vendor), "sk": keys.inventory_sk(line_id)},
-        "SET boxes_on_hand = boxes_on_hand + :oh, "
-        "boxes_held = if_not_exists(boxes_held, :zero) + :held, "
-        "boxes_sold = if_not_exists(boxes_sold, :zero) + :sold, version = version + :one",
-        values=values, condition=" AND ".join(conditions))
-
-
-def stock_event(vendor: str, line_id: str) -> store.Op:
-    return outbox(new_event(InventoryStockMoved(vendor_company_id=vendor, line_id=line_id),
-                            company_id=vendor, aggregate_id=line_id, aggregate_version=0))
-
-
-def _retrying(attempt: Callable[[], T]) -> T:
-    """Run a read-decide-write step again from fresh reads while it loses races on documents."""
-    for n in range(ATTEMPTS):
-        try:
-            return attempt()
-        except _Retry:
-            time.sleep(random.uniform(0, 0.01 * 2**n))  # spread the contenders out
-    raise Conflict("too many concurrent changes; try again")
-
-
-class _Retry(Exception):
-    pass
-
-
-def _transact(db: Store, ops: list[store.Op], stock_ops: int = 0, out_of_stock: str = "") -> None:
-    """The first `stock_ops` ops are stock moves: their failure is final, any other is a retry."""
-    try:
-        db.transact(ops)
-    except ConditionFailed as e:
-        if any(e.failed_at(i) for i in range(stock_ops)):
-            raise Conflict(out_of_stock) from e
-        raise _Retry from e
 
 
 # -- pricing a K2K line for the buyer ---------------------------------------------------------
@@ -233,6 +142,7 @@ def quote(db: Store, buyer: Company, vendor_id: str, line_id: str, location: str
 def _order_line(q: Quote, line_no: int, boxes: int, customer_code: str, checked_out: bool, *,
                 cart_id: str | None = None, prebook_id: str | None = None,
                 prebook_line_no: int | None = None) -> OrderLine:
+    """The buyer's PO line for a quoted K2K line (the vendor's order gets its `for_vendor()` copy)."""
     line = q.line
     assert line.box_type is not None
     return OrderLine(line_no=line_no, vendor_line_id=line.line_id, box_code=line.box_code, product=line.product,
@@ -240,12 +150,6 @@ def _order_line(q: Quote, line_no: int, boxes: int, customer_code: str, checked_
                      stems_per_bunch=line.stems_per_bunch, boxes=boxes, unit_cost=q.unit_cost,
                      customer_code=customer_code, checked_out=checked_out, cart_id=cart_id,
                      prebook_id=prebook_id, prebook_line_no=prebook_line_no)
-
-
-def _pending_pos(db: Store, buyer_id: str) -> list[PurchaseOrder]:
-    items = db.query(keys.company_pk(buyer_id), "PO#", consistent=True, filter_expression="#s = :p",
-                     names={"#s": "status"}, values={":p": PoStatus.PENDING_APPROVAL.value})
-    return [PurchaseOrder.model_validate(plain(i)) for i in items]
 
 
 def _new_po(buyer: Company, q: Quote, ship_date: date, source: Source, separate: bool, status: PoStatus,
@@ -261,30 +165,6 @@ def _new_po(buyer: Company, q: Quote, ship_date: date, source: Source, separate:
                         customer_code=conn.buyer_customer_code, po_id=po_id, ship_date=ship_date,
                         status=OrderStatus.OPEN, lines=[], version=0, created_at=now, updated_at=now)
     return po, order
-
-
-def pending_guard(was: PoStatus | None, po: PurchaseOrder) -> list[store.Op]:
-    """At most one consolidating PO pending approval per vendor and ship date: a guard item is created
-    with it and removed when it leaves pending approval, so two first adds racing cannot open two."""
-    if po.separate:
-        return []
-    key = {"pk": keys.company_pk(po.buyer_company_id),
-           "sk": f"POPENDING#{po.vendor_company_id}#{po.ship_date.isoformat()}"}
-    pending = po.status is PoStatus.PENDING_APPROVAL
-    if pending and was is not PoStatus.PENDING_APPROVAL:
-        return [store.put({**key, "kind": "POGUARD", "po_id": po.po_id}, condition="attribute_not_exists(pk)")]
-    if was is PoStatus.PENDING_APPROVAL and not pending:
-        return [store.delete(key, condition="attribute_not_exists(pk) OR po_id = :po", values={":po": po.po_id})]
-    return []
-
-
-def _bump(doc: T, **changes: Any) -> T:
-    return doc.model_copy(update={**changes, "version": doc.version + 1})  # type: ignore[attr-defined]
-
-
-def _written(doc: BaseModel, key: dict[str, str], kind: str) -> store.Op:
-    version = doc.version  # type: ignore[attr-defined]
-    return write(doc, key, kind, version - 1 if version > 1 else None)
 
 
 # -- e-commerce carts ---------------------------------------------------------------------------
@@ -317,8 +197,9 @@ def add_to_cart(db: Store, caller: Caller, cart_id: str | None, body: CartAdd) -
             cart_open(cart, now)
             if (cart.customer_code, cart.ship_date) != (body.customer_code, body.ship_date):
                 raise Invalid("a cart is for one customer and one ship date", field="ship_date")
+            check_cart_room(cart)
         separate = buyer.settings.automations.separate_ecommerce_pos
-        po = choose_po(_pending_pos(db, buyer.company_id), body.vendor_company_id, body.ship_date,
+        po = choose_po(pending_pos(db, buyer.company_id), body.vendor_company_id, body.ship_date,
                        Source.ECOMMERCE, cart.cart_id, separate)
         if po is None:
             po, order = _new_po(buyer, q, body.ship_date, Source.ECOMMERCE, separate, PoStatus.PENDING_APPROVAL,
@@ -329,34 +210,32 @@ def add_to_cart(db: Store, caller: Caller, cart_id: str | None, body: CartAdd) -
         line = _order_line(q, line_no, body.boxes, body.customer_code, False, cart_id=cart.cart_id)
         new_po = po.version == 0
         was = None if new_po else po.status
-        po = _bump(po, lines=[*po.lines, line], updated_at=now)
-        order = _bump(order, lines=[*order.lines, line], updated_at=now)
-        cart = _bump(cart, lines=[*cart.lines, CartLine(
+        po = bump(po, lines=[*po.lines, line], updated_at=now)
+        order = bump(order, lines=[*order.lines, line.for_vendor()], updated_at=now)
+        cart = bump(cart, lines=[*cart.lines, CartLine(
             vendor_company_id=body.vendor_company_id, vendor_line_id=body.line_id, box_code=q.line.box_code,
             product=q.line.product, boxes=body.boxes, po_id=po.po_id, line_no=line_no,
             unit_price=q.suggested_price)])
+        move = StockMove(body.vendor_company_id, body.line_id, q.line.box_code, on_hand=-body.boxes,
+                         held=body.boxes, price=q.line.price)
         ops = [
-            stock(body.vendor_company_id, body.line_id, on_hand=-body.boxes, held=body.boxes,
-                  price=q.line.price),
-            _written(cart, cart_key(buyer.company_id, cart.cart_id), "CART"),
-            _written(po, po_key(buyer.company_id, po.po_id), "PO"),
-            _written(order, order_key(po.vendor_company_id, order.order_id), "ORDER"),
-            *pending_guard(was, po),
-            stock_event(body.vendor_company_id, body.line_id),
+            written(cart, cart_key(buyer.company_id, cart.cart_id), "CART"),
+            written(po, po_key(buyer.company_id, po.po_id), "PO"),
+            written(order, order_key(po.vendor_company_id, order.order_id), "ORDER"),
+            *pending_guard(db, was, po),
+            move.event(),
         ]
         if cart.version == 1:
             ops.append(outbox(new_event(
                 CartOpened(buyer_company_id=buyer.company_id, cart_id=cart.cart_id, expires_at=cart.expires_at),
                 company_id=buyer.company_id, aggregate_id=cart.cart_id, aggregate_version=cart.version)))
         if new_po:
-            ops.append(outbox(new_event(PurchaseOrderPlaced(po=po, order=order), company_id=buyer.company_id,
+            ops.append(outbox(new_event(PurchaseOrderPlaced(order=order), company_id=buyer.company_id,
                                         aggregate_id=po.po_id, aggregate_version=po.version)))
-        left = q.line.boxes_on_hand
-        _transact(db, ops, 1, f"only {left} boxes of {q.line.box_code} are left" if left else
-                  f"{q.line.box_code} is sold out")
+        transact(db, ops, [move])
         return cart
 
-    return _retrying(attempt)
+    return retrying(attempt)
 
 
 def _lines_by_po(cart: Cart) -> dict[str, list[CartLine]]:
@@ -367,16 +246,12 @@ def _lines_by_po(cart: Cart) -> dict[str, list[CartLine]]:
     return grouped
 
 
-def _stock_moves(cart: Cart, **direction: int) -> tuple[list[store.Op], list[store.Op]]:
-    """Stock ops for the cart's active lines, one per vendor line (a transaction touches an item
-    once), and their events. direction: the sign of the move per bucket, e.g. held=-1, sold=1."""
-    boxes: dict[tuple[str, str], int] = defaultdict(int)
-    for line in cart.lines:
-        if line.status is LineStatus.ACTIVE:
-            boxes[(line.vendor_company_id, line.vendor_line_id)] += line.boxes
-    ops = [stock(v, lid, on_hand=direction.get("on_hand", 0) * n, held=direction.get("held", 0) * n,
-                 sold=direction.get("sold", 0) * n) for (v, lid), n in boxes.items()]
-    return ops, [stock_event(v, lid) for (v, lid) in boxes]
+def _stock_moves(cart: Cart, on_hand: int = 0, held: int = 0, sold: int = 0) -> list[StockMove]:
+    """Stock moves for the cart's active lines, one per vendor line (a transaction touches an item
+    once). The arguments: the sign of the move per bucket, e.g. held=-1, sold=1."""
+    return merged([StockMove(ln.vendor_company_id, ln.vendor_line_id, ln.box_code, on_hand=on_hand * ln.boxes,
+                             held=held * ln.boxes, sold=sold * ln.boxes)
+                   for ln in cart.lines if ln.status is LineStatus.ACTIVE])
 
 
 def checkout(db: Store, caller: Caller, cart_id: str) -> tuple[Cart, Prebook]:
@@ -415,32 +290,34 @@ def checkout(db: Store, caller: Caller, cart_id: str) -> tuple[Cart, Prebook]:
                 return ln.model_copy(update={"checked_out": True, "prebook_id": prebook_id,
                                              "prebook_line_no": numbers[ln.line_no]})
 
+            def vendor_check(ln: VendorOrderLine, mine: set[int] = mine) -> VendorOrderLine:
+                return ln.model_copy(update={"checked_out": True}) if ln.line_no in mine and ln.active else ln
+
             # K2K POs are approved automatically once a purchase is checked out.
             was = po.status
-            po = _bump(po, lines=[check(ln) for ln in po.lines], status=PoStatus.APPROVED, updated_at=now)
-            order = _bump(order, lines=[check(ln) for ln in order.lines], updated_at=now)
-            ops += [*pending_guard(was, po), _written(po, po_key(buyer.company_id, po_id), "PO"),
-                    _written(order, order_key(po.vendor_company_id, order.order_id), "ORDER")]
+            po = bump(po, lines=[check(ln) for ln in po.lines], status=PoStatus.APPROVED, updated_at=now)
+            order = bump(order, lines=[vendor_check(ln) for ln in order.lines], updated_at=now)
+            ops += [*pending_guard(db, was, po), written(po, po_key(buyer.company_id, po_id), "PO"),
+                    written(order, order_key(po.vendor_company_id, order.order_id), "ORDER")]
         prebook = Prebook(prebook_id=prebook_id, buyer_company_id=buyer.company_id,
                           customer_code=cart.customer_code, ship_date=cart.ship_date,
                           classification=classification, source=Source.ECOMMERCE, cart_id=cart_id,
                           lines=prebook_lines, created_at=now)
-        cart = _bump(cart, status=CartStatus.CHECKED_OUT, prebook_id=prebook_id)
-        stock_ops, stock_events = _stock_moves(cart, held=-1, sold=1)
+        cart = bump(cart, status=CartStatus.CHECKED_OUT, prebook_id=prebook_id)
+        moves = _stock_moves(cart, held=-1, sold=1)
         # The cart's version decides a checkout racing the timer: exactly one of them commits.
-        ops = [_written(cart, cart_key(buyer.company_id, cart_id), "CART"), *stock_ops, *ops,
-               write(prebook, prebook_key(buyer.company_id, prebook_id), "PREBOOK", None), *stock_events,
+        ops = [written(cart, cart_key(buyer.company_id, cart_id), "CART"), *ops,
+               write(prebook, prebook_key(buyer.company_id, prebook_id), "PREBOOK", None), *stock_events(moves),
                outbox(new_event(CartCheckedOut(cart=cart, prebook=prebook), company_id=buyer.company_id,
                                 aggregate_id=cart_id, aggregate_version=cart.version))]
         try:
-            db.transact(ops)
-        except ConditionFailed as e:
-            if e.failed_at(0):  # the cart changed: expired, or another checkout won - say which
-                cart_open(get_cart(db, buyer.company_id, cart_id), clock.now())
-            raise _Retry from e
+            transact(db, ops, moves)
+        except LostRace:  # the cart changed: expired, or another checkout won - say which
+            cart_open(get_cart(db, buyer.company_id, cart_id), clock.now())
+            raise
         return cart, prebook
 
-    return _retrying(attempt)
+    return retrying(attempt)
 
 
 def expire_cart(db: Store, buyer_id: str, cart_id: str) -> Cart | None:
@@ -461,30 +338,31 @@ def expire_cart(db: Store, buyer_id: str, cart_id: str) -> Cart | None:
             order = get_order(db, po.vendor_company_id, po.order_id)
             mine = {ln.line_no for ln in lines}
 
-            def cancel(ln: OrderLine, mine: set[int] = mine) -> OrderLine:
+            def cancel(ln: L, mine: set[int] = mine) -> L:
                 return ln.model_copy(update={"status": LineStatus.CANCELLED}) \
                     if ln.line_no in mine and ln.active else ln
 
             po_lines = [cancel(ln) for ln in po.lines]
             empty = not any(ln.active for ln in po_lines)
             was = po.status
-            po = _bump(po, lines=po_lines, updated_at=now, status=PoStatus.CANCELLED if empty else po.status)
-            ops += pending_guard(was, po)
-            order = _bump(order, lines=[cancel(ln) for ln in order.lines], updated_at=now,
-                          status=OrderStatus.VOIDED if empty else order.status)
-            ops += [_written(po, po_key(buyer_id, po_id), "PO"),
-                    _written(order, order_key(po.vendor_company_id, order.order_id), "ORDER")]
+            po = bump(po, lines=po_lines, updated_at=now, status=PoStatus.CANCELLED if empty else po.status)
+            ops += pending_guard(db, was, po)
+            order = bump(order, lines=[cancel(ln) for ln in order.lines], updated_at=now,
+                         status=OrderStatus.VOIDED if empty else order.status)
+            ops += [written(po, po_key(buyer_id, po_id), "PO"),
+                    written(order, order_key(po.vendor_company_id, order.order_id), "ORDER")]
         # The lines still active hold stock; lines the vendor deleted already gave theirs back.
-        stock_ops, stock_events = _stock_moves(cart, held=-1, on_hand=1)
-        cart = _bump(cart, status=CartStatus.EXPIRED, lines=[
+        # (A line removed before removals were refused while holding boxes has nowhere to take them.)
+        moves = present(db, _stock_moves(cart, held=-1, on_hand=1))
+        cart = bump(cart, status=CartStatus.EXPIRED, lines=[
             ln.model_copy(update={"status": LineStatus.CANCELLED}) if ln.status is LineStatus.ACTIVE else ln
             for ln in cart.lines])
-        _transact(db, [_written(cart, cart_key(buyer_id, cart_id), "CART"), *stock_ops, *ops, *stock_events,
-                       outbox(new_event(CartExpired(cart=cart), company_id=buyer_id, aggregate_id=cart_id,
-                                        aggregate_version=cart.version))])
+        transact(db, [written(cart, cart_key(buyer_id, cart_id), "CART"), *ops, *stock_events(moves),
+                      outbox(new_event(CartExpired(cart=cart), company_id=buyer_id, aggregate_id=cart_id,
+                                       aggregate_version=cart.version))], moves)
         return cart
 
-    return _retrying(attempt)
+    return retrying(attempt)
 
 
 # -- prebooks and POs from prebooks -------------------------------------------------------------
@@ -503,13 +381,16 @@ class PrebookIn(Input):
     ship_via: ShipVia = ShipVia.WAREHOUSE
     salesperson: Name | None = None
     location: Code | None = None
-    lines: list[PrebookLineIn] = Field(min_length=1, max_length=100)
+    lines: list[PrebookLineIn] = Field(min_length=1, max_length=MAX_PREBOOK_LINES,
+                                       description=f"at most {MAX_PREBOOK_LINES} lines from at most "
+                                                   f"{MAX_PREBOOK_VENDORS} vendors (bought in one step)")
 
 
 def create_prebook(db: Store, caller: Caller, body: PrebookIn) -> Prebook:
     buyer = get_company(db, caller.company_id)
     if get_customer(db, buyer.company_id, body.customer_code) is None:
         raise Invalid(f"customer {body.customer_code} not found", field="customer_code")
+    check_prebook_size([ln.vendor_company_id for ln in body.lines])
     lines = []
     for n, ln in enumerate(body.lines, start=1):
         q = quote(db, buyer, ln.vendor_company_id, ln.line_id, body.location)
@@ -539,17 +420,18 @@ def create_pos_from_prebook(db: Store, caller: Caller, prebook_id: str) -> list[
         todo = [ln for ln in prebook.lines if ln.po_id is None and ln.status is LineStatus.ACTIVE]
         if not todo:
             raise Conflict("every line of this prebook is already on a purchase order")
+        check_prebook_size([ln.vendor_company_id for ln in todo])  # prebooks stored before it was checked
+        per_vendor = defaultdict(int, {v: sum(1 for ln in todo if ln.vendor_company_id == v)
+                                       for v in {ln.vendor_company_id for ln in todo}})
         pos: dict[str, tuple[PurchaseOrder, VendorOrder]] = {}
-        needs: dict[tuple[str, str], int] = defaultdict(int)
-        prices: dict[tuple[str, str], Decimal | None] = {}
+        moves: list[StockMove] = []
         others: list[store.Op] = []
-        out_of_stock = []
         updated_lines = {ln.line_no: ln for ln in prebook.lines}
         for ln in todo:
             q = quote(db, buyer, ln.vendor_company_id, ln.vendor_line_id)
             if ln.vendor_company_id not in pos:
-                found = choose_po(_pending_pos(db, buyer.company_id), ln.vendor_company_id, prebook.ship_date,
-                                  Source.PREBOOK, None, False)
+                found = choose_po(pending_pos(db, buyer.company_id), ln.vendor_company_id, prebook.ship_date,
+                                  Source.PREBOOK, None, False, adding=per_vendor[ln.vendor_company_id])
                 if found is None:
                     pos[ln.vendor_company_id] = _new_po(buyer, q, prebook.ship_date, Source.PREBOOK, False,
                                                         PoStatus.PENDING_APPROVAL, now)
@@ -559,35 +441,32 @@ def create_pos_from_prebook(db: Store, caller: Caller, prebook_id: str) -> list[
             line = _order_line(q, next_line_no(po.lines), ln.boxes, prebook.customer_code, True,
                                prebook_id=prebook_id, prebook_line_no=ln.line_no)
             pos[ln.vendor_company_id] = (po.model_copy(update={"lines": [*po.lines, line]}),
-                                         order.model_copy(update={"lines": [*order.lines, line]}))
+                                         order.model_copy(update={"lines": [*order.lines, line.for_vendor()]}))
             updated_lines[ln.line_no] = ln.model_copy(update={"po_id": po.po_id, "po_line_no": line.line_no,
                                                                "unit_cost": q.unit_cost})
-            needs[(ln.vendor_company_id, ln.vendor_line_id)] += ln.boxes
-            prices[(ln.vendor_company_id, ln.vendor_line_id)] = q.line.price
-            out_of_stock.append(f"{q.line.box_code} ({q.line.boxes_on_hand} left)")
-        # One stock op per vendor line: a transaction touches each item once.
-        stock_ops = [stock(v, lid, on_hand=-n, sold=n, price=prices[(v, lid)]) for (v, lid), n in needs.items()]
-        others += [stock_event(v, lid) for (v, lid) in needs]
+            moves.append(StockMove(ln.vendor_company_id, ln.vendor_line_id, q.line.box_code, on_hand=-ln.boxes,
+                                   sold=ln.boxes, price=q.line.price))
+        moves = merged(moves)  # one stock op per vendor line: a transaction touches each item once
+        others += stock_events(moves)
         result = []
         for po, order in pos.values():
             created = po.version == 0
             was = None if created else po.status
-            po = _bump(po, status=PoStatus.APPROVED, updated_at=now)  # K2K POs are approved automatically
-            others += pending_guard(was, po)
-            order = _bump(order, updated_at=now)
+            po = bump(po, status=PoStatus.APPROVED, updated_at=now)  # K2K POs are approved automatically
+            others += pending_guard(db, was, po)
+            order = bump(order, updated_at=now)
             result.append(po)
-            others += [_written(po, po_key(buyer.company_id, po.po_id), "PO"),
-                       _written(order, order_key(po.vendor_company_id, order.order_id), "ORDER")]
+            others += [written(po, po_key(buyer.company_id, po.po_id), "PO"),
+                       written(order, order_key(po.vendor_company_id, order.order_id), "ORDER")]
             if created:
-                others.append(outbox(new_event(PurchaseOrderPlaced(po=po, order=order), company_id=buyer.company_id,
+                others.append(outbox(new_event(PurchaseOrderPlaced(order=order), company_id=buyer.company_id,
                                                aggregate_id=po.po_id, aggregate_version=po.version)))
-        prebook = _bump(prebook, lines=[updated_lines[n] for n in sorted(updated_lines)])
-        others.append(_written(prebook, prebook_key(buyer.company_id, prebook_id), "PREBOOK"))
-        _transact(db, [*stock_ops, *others], len(stock_ops),
-                  "not enough boxes left for this prebook: " + ", ".join(out_of_stock))
+        prebook = bump(prebook, lines=[updated_lines[n] for n in sorted(updated_lines)])
+        others.append(written(prebook, prebook_key(buyer.company_id, prebook_id), "PREBOOK"))
+        transact(db, others, moves)
         return result
 
-    return _retrying(attempt)
+    return retrying(attempt)
 
 
 # -- modify shipped K2K POs ---------------------------------------------------------------------
@@ -640,9 +519,9 @@ def modify_shipped_line(db: Store, caller: Caller, po_id: str, line_no: int, pat
         raise NotFound("PO line not found")
     changes = patch.model_dump(exclude_unset=True, exclude={"version"})
     lines = [ln.model_copy(update=changes) if ln.line_no == line_no else ln for ln in po.lines]
-    changed = _bump(po, lines=[OrderLine.model_validate(ln.model_dump()) for ln in lines], updated_at=clock.now())
+    changed = bump(po, lines=[OrderLine.model_validate(ln.model_dump()) for ln in lines], updated_at=clock.now())
     try:
-        db.transact([_written(changed, po_key(caller.company_id, po_id), "PO")])
+        db.transact([written(changed, po_key(caller.company_id, po_id), "PO")])
     except ConditionFailed as e:
         raise Conflict("the PO changed meanwhile; read it again") from e
     return changed

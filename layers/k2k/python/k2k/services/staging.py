@@ -25,8 +25,8 @@ from k2k.orders import OrderLine, StagingReceived, can_bill, sale_price
 from k2k.receivables import CustomerInvoice, CustomerInvoiceLine, CustomerInvoiceSource, invoice_key
 from k2k.services import inventory as inventory_svc
 from k2k.services.network import get_company, get_customer
-from k2k.services.orders import _retrying, _transact, get_prebook
-from k2k.store import Item, Store, plain, to_item
+from k2k.services.order_data import get_prebook, transact
+from k2k.store import Item, Store, plain, retrying, to_item
 
 
 class StagedBoxes(Model):
@@ -109,10 +109,10 @@ def receive(db: Store, caller: Caller, body: ReceiveIn) -> Receipt:
             billed_invoice_id=receipt.billed.invoice_id if receipt.billed else None,
             into_inventory_line_id=receipt.into_inventory_line_id), company_id=buyer.company_id,
             aggregate_id=receipt.po_id, aggregate_version=0)))
-        _transact(db, ops)
+        transact(db, ops)
         return receipt
 
-    return _retrying(attempt)
+    return retrying(attempt)
 
 
 def _bill(db: Store, buyer: Company, line: OrderLine, boxes: int, receipt: Receipt, ops: list[store.Op]) -> bool:

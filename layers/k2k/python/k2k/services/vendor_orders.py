@@ -9,12 +9,12 @@ confirmed; after shipment the buyer modifies its own PO instead.
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from pydantic import Field
 
-from k2k import clock, keys, store
+from k2k import clock, store
 from k2k.auth import Caller
 from k2k.bounds import Confirm, Input, Note, Tag
 from k2k.errors import Conflict
@@ -27,14 +27,15 @@ from k2k.orders import (
     OrderLinesRemoved,
     OrderStatus,
     PoStatus,
+    PurchaseOrder,
     VendorOrder,
+    VendorOrderLine,
     check_confirm_word,
 )
-from k2k.services.orders import (
-    _bump,
-    _retrying,
-    _transact,
-    _written,
+from k2k.services.inventory import StockMove, merged, present
+from k2k.services.inventory import events as stock_events
+from k2k.services.order_data import (
+    bump,
     cart_key,
     get_cart,
     get_order,
@@ -44,14 +45,13 @@ from k2k.services.orders import (
     pending_guard,
     po_key,
     prebook_key,
-    stock,
-    stock_event,
+    staging_key,
+    transact,
+    written,
 )
-from k2k.store import Store, to_item
+from k2k.store import Store, retrying, to_item
 
-
-def staging_key(buyer: str, po_id: str, line_no: int) -> dict[str, str]:
-    return {"pk": keys.company_pk(buyer), "sk": f"STAGING#{po_id}#{line_no:04d}"}
+L = TypeVar("L", bound=VendorOrderLine)
 
 
 class OrderConfirmation(Input):
@@ -67,38 +67,42 @@ def _own_order(db: Store, caller: Caller, order_id: str) -> VendorOrder:
     return get_order(db, caller.company_id, order_id)  # another company's order is simply not found
 
 
-def _removal_ops(db: Store, order: VendorOrder, removed: list[OrderLine], status: LineStatus) -> list[store.Op]:
-    """Everything outside the order and PO that removing these lines touches: stock, carts, prebooks."""
+def _marking(nos: set[int], status: LineStatus) -> Callable[[L], L]:
+    def mark(ln: L) -> L:
+        return ln.model_copy(update={"status": status}) if ln.line_no in nos else ln
+    return mark
+
+
+def _returns(vendor_id: str, removed: Sequence[VendorOrderLine]) -> list[StockMove]:
+    """Removed lines' boxes back to open market: sold ones if checked out, held ones if not."""
+    return [StockMove(vendor_id, ln.vendor_line_id, ln.box_code, on_hand=ln.boxes,
+                      sold=-ln.boxes if ln.checked_out else 0, held=0 if ln.checked_out else -ln.boxes)
+            for ln in removed]
+
+
+def _buyer_documents(db: Store, po: PurchaseOrder, removed: Sequence[OrderLine], status: LineStatus) -> list[store.Op]:
+    """The end customers' carts and prebooks the removed lines came from (found on the buyer's PO lines:
+    the vendor's copy of a line does not say whose they were)."""
     ops: list[store.Op] = []
-    events: list[store.Op] = []
-    moves: dict[str, dict[str, int]] = defaultdict(lambda: {"on_hand": 0, "held": 0, "sold": 0})
-    for ln in removed:
-        move = moves[ln.vendor_line_id]
-        move["on_hand"] += ln.boxes
-        move["sold" if ln.checked_out else "held"] -= ln.boxes
-    for line_id, move in moves.items():
-        ops.append(stock(order.vendor_company_id, line_id, on_hand=move["on_hand"], held=move["held"],
-                         sold=move["sold"]))
-        events.append(stock_event(order.vendor_company_id, line_id))
-    buyer = order.buyer_company_id
+    buyer = po.buyer_company_id
     for cart_id in {ln.cart_id for ln in removed if ln.cart_id and not ln.checked_out}:
         cart = get_cart(db, buyer, cart_id)
         if cart.status is not CartStatus.OPEN:
             continue
-        gone = {(ln.line_no, order.po_id) for ln in removed}
-        cart = _bump(cart, lines=[c.model_copy(update={"status": status}) if (c.line_no, c.po_id) in gone else c
-                                  for c in cart.lines])
-        ops.append(_written(cart, cart_key(buyer, cart_id), "CART"))
+        gone = {(ln.line_no, po.po_id) for ln in removed}
+        cart = bump(cart, lines=[c.model_copy(update={"status": status}) if (c.line_no, c.po_id) in gone else c
+                                 for c in cart.lines])
+        ops.append(written(cart, cart_key(buyer, cart_id), "CART"))
     for prebook_id in {ln.prebook_id for ln in removed if ln.prebook_id}:
         prebook = get_prebook(db, buyer, prebook_id)
         gone_nos = {ln.prebook_line_no for ln in removed if ln.prebook_id == prebook_id}
-        prebook = _bump(prebook, lines=[p.model_copy(update={"status": status}) if p.line_no in gone_nos else p
-                                        for p in prebook.lines])
-        ops.append(_written(prebook, prebook_key(buyer, prebook_id), "PREBOOK"))
-    return ops + events
+        prebook = bump(prebook, lines=[p.model_copy(update={"status": status}) if p.line_no in gone_nos else p
+                                       for p in prebook.lines])
+        ops.append(written(prebook, prebook_key(buyer, prebook_id), "PREBOOK"))
+    return ops
 
 
-def _remove(db: Store, caller: Caller, order_id: str, pick: Any, status: LineStatus,
+def _remove(db: Store, caller: Caller, order_id: str, pick: Callable[[VendorOrderLine], bool], status: LineStatus,
             reason: str | None) -> VendorOrder:
     def attempt() -> VendorOrder:
         now = clock.now()
@@ -109,28 +113,28 @@ def _remove(db: Store, caller: Caller, order_id: str, pick: Any, status: LineSta
         if not removed:
             raise Conflict("no such open line on this order")
         nos = {ln.line_no for ln in removed}
-
-        def mark(ln: OrderLine) -> OrderLine:
-            return ln.model_copy(update={"status": status}) if ln.line_no in nos else ln
-
+        mark = _marking(nos, status)
         lines = [mark(ln) for ln in order.lines]
         empty = not any(ln.active for ln in lines)
-        order = _bump(order, lines=lines, updated_at=now, void_reason=reason or order.void_reason,
-                      status=OrderStatus.VOIDED if empty else order.status)
+        order = bump(order, lines=lines, updated_at=now, void_reason=reason or order.void_reason,
+                     status=OrderStatus.VOIDED if empty else order.status)
         po = get_po(db, order.buyer_company_id, order.po_id)
         was = po.status
-        po = _bump(po, lines=[mark(ln) for ln in po.lines], updated_at=now,
-                   status=PoStatus.CANCELLED if empty else po.status)
-        ops = [_written(order, order_key(caller.company_id, order_id), "ORDER"),
-               _written(po, po_key(order.buyer_company_id, po.po_id), "PO"), *pending_guard(was, po),
-               *_removal_ops(db, order, removed, status),
+        removed_on_po = [ln for ln in po.lines if ln.line_no in nos]
+        po = bump(po, lines=[mark(ln) for ln in po.lines], updated_at=now,
+                  status=PoStatus.CANCELLED if empty else po.status)
+        # (A line removed before removals were refused while it held boxes has nowhere to take them.)
+        moves = present(db, merged(_returns(order.vendor_company_id, removed)))
+        ops = [written(order, order_key(caller.company_id, order_id), "ORDER"),
+               written(po, po_key(order.buyer_company_id, po.po_id), "PO"), *pending_guard(db, was, po),
+               *_buyer_documents(db, po, removed_on_po, status), *stock_events(moves),
                outbox(new_event(OrderLinesRemoved(order=order, removed_lines=removed, voided=empty, reason=reason),
                                 company_id=caller.company_id, aggregate_id=order_id,
                                 aggregate_version=order.version))]
-        _transact(db, ops)
+        transact(db, ops, moves)
         return order
 
-    return _retrying(attempt)
+    return retrying(attempt)
 
 
 def void_order(db: Store, caller: Caller, order_id: str, body: OrderVoid) -> VendorOrder:
@@ -144,7 +148,8 @@ def delete_line(db: Store, caller: Caller, order_id: str, line_no: int) -> Vendo
 
 def confirm_order(db: Store, caller: Caller, order_id: str, body: OrderConfirmation) -> VendorOrder:
     """Lines never checked out are deleted first; the AWB is assigned; the buyer's PO is confirmed
-    and its boxes wait in the buyer's staging area under the vendor's box codes."""
+    and its boxes wait in the buyer's staging area under the vendor's box codes. The confirmed boxes
+    are shipped: they can no longer come back to the vendor's line, which may now be removed."""
 
     def attempt() -> VendorOrder:
         now = clock.now()
@@ -152,20 +157,19 @@ def confirm_order(db: Store, caller: Caller, order_id: str, body: OrderConfirmat
         if order.status is not OrderStatus.OPEN:
             raise Conflict(f"the order is {order.status.value}; only open orders can be confirmed")
         unchecked = [ln for ln in order.lines if ln.active and not ln.checked_out]
-        if not any(ln.active and ln.checked_out for ln in order.lines):
+        shipped = [ln for ln in order.lines if ln.active and ln.checked_out]
+        if not shipped:
             raise Conflict("no line of this order has been checked out yet; nothing to confirm")
         nos = {ln.line_no for ln in unchecked}
-
-        def mark(ln: OrderLine) -> OrderLine:
-            return ln.model_copy(update={"status": LineStatus.DELETED}) if ln.line_no in nos else ln
-
+        mark = _marking(nos, LineStatus.DELETED)
         awb = body.awb or f"K2K-{uuid.uuid4().hex[:8].upper()}"
-        order = _bump(order, lines=[mark(ln) for ln in order.lines], status=OrderStatus.CONFIRMED, awb=awb,
-                      updated_at=now)
+        order = bump(order, lines=[mark(ln) for ln in order.lines], status=OrderStatus.CONFIRMED, awb=awb,
+                     updated_at=now)
         po = get_po(db, order.buyer_company_id, order.po_id)
+        unchecked_on_po = [ln for ln in po.lines if ln.line_no in nos]
         po_lines = [mark(ln) for ln in po.lines]
-        po = _bump(po, lines=po_lines, status=PoStatus.CONFIRMED, awb=awb, updated_at=now,
-                   confirmed_lines=[ln for ln in po_lines if ln.active])
+        po = bump(po, lines=po_lines, status=PoStatus.CONFIRMED, awb=awb, updated_at=now,
+                  confirmed_lines=[ln for ln in po_lines if ln.active])
         staging = [store.put({**staging_key(po.buyer_company_id, po.po_id, ln.line_no), "kind": "STAGING",
                               "po_id": po.po_id, "line_no": ln.line_no, "box_code": ln.box_code,
                               "product": ln.product, "vendor_company_id": order.vendor_company_id,
@@ -174,14 +178,15 @@ def confirm_order(db: Store, caller: Caller, order_id: str, body: OrderConfirmat
                               "prebook_id": ln.prebook_id, "prebook_line_no": ln.prebook_line_no,
                               "line": to_item(ln)}, condition="attribute_not_exists(pk)")
                    for ln in po.confirmed_lines]
-        ops = [_written(order, order_key(caller.company_id, order_id), "ORDER"),
-               _written(po, po_key(po.buyer_company_id, po.po_id), "PO"), *staging,
-               *(_removal_ops(db, order, unchecked, LineStatus.DELETED) if unchecked else []),
+        returned = _returns(order.vendor_company_id, unchecked)
+        ships = [StockMove(order.vendor_company_id, ln.vendor_line_id, ln.box_code, shipped=ln.boxes) for ln in shipped]
+        moves = present(db, merged([*returned, *ships]))
+        ops = [written(order, order_key(caller.company_id, order_id), "ORDER"),
+               written(po, po_key(po.buyer_company_id, po.po_id), "PO"), *staging,
+               *_buyer_documents(db, po, unchecked_on_po, LineStatus.DELETED), *stock_events(moves),
                outbox(new_event(OrderConfirmed(order=order, deleted_lines=unchecked), company_id=caller.company_id,
                                 aggregate_id=order_id, aggregate_version=order.version))]
-        _transact(db, ops)
+        transact(db, ops, moves)
         return order
 
-    return _retrying(attempt)
-
-
+    return retrying(attempt)

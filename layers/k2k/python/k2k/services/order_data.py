@@ -1,0 +1,192 @@
+"""The orders' documents on the store: the one owner of their keys and versioned load/save.
+
+Carts, prebooks and purchase orders live in the buyer's partition, the vendor's K2K order in the
+vendor's, staged boxes in the buyer's (docs/orders.md, docs/data-model.md). Use cases
+(services/orders.py, vendor_orders.py, staging.py) read and write them only through this module;
+a document is saved conditional on the version it was read at, and a step that loses that race
+raises store.LostRace, which store.retrying runs again from fresh reads. Stock moves of vendor
+lines are the inventory's (services/inventory.py, StockMove): `transact` commits them with the
+documents and turns a failed stock condition into the customer's answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol, TypeVar
+
+from pydantic import BaseModel
+
+from k2k import keys, store
+from k2k.errors import NotFound
+from k2k.orders import (
+    MAX_ORDER_LINES,
+    Cart,
+    LineStatus,
+    OrderStatus,
+    PoStatus,
+    Prebook,
+    PurchaseOrder,
+    VendorOrder,
+    active_lines,
+)
+from k2k.services.inventory import StockMove, refusal
+from k2k.store import ConditionFailed, LostRace, Store, plain, to_item
+
+
+class Versioned(Protocol):
+    version: int
+
+    def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False) -> Any: ...
+
+
+D = TypeVar("D", bound=Versioned)
+M = TypeVar("M", bound=BaseModel)
+
+
+# -- keys ---------------------------------------------------------------------------------------
+
+def cart_key(buyer: str, cart_id: str) -> dict[str, str]:
+    return {"pk": keys.company_pk(buyer), "sk": f"CART#{cart_id}"}
+
+
+def po_key(buyer: str, po_id: str) -> dict[str, str]:
+    return {"pk": keys.company_pk(buyer), "sk": f"PO#{po_id}"}
+
+
+def prebook_key(buyer: str, prebook_id: str) -> dict[str, str]:
+    return {"pk": keys.company_pk(buyer), "sk": f"PREBOOK#{prebook_id}"}
+
+
+def order_key(vendor: str, order_id: str) -> dict[str, str]:
+    return {"pk": keys.company_pk(vendor), "sk": f"ORDER#{order_id}"}
+
+
+STAGING_PREFIX = "STAGING#"
+
+
+def staging_key(buyer: str, po_id: str, line_no: int) -> dict[str, str]:
+    return {"pk": keys.company_pk(buyer), "sk": f"{STAGING_PREFIX}{po_id}#{line_no:04d}"}
+
+
+def staging_prefix(po_id: str | None = None) -> str:
+    """The buyer's staged boxes, of one PO or of all."""
+    return f"{STAGING_PREFIX}{po_id}#" if po_id else STAGING_PREFIX
+
+
+def _pending_key(po: PurchaseOrder) -> dict[str, str]:
+    return {"pk": keys.company_pk(po.buyer_company_id),
+            "sk": f"POPENDING#{po.vendor_company_id}#{po.ship_date.isoformat()}"}
+
+
+# -- load ---------------------------------------------------------------------------------------
+
+def _load(db: Store, key: dict[str, str], model: type[M], what: str) -> M:
+    item = db.get(key["pk"], key["sk"])
+    if item is None:
+        raise NotFound(f"{what} not found")
+    return model.model_validate(plain(item))
+
+
+def get_cart(db: Store, company_id: str, cart_id: str) -> Cart:
+    return _load(db, cart_key(company_id, cart_id), Cart, "cart")
+
+
+def get_po(db: Store, company_id: str, po_id: str) -> PurchaseOrder:
+    return _load(db, po_key(company_id, po_id), PurchaseOrder, "purchase order")
+
+
+def get_prebook(db: Store, company_id: str, prebook_id: str) -> Prebook:
+    return _load(db, prebook_key(company_id, prebook_id), Prebook, "prebook")
+
+
+def get_order(db: Store, company_id: str, order_id: str) -> VendorOrder:
+    return _load(db, order_key(company_id, order_id), VendorOrder, "order")
+
+
+def list_pos(db: Store, company_id: str) -> list[PurchaseOrder]:
+    return [PurchaseOrder.model_validate(plain(i)) for i in db.query(keys.company_pk(company_id), "PO#")]
+
+
+def list_orders(db: Store, company_id: str) -> list[VendorOrder]:
+    return [VendorOrder.model_validate(plain(i)) for i in db.query(keys.company_pk(company_id), "ORDER#")]
+
+
+def list_prebooks(db: Store, company_id: str) -> list[Prebook]:
+    return [Prebook.model_validate(plain(i)) for i in db.query(keys.company_pk(company_id), "PREBOOK#")]
+
+
+def orders_holding(db: Store, vendor_id: str, line_id: str) -> list[str]:
+    """The vendor's open orders with an active line of this inventory line (an explanation, rarely asked)."""
+    items = db.query(keys.company_pk(vendor_id), "ORDER#", filter_expression="#s = :open", names={"#s": "status"},
+                     values={":open": OrderStatus.OPEN.value})
+    return [i["order_id"] for i in items if any(
+        ln["vendor_line_id"] == line_id and ln.get("status", LineStatus.ACTIVE.value) == LineStatus.ACTIVE.value
+        for ln in i.get("lines", []))]
+
+
+def pending_pos(db: Store, buyer_id: str) -> list[PurchaseOrder]:
+    items = db.query(keys.company_pk(buyer_id), "PO#", consistent=True, filter_expression="#s = :p",
+                     names={"#s": "status"}, values={":p": PoStatus.PENDING_APPROVAL.value})
+    return [PurchaseOrder.model_validate(plain(i)) for i in items]
+
+
+# -- save ---------------------------------------------------------------------------------------
+
+def write(doc: BaseModel, key: dict[str, str], kind: str, read_version: int | None) -> store.Op:
+    """Put a whole document, conditional on the version it was read at (None: must be new)."""
+    item = to_item(doc, **key, kind=kind)
+    if read_version is None:
+        return store.put(item, condition="attribute_not_exists(pk)")
+    return store.put(item, condition="version = :v", values={":v": read_version})
+
+
+def bump(doc: D, **changes: Any) -> D:
+    """The document's next version, with these changes (saved by `written`)."""
+    bumped: D = doc.model_copy(update={**changes, "version": doc.version + 1})
+    return bumped
+
+
+def written(doc: BaseModel, key: dict[str, str], kind: str) -> store.Op:
+    """Save a document bumped once since it was read (version 1: it is new)."""
+    version = doc.version  # type: ignore[attr-defined]
+    return write(doc, key, kind, version - 1 if version > 1 else None)
+
+
+def pending_guard(db: Store, was: PoStatus | None, po: PurchaseOrder) -> list[store.Op]:
+    """At most one consolidating PO pending approval per vendor and ship date takes new lines: a guard
+    item names it, so two first adds racing cannot open two. A new pending PO takes the guard over
+    from whatever it named when read (nothing, or a PO that cannot take more lines); a PO leaving
+    pending approval removes the guard only if it still names it."""
+    if po.separate:
+        return []
+    key = _pending_key(po)
+    pending = po.status is PoStatus.PENDING_APPROVAL
+    if pending and was is not PoStatus.PENDING_APPROVAL:
+        guard = db.get(key["pk"], key["sk"])
+        item = {**key, "kind": "POGUARD", "po_id": po.po_id}
+        if guard is None:
+            return [store.put(item, condition="attribute_not_exists(pk)")]
+        named = db.get(*po_key(po.buyer_company_id, guard["po_id"]).values())
+        if named is not None and named["status"] == PoStatus.PENDING_APPROVAL.value and active_lines(
+                PurchaseOrder.model_validate(plain(named)).lines) < MAX_ORDER_LINES:
+            raise LostRace  # a PO this line can join opened meanwhile: go again and join it
+        return [store.put(item, condition="po_id = :seen", values={":seen": guard["po_id"]})]
+    if was is PoStatus.PENDING_APPROVAL and not pending:
+        guard = db.get(key["pk"], key["sk"])
+        if guard is None or guard["po_id"] != po.po_id:
+            return []  # gone, or taken over by a newer PO: it is that one's now
+        return [store.delete(key, condition="po_id = :po", values={":po": po.po_id})]
+    return []
+
+
+def transact(db: Store, ops: list[store.Op], moves: Sequence[StockMove] = ()) -> None:
+    """Commit a step: its stock moves and its documents in one transaction. A stock move whose
+    condition failed is the customer's answer (a 409 saying why, from a fresh read of the line);
+    any other failed condition is a lost race (LostRace: run the step again)."""
+    try:
+        db.transact([*(m.op() for m in moves), *ops])
+    except ConditionFailed as e:
+        for i, move in enumerate(moves):
+            if e.failed_at(i):
+                raise refusal(db, move) from e
+        raise LostRace from e
