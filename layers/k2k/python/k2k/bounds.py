@@ -135,6 +135,18 @@ Timezone = Annotated[str, Field(min_length=1, max_length=64, examples=[DEFAULT_T
                                 description="a time zone of the IANA database"), AfterValidator(_timezone)]
 
 
+# -- pages of a list ----------------------------------------------------------------------------------
+
+# Every list answers a page: at most `limit` items (default PAGE_SIZE) and a `next_token` to ask for the
+# next. The ceiling keeps an answer far below Lambda's 6 MB response limit (a PO is ~5 KB at 20 lines).
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+PageSize = Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE,
+                                description=f"items per page, at most {MAX_PAGE_SIZE} (default {PAGE_SIZE})")]
+PageToken = Annotated[str, Field(min_length=1, max_length=2048, pattern=r"^[A-Za-z0-9_-]+$",
+                                 description="the next_token of the previous page, as it was given")]
+
+
 # -- what the client reads ----------------------------------------------------------------------------
 
 def problems(errors: ValidationError | list[Any], where: tuple[str, ...] = ()) -> list[dict[str, str]]:

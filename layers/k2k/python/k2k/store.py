@@ -117,6 +117,17 @@ def check(key: Item, condition: str, values: dict[str, Any] | None = None,
     return Op("ConditionCheck", key, condition=condition, values=values, names=names)
 
 
+PAGE_READS = 10  # DynamoDB calls one page may take (each reads up to 1 MB)
+
+
+@dataclass
+class QueryPage:
+    """Items of one page and the key of the last one DynamoDB evaluated (None: there is no more)."""
+
+    items: list[Item]
+    last_key: Item | None
+
+
 class Store:
     def __init__(self, table_name: str, client: Any | None = None) -> None:
         self.table = table_name
@@ -176,6 +187,40 @@ class Store:
             if "LastEvaluatedKey" not in page:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def page(self, pk: str, prefix: str | None = None, *, limit: int, start: Item | None = None,
+             filter_expression: str | None = None, values: dict[str, Any] | None = None,
+             names: dict[str, str] | None = None, descending: bool = False,
+             index: str | None = None) -> QueryPage:
+        """One page of a partition (or GSI partition) by sort-key prefix: at most `limit` items that pass
+        the filter, from `start` (the `last_key` of the page before), and where the next page starts
+        (None after the last one). A filter may leave a page short, even empty: its `last_key` goes on.
+        The caller checks that `start` is in this query's partition (k2k.paging does)."""
+        pk_name, sk_name = (f"{index}pk", f"{index}sk") if index else ("pk", "sk")
+        expr = f"{pk_name} = :pk" + (f" AND begins_with({sk_name}, :prefix)" if prefix else "")
+        kwargs: dict[str, Any] = {
+            "TableName": self.table, "KeyConditionExpression": expr, "ScanIndexForward": not descending,
+            "ExpressionAttributeValues": _values({":pk": pk, **({":prefix": prefix} if prefix else {}),
+                                                 **(values or {})}),
+        }
+        if index:
+            kwargs["IndexName"] = index
+        if filter_expression:
+            kwargs["FilterExpression"] = filter_expression
+        if names:
+            kwargs["ExpressionAttributeNames"] = names
+        if start:
+            kwargs["ExclusiveStartKey"] = serialize(start)
+        items: list[Item] = []
+        for _ in range(PAGE_READS):  # a sparse filter ends a page short rather than reading on and on
+            out = self.db.query(**kwargs, Limit=limit - len(items))  # evaluated, so never past `limit`
+            items.extend(deserialize(raw) for raw in out.get("Items", []))
+            if "LastEvaluatedKey" not in out:
+                return QueryPage(items, None)
+            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+            if len(items) >= limit:
+                break
+        return QueryPage(items, deserialize(kwargs["ExclusiveStartKey"]))
 
     # -- single writes
     def put(self, item: Item, condition: str | None = None, values: dict[str, Any] | None = None,

@@ -1,0 +1,84 @@
+"""Pages of a list: a next_token is the caller's own, for one query, and cannot be bent to read elsewhere."""
+
+import base64
+import json
+
+import pytest
+
+from k2k import paging
+from k2k.errors import Invalid
+
+PK = "C#bloom"
+QUERY = "q1"
+
+
+def token_for(company: str = "bloom", key: dict | None = None, query: str = QUERY) -> str:
+    return paging.encode(company, query, key or {"pk": PK, "sk": "PO#0042"})
+
+
+def payload(token: str) -> dict:
+    return json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+
+
+def raw(data: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+
+def test_a_token_gives_back_the_key_its_page_stopped_at():
+    token = token_for()
+    assert set(token) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")  # URL-safe
+    assert paging.start_key(token, "bloom", QUERY, PK, "PO#") == {"pk": PK, "sk": "PO#0042"}
+
+
+def test_a_token_of_an_index_query_keeps_both_keys_of_the_company():
+    key = {"pk": "C#bloom", "sk": "INVREF#7", "gsi1pk": "C#bloom#INVPO#PO-1", "gsi1sk": "2026-03-05#7"}
+    token = token_for(key=key)
+    assert paging.start_key(token, "bloom", QUERY, "C#bloom#INVPO#PO-1", None, "gsi1") == key
+
+
+def test_another_company_presenting_the_token_is_refused():
+    with pytest.raises(Invalid) as refused:
+        paging.start_key(token_for("bloom"), "petal", QUERY, "C#petal", "PO#")
+    assert refused.value.details == [{"field": "query.next_token", "message": refused.value.message}]
+
+
+def test_a_token_relabelled_for_the_caller_still_cannot_reach_another_partition():
+    # petal rewrites bloom's token to say "petal": the key is still in bloom's partition.
+    forged = raw({**payload(token_for("bloom")), "c": "petal"})
+    with pytest.raises(Invalid):
+        paging.start_key(forged, "petal", QUERY, "C#petal", "PO#")
+    # ...and pointing the key into another company's partition under the caller's name is refused too.
+    forged = raw({"c": "petal", "q": QUERY, "k": {"pk": "C#bloom", "sk": "PO#0042"}})
+    with pytest.raises(Invalid):
+        paging.start_key(forged, "petal", QUERY, "C#petal", "PO#")
+
+
+def test_an_index_token_whose_item_is_another_companys_is_refused():
+    key = {"pk": "C#bloom", "sk": "INVREF#7", "gsi1pk": "C#petal#INVPO#PO-1", "gsi1sk": "x"}
+    with pytest.raises(Invalid):
+        paging.start_key(raw({"c": "petal", "q": QUERY, "k": key}), "petal", QUERY, "C#petal#INVPO#PO-1", None,
+                         "gsi1")
+
+
+def test_a_company_whose_id_extends_anothers_gets_no_foothold():
+    key = {"pk": "C#bloom2", "sk": "INVREF#7", "gsi1pk": "C#bloom#INVPO#PO-1", "gsi1sk": "x"}
+    with pytest.raises(Invalid):
+        paging.start_key(raw({"c": "bloom", "q": QUERY, "k": key}), "bloom", QUERY, "C#bloom#INVPO#PO-1", None,
+                         "gsi1")
+
+
+@pytest.mark.parametrize("tamper", [
+    lambda t: t[:-3],                                            # cut short
+    lambda t: t[:10] + ("A" if t[10] != "A" else "B") + t[11:],  # a character changed
+    lambda t: "not-a-token",
+    lambda t: raw(["a", "list"]),
+    lambda t: raw({**payload(t), "q": "another-query"}),         # the token of another list or filter
+    lambda t: raw({**payload(t), "k": {"pk": PK, "sk": "INV#1"}}),  # outside this list's prefix
+    lambda t: raw({**payload(t), "k": {"pk": PK, "sk": "PO#1", "extra": "x"}}),
+    lambda t: raw({**payload(t), "k": {"pk": PK, "sk": 7}}),
+    lambda t: raw({**payload(t), "k": "PO#1"}),
+])
+def test_a_tampered_token_is_refused(tamper):
+    with pytest.raises(Invalid) as refused:
+        paging.start_key(tamper(token_for()), "bloom", QUERY, PK, "PO#")
+    assert refused.value.status == 422
