@@ -37,7 +37,7 @@ from botocore.config import Config
 
 from infra.localcloud import functions, isolation
 from infra.localcloud.emulator import Emulator
-from infra.localcloud.faults import CallCounts, CallRecorder, Crash, Faults
+from infra.localcloud.faults import CallCounts, CallRecorder, Crash, Faults, Injected
 from infra.localcloud.gateway import Gateway
 from infra.localcloud.pollers import SqsPoller, StreamPoller
 from infra.localcloud.provision import Provisioned, provision
@@ -96,7 +96,7 @@ class LocalCloud:
         self.base_url = ""
         self.moto_endpoint: str | None = None
         self.resources = Provisioned()
-        self._recorder = CallRecorder()
+        self._recorder = CallRecorder(self.faults)
         self._saved_env: dict[str, str | None] = {}
         self._emulator: Emulator | None = None
         self._session: Any = None
@@ -230,6 +230,11 @@ class LocalCloud:
         """The crash_after faults that fired: function, call number, operation."""
         return self._recorder.crashes
 
+    @property
+    def injected(self) -> list[Injected]:
+        """The injected AWS errors (faults.inject) that fired: function, fault, operation."""
+        return self._recorder.injected
+
     # ------------------------------------------------------------------ events
     def drain(self, max_rounds: int = 200) -> DrainStats:
         """Poll every stream, then every queue, until a round delivers nothing; invocations per function."""
@@ -357,8 +362,7 @@ class LocalCloud:
 
     def reset_counters(self) -> None:
         self.invocations.clear()
-        self.aws_calls.reset()
-        self.crashes.clear()
+        self._recorder.reset()
 
     # ------------------------------------------------------------------ internals
     def _set_env(self, values: Mapping[str, str | None]) -> None:

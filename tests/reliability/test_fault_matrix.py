@@ -1,0 +1,134 @@
+"""The fault matrix at the AWS boundary: every handler on the order, invoice and import paths, each AWS error it
+can meet (or a crash) at its k-th call, converges to exactly the state the same story reaches without a fault.
+
+A cell is (story, function, fault kind, k). The fault is injected by the local cloud's botocore hook
+(infra/localcloud/faults.py): the function's k-th call that the kind can hit, counted over the function's
+invocations in the story, gets ThrottlingException, ProvisionedThroughputExceededException, a
+TransactionCanceledException for a TransactionConflict, S3's 500 InternalError or 503 SlowDown instead of
+an answer; a BatchGetItem/BatchWriteItem gets half its request back as unprocessed, a PutEvents half its
+entries failed; or the function dies at that call. Then retries run as they would in AWS: SQS redelivers
+what a consumer did not acknowledge, the stream is read again, and the API client retries a 5xx with the
+same Idempotency-Key. The final state (stock, availability, orders, carts, POs, invoices and their numbers,
+the buyer's POs in reconciliation, staging, customer balances and invoices, every email sent) must equal
+the fault-free story's.
+
+`make test` runs SAMPLE (one cell of each kind of handler and fault); `make proof` runs every cell of PLAN.
+PLAN is each function's AWS calls in each story without faults (tests/reliability/fault_stories.py); when a
+handler's calls change, a cell whose fault no longer fires fails and says so: measure again and update PLAN.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from infra.localcloud.faults import Fault
+from tests.reliability.fault_stories import STORIES
+
+# story -> function -> its AWS calls ("service.Operation": n) while the story's faults are on, without faults.
+PLAN: dict[str, dict[str, dict[str, int]]] = {
+    "order": {
+        "CreatePoFunction": {"dynamodb.PutItem": 6, "dynamodb.GetItem": 29, "dynamodb.Query": 5,
+                             "dynamodb.TransactWriteItems": 6, "dynamodb.UpdateItem": 6},
+        "ConfirmOrderFunction": {"dynamodb.Query": 1, "dynamodb.PutItem": 2, "dynamodb.GetItem": 6,
+                                 "dynamodb.BatchGetItem": 2, "dynamodb.TransactWriteItems": 2,
+                                 "dynamodb.UpdateItem": 2},
+        "CartTimerFunction": {"scheduler.CreateSchedule": 3, "dynamodb.GetItem": 3, "dynamodb.TransactWriteItems": 1},
+        "OrderNoticesFunction": {"dynamodb.GetItem": 20, "ses.SendEmail": 7, "dynamodb.PutItem": 6},
+        "AvailabilitySyncFunction": {"dynamodb.GetItem": 7, "dynamodb.Query": 7, "dynamodb.PutItem": 14},
+        "InvoiceSyncFunction": {"dynamodb.GetItem": 7, "dynamodb.TransactWriteItems": 1, "s3.HeadObject": 2,
+                                "s3.PutObject": 1, "dynamodb.PutItem": 2, "ses.SendEmail": 2},
+        "EventRelayFunction": {"events.PutEvents": 6},
+    },
+    "import": {
+        "ImportExcelFunction": {"dynamodb.PutItem": 2, "dynamodb.GetItem": 1, "dynamodb.UpdateItem": 1},
+        "ImportWorkerFunction": {"dynamodb.GetItem": 3, "dynamodb.UpdateItem": 3, "s3.HeadObject": 1,
+                                 "s3.GetObject": 1, "dynamodb.Query": 1, "dynamodb.PutItem": 1,
+                                 "dynamodb.TransactWriteItems": 2, "s3.PutObject": 1, "ses.SendEmail": 1},
+        "EventRelayFunction": {"events.PutEvents": 1},
+        "AvailabilitySyncFunction": {"dynamodb.Query": 5, "dynamodb.PutItem": 10},
+    },
+}
+KINDS = ("crash", "throttle", "throughput", "conflict", "unprocessed", "partial_events", "s3_500", "s3_slowdown")
+PER_KIND = 12  # k values per function and kind in the full run, spread over its calls
+
+
+def _spread(n: int, most: int) -> list[int]:
+    if n <= most:
+        return list(range(1, n + 1))
+    return sorted({1 + round(i * (n - 1) / (most - 1)) for i in range(most)})
+
+
+def _cells() -> list[tuple[str, str, str, int]]:
+    cells = []
+    for story, functions in PLAN.items():
+        for function, calls in functions.items():
+            for kind in KINDS:
+                hits = sum(n for op, n in calls.items() if Fault(kind).hits(op))
+                cells += [(story, function, kind, k) for k in _spread(hits, PER_KIND)]
+    return cells
+
+
+CELLS = _cells()
+# One cell of each handler and each fault it can meet, mid-way through its calls where it has many.
+SAMPLE = [
+    ("order", "CreatePoFunction", "crash", 6), ("order", "CreatePoFunction", "conflict", 3),
+    ("order", "CreatePoFunction", "throttle", 20),
+    ("order", "ConfirmOrderFunction", "unprocessed", 1), ("order", "ConfirmOrderFunction", "conflict", 2),
+    ("order", "ConfirmOrderFunction", "crash", 10),
+    ("order", "CartTimerFunction", "conflict", 1), ("order", "CartTimerFunction", "throttle", 2),
+    ("order", "OrderNoticesFunction", "throughput", 10), ("order", "OrderNoticesFunction", "crash", 16),
+    ("order", "AvailabilitySyncFunction", "crash", 13),
+    ("order", "InvoiceSyncFunction", "s3_slowdown", 2), ("order", "InvoiceSyncFunction", "crash", 9),
+    ("order", "EventRelayFunction", "partial_events", 3),
+    ("import", "ImportExcelFunction", "throttle", 2),
+    ("import", "ImportWorkerFunction", "s3_500", 1), ("import", "ImportWorkerFunction", "crash", 9),
+    ("import", "ImportWorkerFunction", "conflict", 2), ("import", "ImportWorkerFunction", "throughput", 5),
+    ("import", "EventRelayFunction", "partial_events", 1),
+    ("import", "AvailabilitySyncFunction", "throttle", 7),
+]
+assert set(SAMPLE) <= set(CELLS), set(SAMPLE) - set(CELLS)
+
+_baselines: dict[tuple[int, str], dict[str, Any]] = {}
+
+
+def baseline(cloud: Any, story: str) -> dict[str, Any]:
+    """The story's final state without faults (once per story and local cloud), checked against what we know."""
+    key = (id(cloud), story)
+    if key not in _baselines:
+        state = STORIES[story](cloud, {})
+        calls = state.pop("calls")
+        for function, expected in PLAN[story].items():
+            assert calls.get(function) == expected, f"{function}'s calls changed: update PLAN ({calls.get(function)})"
+        if story == "order":
+            stock = {line[0]: tuple(line[1:4]) for line in state["stock"]}
+            assert (stock["FR50HB"], stock["MND60QB"], stock["HYDWFB"]) == ((10, 0, 2), (6, 0, 0), (3, 0, 0))
+            assert [i[:2] for i in state["invoices"]] == [[1, "ISSUED"]]
+            assert state["balances"][0][1] != "0.00"  # the receipt billed the customer
+            assert len(state["emails"]) >= 6
+        else:
+            assert state["job"] == ["completed_with_errors", 5, 1]
+        _baselines[key] = state
+    return _baselines[key]
+
+
+def run_cell(cloud: Any, story: str, function: str, kind: str, k: int) -> None:
+    expected = baseline(cloud, story)
+    fault = Fault(kind, k)
+    state = STORIES[story](cloud, {"inject": {function: fault}})
+    state.pop("calls")
+    fired = [(i.function, i.fault) for i in cloud.injected]
+    assert fired == [(function, fault)], f"the fault did not fire ({fired}): the handler's calls changed, see PLAN"
+    assert state == expected
+
+
+@pytest.mark.parametrize(("story", "function", "kind", "k"), SAMPLE)
+def test_a_fault_at_the_aws_boundary_changes_nothing_in_the_end(cloud, story, function, kind, k):
+    run_cell(cloud, story, function, kind, k)
+
+
+@pytest.mark.proof
+@pytest.mark.parametrize(("story", "function", "kind", "k"), CELLS)
+def test_every_fault_at_the_aws_boundary_changes_nothing_in_the_end(cloud, story, function, kind, k):
+    run_cell(cloud, story, function, kind, k)
