@@ -20,7 +20,7 @@ from pydantic import Field
 from k2k import pricing
 from k2k.errors import Conflict, Invalid
 from k2k.events import event_type
-from k2k.inventory import BoxType, UnitType
+from k2k.inventory import BoxType, Dimensions, InventoryType, LineFields, UnitType
 from k2k.models import Model
 
 
@@ -110,6 +110,16 @@ class OrderLine(VendorOrderLine):
     cart_id: str | None = None
     prebook_id: str | None = None
     prebook_line_no: int | None = None
+    # What the buyer's availability showed when it bought, so received boxes enter its stock whole
+    # (k2k.orders.received_line): its landed cost and location are the buyer's own business.
+    landed_cost: Decimal | None = Field(default=None, description="per unit: price to the buyer + freight + "
+                                        "duties + handling, as the buyer's availability showed it")
+    location: str | None = Field(default=None, description="the buyer location the purchase was for")
+    product_code: str | None = None
+    category: str | None = None
+    colour: str | None = None
+    grade: str | None = None
+    dimensions: Dimensions | None = None
 
     def for_vendor(self) -> VendorOrderLine:
         return VendorOrderLine.model_validate(self.model_dump(include=set(VendorOrderLine.model_fields)))
@@ -223,6 +233,7 @@ class Prebook(Model):
     classification: Classification = Classification.PREBOOK
     source: Source
     cart_id: str | None = None
+    location: str | None = Field(default=None, description="the buyer location that sells (prices, receives)")
     lines: list[PrebookLine]
     version: int = 1
     created_at: datetime
@@ -401,3 +412,21 @@ def can_bill(credit_hold: bool, credit_limit: Decimal | None, balance: Decimal, 
     if credit_limit is not None and balance + amount > credit_limit:
         return f"the invoice would take the customer over its credit limit of {credit_limit}"
     return None
+
+
+def receiving_location(bought_for: str | None, locations: Sequence[str]) -> str:
+    """Where received K2K boxes go: the buyer location the purchase was for, else the company's first."""
+    return bought_for if bought_for is not None and bought_for in locations else locations[0]
+
+
+def received_line(line: OrderLine, boxes: int, location: str, gpm_pct: Decimal, received: date) -> LineFields:
+    """A K2K box received from staging as the buyer's own inventory line: under the vendor's box code, at the
+    landed cost the buyer bought it at (the vendor's price to it for lines bought before landed costs were kept),
+    priced at the location's K2K GPM, with the product as the vendor described it, received today."""
+    cost = line.landed_cost if line.landed_cost is not None else line.unit_cost
+    return LineFields(
+        box_code=line.box_code, product_code=line.product_code, product=line.product, category=line.category,
+        colour=line.colour, grade=line.grade, box_type=line.box_type, unit_type=line.unit_type,
+        bunches_per_box=line.bunches_per_box, stems_per_bunch=line.stems_per_bunch, boxes_on_hand=boxes,
+        cost=cost, price=pricing.suggested_price(cost, gpm_pct), location=location,
+        inventory_type=InventoryType.OPEN_MARKET, received_date=received, dimensions=line.dimensions)

@@ -105,12 +105,16 @@ class Quote(Model):
     connection: Connection
     unit_cost: Decimal
     landed_cost: Decimal
+    location: str = Field(description="the buyer location it is priced for")
     suggested_price: Decimal
     earliest_ship_date: date
 
 
 def quote(db: Store, buyer: Company, vendor_id: str, line_id: str, location: str | None = None) -> Quote:
     """What a K2K line costs this buyer now, or why it cannot be bought (as if it did not exist)."""
+    if location is not None and location not in buyer.location_codes:
+        raise Invalid(f"location {location} is not one of {', '.join(buyer.location_codes)}", field="location")
+    selling = location or buyer.location_codes[0]
     conn = connection_for_buyer(db, buyer.company_id, vendor_id)
     if conn is None or not conn.active:
         raise NotFound("K2K line not found")
@@ -131,9 +135,8 @@ def quote(db: Store, buyer: Company, vendor_id: str, line_id: str, location: str
         cost, cube=pricing.box_cube(line.dimensions.length, line.dimensions.width, line.dimensions.height),
         units=units, cube_rate=settings.freight_cube_rate or Decimal(0), duties_pct=settings.duties_pct,
         handling_per_box=settings.handling_per_box)
-    gpm = settings.gpm_for(location or buyer.location_codes[0])
-    return Quote(line=line, connection=conn, unit_cost=cost, landed_cost=landed,
-                 suggested_price=pricing.suggested_price(landed, gpm),
+    return Quote(line=line, connection=conn, unit_cost=cost, landed_cost=landed, location=selling,
+                 suggested_price=pricing.suggested_price(landed, settings.gpm_for(selling)),
                  earliest_ship_date=pricing.earliest_ship_date(
                      now.date(), now.time(), conn.terms.ship_days_offset, conn.terms.cutoff_time,
                      line.available_date))
@@ -149,7 +152,9 @@ def _order_line(q: Quote, line_no: int, boxes: int, customer_code: str, checked_
                      box_type=line.box_type, unit_type=line.unit_type, bunches_per_box=line.bunches_per_box,
                      stems_per_bunch=line.stems_per_bunch, boxes=boxes, unit_cost=q.unit_cost,
                      customer_code=customer_code, checked_out=checked_out, cart_id=cart_id,
-                     prebook_id=prebook_id, prebook_line_no=prebook_line_no)
+                     prebook_id=prebook_id, prebook_line_no=prebook_line_no, landed_cost=q.landed_cost,
+                     location=q.location, product_code=line.product_code, category=line.category,
+                     colour=line.colour, grade=line.grade, dimensions=line.dimensions)
 
 
 def _new_po(buyer: Company, q: Quote, ship_date: date, source: Source, separate: bool, status: PoStatus,
@@ -403,7 +408,8 @@ def create_prebook(db: Store, caller: Caller, body: PrebookIn) -> Prebook:
     prebook = Prebook(prebook_id=f"PB-{_id()}", buyer_company_id=buyer.company_id,
                       customer_code=body.customer_code, ship_date=body.ship_date, carrier=body.carrier,
                       ship_via=body.ship_via, salesperson=body.salesperson or caller.email or None,
-                      classification=Classification.PREBOOK, source=Source.PREBOOK, lines=lines,
+                      classification=Classification.PREBOOK, source=Source.PREBOOK, location=body.location,
+                      lines=lines,
                       created_at=clock.now())
     db.transact([write(prebook, prebook_key(buyer.company_id, prebook.prebook_id), "PREBOOK", None)])
     return prebook
@@ -427,8 +433,9 @@ def create_pos_from_prebook(db: Store, caller: Caller, prebook_id: str) -> list[
         moves: list[StockMove] = []
         others: list[store.Op] = []
         updated_lines = {ln.line_no: ln for ln in prebook.lines}
+        selling = prebook.location if prebook.location in buyer.location_codes else None
         for ln in todo:
-            q = quote(db, buyer, ln.vendor_company_id, ln.vendor_line_id)
+            q = quote(db, buyer, ln.vendor_company_id, ln.vendor_line_id, selling)
             if ln.vendor_company_id not in pos:
                 found = choose_po(pending_pos(db, buyer.company_id), ln.vendor_company_id, prebook.ship_date,
                                   Source.PREBOOK, None, False, adding=per_vendor[ln.vendor_company_id])

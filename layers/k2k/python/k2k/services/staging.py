@@ -17,11 +17,10 @@ from k2k.auth import Caller
 from k2k.bounds import Boxes, Code, Id, Input
 from k2k.errors import Conflict, NotFound
 from k2k.events import new_event, outbox
-from k2k.inventory import InventoryType, LineFields
 from k2k.models import Model
 from k2k.money import cents
 from k2k.network import Company, Customer
-from k2k.orders import OrderLine, StagingReceived, can_bill, sale_price
+from k2k.orders import OrderLine, StagingReceived, can_bill, received_line, receiving_location, sale_price
 from k2k.receivables import CustomerInvoice, CustomerInvoiceLine, CustomerInvoiceSource, invoice_key
 from k2k.services import inventory as inventory_svc
 from k2k.services.network import get_company, get_customer
@@ -141,19 +140,20 @@ def _bill(db: Store, buyer: Company, line: OrderLine, boxes: int, receipt: Recei
 
 def _into_inventory(db: Store, buyer: Company, line: OrderLine, boxes: int, receipt: Receipt,
                     ops: list[store.Op]) -> None:
-    """The boxes join the buyer's own inventory under the vendor's box code."""
+    """The boxes join the buyer's own inventory under the vendor's box code, at the landed cost the buyer
+    bought them at and priced for the location they were bought for (k2k.orders.received_line); boxes of a
+    code already in stock are added to that line. Either way the stock change publishes its event."""
     existing = db.get(keys.company_pk(buyer.company_id), f"BOXCODE#{line.box_code}")
     if existing is not None:
-        ops.append(store.update({"pk": keys.company_pk(buyer.company_id), "sk": keys.inventory_sk(existing["line_id"])},
-                                "SET boxes_on_hand = boxes_on_hand + :n, version = version + :one",
-                                values={":n": boxes, ":one": 1}, condition="attribute_exists(pk)"))
+        move = inventory_svc.StockMove(buyer.company_id, existing["line_id"], line.box_code, on_hand=boxes)
+        ops += [move.op(), move.event()]
         receipt.into_inventory_line_id = existing["line_id"]
         return
-    fields = LineFields(box_code=line.box_code, product=line.product, box_type=line.box_type,
-                        unit_type=line.unit_type, bunches_per_box=line.bunches_per_box,
-                        stems_per_bunch=line.stems_per_bunch, boxes_on_hand=boxes, cost=line.unit_cost,
-                        location=buyer.location_codes[0], inventory_type=InventoryType.OPEN_MARKET)
-    new = inventory_svc.new_line(buyer, fields, clock.now())
+    now = clock.now()
+    location = receiving_location(line.location, buyer.location_codes)
+    received = pricing.local_now(buyer.settings.timezone, now).date()
+    fields = received_line(line, boxes, location, buyer.settings.buyer.gpm_for(location), received)
+    new = inventory_svc.new_line(buyer, fields, now)
     ops.extend(inventory_svc.create_ops(new))
     receipt.into_inventory_line_id = new.line_id
 
