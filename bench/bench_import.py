@@ -258,7 +258,7 @@ def dynamodb_requests(small: int = 100, large: int = 400) -> None:
             cloud.drain()
             calls = cloud.aws_calls["ImportWorkerFunction"]
             counts[rows] = {op.split(".", 1)[1]: n for op, n in calls.items() if op.startswith("dynamodb.")}
-        jobs = ok(admin.get("/imports"))
+        jobs = ok(admin.get("/imports"))["items"]
         assert sorted(j["imported"] for j in jobs) == [small, large], jobs
     per_row = {op: (counts[large].get(op, 0) - counts[small].get(op, 0)) * 1000 / (large - small)
                for op in counts[large]}

@@ -38,7 +38,7 @@ def main() -> None:
 
         cart = run("add to cart", steps["add to cart"])
         run("checkout", lambda: ok(bloom.post(f"/carts/{cart['cart_id']}/checkout")))
-        [order] = ok(api("rosaflor", "Admin").get("/orders"))
+        [order] = ok(api("rosaflor", "Admin").get("/orders"))["items"]
         run("vendor confirms", lambda: ok(api("rosaflor", "Admin").post(f"/orders/{order['order_id']}/confirm",
                                                                           json={})))
         receipt = run("staging receipt", lambda: ok(bloom.post("/staging/receive", json={"box_code": "FR50HB"})))

@@ -292,7 +292,7 @@ class Soak:
         """Drop `rows` open invoices; (seconds until the job finished, the job, API times meanwhile)."""
         buyer = self.buyers[0]
         admin = self.api(buyer, "Admin")
-        before = {j["job_id"] for j in admin.call("GET", "/imports")}
+        before = {j["job_id"] for j in admin.call("GET", "/imports")["items"]}
         body = _invoices_workbook(buyer, 1_000_000, rows)
         meanwhile = Clock()
         watcher = Api(meanwhile, self.server.base_url, admin.token)
@@ -300,7 +300,7 @@ class Soak:
         self.s3.put_object(Bucket=self.bucket, Key=f"imports/{buyer}/open-invoices/big.xlsx", Body=body)
         job: dict[str, Any] = {}
         while time.perf_counter() - started < 600:
-            new = [j for j in watcher.call("GET", "/imports") if j["job_id"] not in before]
+            new = [j for j in watcher.call("GET", "/imports")["items"] if j["job_id"] not in before]
             if new and new[0]["status"] not in ("queued", "processing"):
                 job = new[0]
                 break

@@ -9,9 +9,11 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from k2k.api import caller, create_resolver, handle
+from k2k.bounds import PAGE_SIZE
 from k2k.config import Settings
 from k2k.observability import logger
 from k2k.orders import VendorOrder
+from k2k.paging import Limit, NextToken, Page
 from k2k.services import order_data, vendor_orders
 from k2k.store import Store
 
@@ -23,8 +25,8 @@ def _db() -> Store:
 
 
 @app.get("/orders", summary="The vendor's K2K orders (flagged k2k)")
-def list_orders() -> list[VendorOrder]:
-    return order_data.list_orders(_db(), caller(app).company_id)
+def list_orders(limit: Limit = PAGE_SIZE, next_token: NextToken = None) -> Page[VendorOrder]:
+    return order_data.list_orders(_db(), caller(app).company_id, limit, next_token)
 
 
 @app.get("/orders/<order_id>", summary="One K2K order")

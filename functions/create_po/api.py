@@ -9,10 +9,12 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from k2k.api import caller, create_resolver, handle
+from k2k.bounds import PAGE_SIZE
 from k2k.config import Settings
 from k2k.models import Model
 from k2k.observability import logger
 from k2k.orders import Cart, Prebook, PurchaseOrder
+from k2k.paging import Limit, NextToken, Page
 from k2k.receivables import CustomerInvoice
 from k2k.services import order_data, staging
 from k2k.services import orders as svc
@@ -62,8 +64,8 @@ def create_prebook(body: svc.PrebookIn) -> Prebook:
 
 
 @app.get("/prebooks", summary="The company's prebooks")
-def list_prebooks() -> list[Prebook]:
-    return order_data.list_prebooks(_db(), caller(app).company_id)
+def list_prebooks(limit: Limit = PAGE_SIZE, next_token: NextToken = None) -> Page[Prebook]:
+    return order_data.list_prebooks(_db(), caller(app).company_id, limit, next_token)
 
 
 @app.get("/prebooks/<prebook_id>", summary="A prebook")
@@ -78,8 +80,8 @@ def create_pos(prebook_id: Annotated[str, Path()]) -> list[PurchaseOrder]:
 
 
 @app.get("/purchase-orders", summary="The company's purchase orders")
-def list_pos() -> list[PurchaseOrder]:
-    return order_data.list_pos(_db(), caller(app).company_id)
+def list_pos(limit: Limit = PAGE_SIZE, next_token: NextToken = None) -> Page[PurchaseOrder]:
+    return order_data.list_pos(_db(), caller(app).company_id, limit, next_token)
 
 
 @app.get("/purchase-orders/<po_id>", summary="A PO, and where it differs from what the vendor confirmed")
@@ -96,8 +98,8 @@ def modify_line(po_id: Annotated[str, Path()], line_no: Annotated[int, Path()],
 
 
 @app.get("/staging", summary="Confirmed K2K boxes waiting to be received, under the vendor's box codes")
-def list_staging() -> list[staging.StagedBoxes]:
-    return staging.list_staging(_db(), caller(app))
+def list_staging(limit: Limit = PAGE_SIZE, next_token: NextToken = None) -> Page[staging.StagedBoxes]:
+    return staging.list_staging(_db(), caller(app), limit, next_token)
 
 
 @app.post("/staging/receive", summary="Receive boxes by box code: bill the prebook's customer or stock them")

@@ -10,10 +10,12 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from k2k.api import caller, create_resolver, handle
+from k2k.bounds import PAGE_SIZE
 from k2k.config import Settings
 from k2k.imports import pending, service
 from k2k.imports.model import ImportType
 from k2k.observability import logger
+from k2k.paging import Limit, NextToken, Page
 from k2k.services import open_invoices
 from k2k.store import Store
 
@@ -31,9 +33,9 @@ def create_import(body: service.UploadRequest) -> service.UploadLink:
 
 
 @app.get("/imports", summary="The company's recent imports, newest first (Admin)")
-def list_imports() -> list[service.JobView]:
+def list_imports(limit: Limit = PAGE_SIZE, next_token: NextToken = None) -> Page[service.JobView]:
     settings = _settings()
-    return service.list_jobs(Store(settings.table_name), settings, caller(app))
+    return service.list_jobs(Store(settings.table_name), settings, caller(app), limit, next_token)
 
 
 @app.get("/imports/<job_id>", summary="One import: status, progress, counts and the results link (Admin)")
@@ -44,8 +46,10 @@ def get_import(job_id: Annotated[str, Path()]) -> service.JobView:
 
 @app.get("/open-invoices", summary="Imported open invoices, found by customer PO and/or invoice date")
 def search_open_invoices(customer_po: Annotated[str | None, Query(max_length=20)] = None,
-                         invoice_date: Annotated[date | None, Query()] = None) -> list[open_invoices.OpenInvoice]:
-    return open_invoices.search(Store(_settings().table_name), caller(app), customer_po, invoice_date)
+                         invoice_date: Annotated[date | None, Query()] = None,
+                         limit: Limit = PAGE_SIZE, next_token: NextToken = None) -> Page[open_invoices.OpenInvoice]:
+    return open_invoices.search(Store(_settings().table_name), caller(app), customer_po, invoice_date, limit,
+                                next_token)
 
 
 @app.get("/imports/templates/<import_type>", summary="The blank template of an import type (Admin)")
@@ -54,8 +58,9 @@ def get_template(import_type: Annotated[ImportType, Path()]) -> service.Template
 
 
 @app.get("/pending-boxes", summary="Pending boxes: Inventory in Boxes rows imported without confirm, by job and row")
-def list_pending_boxes(job_id: Annotated[str | None, Query(max_length=64)] = None) -> list[pending.PendingBox]:
-    return pending.list_pending(Store(_settings().table_name), caller(app), job_id)
+def list_pending_boxes(job_id: Annotated[str | None, Query(max_length=64)] = None,
+                       limit: Limit = PAGE_SIZE, next_token: NextToken = None) -> Page[pending.PendingBox]:
+    return pending.list_pending(Store(_settings().table_name), caller(app), job_id, limit, next_token)
 
 
 @app.post("/pending-boxes/confirm", summary="Confirm some or all pending rows of an import into inventory")

@@ -7,7 +7,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from k2k.api import caller, create_resolver, handle
-from k2k.bounds import Input, Version
+from k2k.bounds import PAGE_SIZE, Input, Version
 from k2k.config import Settings
 from k2k.network import (
     Code,
@@ -23,6 +23,7 @@ from k2k.network import (
     VendorTermsIn,
 )
 from k2k.observability import logger
+from k2k.paging import Limit, NextToken, Page
 from k2k.services import network as svc
 from k2k.store import Store
 
@@ -76,8 +77,8 @@ def put_customer(customer_code: Annotated[Code, Path()], body: Annotated[Custome
 
 
 @app.get("/vendors", summary="The company's vendors")
-def list_vendors() -> list[Vendor]:
-    return svc.list_vendors(_db(), caller(app))
+def list_vendors(limit: Limit = PAGE_SIZE, next_token: NextToken = None) -> Page[Vendor]:
+    return svc.list_vendors(_db(), caller(app), limit, next_token)
 
 
 @app.put("/vendors/<vendor_code>", summary="Create or change a vendor")
@@ -86,8 +87,8 @@ def put_vendor(vendor_code: Annotated[Code, Path()], body: Annotated[VendorIn, B
 
 
 @app.get("/connections", summary="K2K connections where the company is vendor or buyer")
-def list_connections() -> list[Connection]:
-    return svc.list_connections(_db(), caller(app))
+def list_connections(limit: Limit = PAGE_SIZE, next_token: NextToken = None) -> Page[Connection]:
+    return svc.list_connections(_db(), caller(app), limit, next_token)
 
 
 @app.post("/connections", status_code=201, summary="A buyer requests a connection to a vendor (Admin, Setup)")

@@ -9,11 +9,12 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from k2k.api import caller, create_resolver, handle
-from k2k.bounds import Code, CompanyId, Input
+from k2k.bounds import PAGE_SIZE, Code, CompanyId, Input
 from k2k.config import Settings
 from k2k.inventory import InventoryLine, LineFieldsIn, LinePatch
 from k2k.models import Model
 from k2k.observability import logger
+from k2k.paging import Limit, NextToken, Page
 from k2k.services import availability
 from k2k.services import inventory as svc
 from k2k.store import Store
@@ -35,8 +36,8 @@ class ResyncRequest(Input):
 
 
 @app.get("/inventory", summary="The vendor's own inventory lines")
-def list_lines() -> list[InventoryLine]:
-    return svc.list_lines(_db(), caller(app))
+def list_lines(limit: Limit = PAGE_SIZE, next_token: NextToken = None) -> Page[InventoryLine]:
+    return svc.list_lines(_db(), caller(app), limit, next_token)
 
 
 @app.post("/inventory", status_code=201, summary="Add an inventory line")

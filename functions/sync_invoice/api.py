@@ -9,9 +9,11 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from k2k.api import caller, create_resolver, handle
+from k2k.bounds import PAGE_SIZE
 from k2k.config import Settings
 from k2k.invoices import Action, Invoice, InvoiceChange, RecStatus
 from k2k.observability import logger
+from k2k.paging import Limit, NextToken, Page
 from k2k.services import invoices as svc
 from k2k.store import Store
 
@@ -33,8 +35,8 @@ Version = Annotated[int | None, Query(ge=1, le=1_000_000, description="a PDF ver
 # -- the vendor's invoices ------------------------------------------------------------------------
 
 @app.get("/invoices", summary="The vendor's K2K invoices, by number")
-def list_invoices() -> list[Invoice]:
-    return svc.list_invoices(_db(), caller(app))
+def list_invoices(limit: Limit = PAGE_SIZE, next_token: NextToken = None) -> Page[Invoice]:
+    return svc.list_invoices(_db(), caller(app), limit, next_token)
 
 
 @app.get("/invoices/<invoice_no>", summary="One invoice")
@@ -60,8 +62,9 @@ def invoice_pdf(invoice_no: InvoiceNo, version: Version = None) -> svc.PdfLink:
 # -- the buyer's PO reconciliation --------------------------------------------------------------
 
 @app.get("/reconciliation", summary="POs with a vendor invoice or an automation notice, with their flags")
-def list_reconciliations(status: Annotated[RecStatus | None, Query()] = None) -> list[svc.ReconciliationView]:
-    return svc.list_reconciliations(_db(), caller(app), status)
+def list_reconciliations(status: Annotated[RecStatus | None, Query()] = None, limit: Limit = PAGE_SIZE,
+                         next_token: NextToken = None) -> Page[svc.ReconciliationView]:
+    return svc.list_reconciliations(_db(), caller(app), status, limit, next_token)
 
 
 @app.get("/reconciliation/<po_id>", summary="A PO's vendor invoice, status, differences and why it was not uploaded")

@@ -80,6 +80,20 @@ class ApiClient:
     def get(self, path: str, json: Any = None, params: dict[str, Any] | None = None) -> ApiResponse:
         return self.request("GET", path, json, params)
 
+    def items(self, path: str, params: dict[str, Any] | None = None, limit: int | None = None) -> list[Any]:
+        """Every item of a list route: its pages, following next_token until it is null (`limit` per page).
+        A page that is not a 200 is an AssertionError naming it."""
+        found: list[Any] = []
+        query = {**(params or {}), **({"limit": limit} if limit else {})}
+        while True:
+            page = self.get(path, params=query)
+            assert page.status == 200, f"GET {path} {query}: {page.status} {page.text[:300]}"
+            body = page.json()
+            found.extend(body["items"])
+            if body["next_token"] is None:
+                return found
+            query["next_token"] = body["next_token"]
+
     def post(self, path: str, json: Any = None, params: dict[str, Any] | None = None) -> ApiResponse:
         return self.request("POST", path, json, params)
 

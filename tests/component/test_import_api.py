@@ -60,7 +60,7 @@ def test_the_uploaded_file_runs_the_job_the_api_made_and_the_uploader_gets_the_e
     assert world.emails()[0].destinations["ToAddresses"] == ["maria@bloom.example.com"]
 
     status, listed = world.call("GET", "/imports", "bloom", "Admin")
-    assert [j["job_id"] for j in listed] == [job_id]
+    assert [j["job_id"] for j in listed["items"]] == [job_id] and listed["next_token"] is None
 
 
 def test_only_an_admin_gets_a_link_or_a_job(world):

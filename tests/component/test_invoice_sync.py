@@ -137,7 +137,7 @@ def test_a_confirmed_order_is_billed_numbered_and_rendered(world):
     po, _ = world.confirm(order_line(1, "FR50HB", boxes=2), order_line(2, "MND60QB", boxes=1, unit_cost="0.421",
                                                                      bunches=5),
                           order_line(3, "CARNHB", status=LineStatus.DELETED))
-    [invoice] = world.vendor.get("/invoices").json()
+    [invoice] = world.vendor.items("/invoices")
     assert invoice["invoice_no"] == 1
     assert [(ln["box_code"], ln["units"], ln["total"]) for ln in invoice["lines"]] == [
         ("FR50HB", 500, "175.00"), ("MND60QB", 125, "52.63")]
@@ -166,7 +166,7 @@ def test_each_vendor_order_gets_the_next_number_and_a_repeated_confirmation_burn
     world.emit_confirmed(first)  # the same OrderConfirmed delivered again, later
     world.cloud.drain()
     world.confirm()
-    numbers = [(i["invoice_no"], i["order_id"]) for i in world.vendor.get("/invoices").json()]
+    numbers = [(i["invoice_no"], i["order_id"]) for i in world.vendor.items("/invoices")]
     assert numbers == [(1, "K2K-0001"), (2, "K2K-0002")]
 
 
@@ -206,7 +206,7 @@ def test_another_company_never_sees_the_vendors_invoice(world):
     world.confirm()
     for company in ("bloom", "tulipa"):
         stranger = world.user(company, "Admin")
-        assert stranger.get("/invoices").json() == []
+        assert stranger.items("/invoices") == []
         assert stranger.get("/invoices/1").status == 404
         assert stranger.get("/invoices/1/pdf").status == 404
         assert stranger.put("/invoices/1", json={"charges": [], "version": 1}).status == 404
@@ -223,7 +223,7 @@ def test_with_both_automations_on_the_invoice_waits_on_the_buyers_po_in_ap(world
     assert rec["differences"] == [] and rec["warnings"] == []
     link = world.buyer.get(f"/reconciliation/{po.po_id}/pdf").json()
     assert requests.get(link["url"], timeout=10).content == world.pdf(1)
-    assert [r["po_id"] for r in world.buyer.get("/reconciliation", params={"status": "AP"}).json()] == [po.po_id]
+    assert [r["po_id"] for r in world.buyer.items("/reconciliation", {"status": "AP"})] == [po.po_id]
 
 
 @pytest.mark.parametrize(("vendor_on", "buyer_on", "named"), [
@@ -343,7 +343,7 @@ def test_a_buyer_sees_only_its_own_pos(world):
     assert stranger.get(f"/reconciliation/{po.po_id}").status == 404
     assert stranger.get(f"/reconciliation/{po.po_id}/pdf").status == 404
     assert stranger.post(f"/reconciliation/{po.po_id}/approve", json={}).status == 404
-    assert stranger.get("/reconciliation").json() == []
+    assert stranger.items("/reconciliation") == []
     assert world.vendor.get(f"/reconciliation/{po.po_id}").status == 404  # the vendor has no such PO either
 
 

@@ -17,6 +17,10 @@ def db():
         yield world.db
 
 
+def flat(pages):
+    return [sk for page in pages for sk in page]
+
+
 def every_page(db, company="bloom", **query):
     pages, token = [], None
     while True:
@@ -30,16 +34,16 @@ def every_page(db, company="bloom", **query):
 def test_pages_of_any_size_add_up_to_the_whole_list_once(db, limit):
     pages = every_page(db, limit=limit)
     assert all(len(page) <= limit for page in pages)
-    assert sum(pages, []) == [f"PO#{n:04d}" for n in range(1, 48)]  # in order, none twice, none missed
+    assert flat(pages) == [f"PO#{n:04d}" for n in range(1, 48)]  # in order, none twice, none missed
 
 
 def test_newest_first_pages_run_backwards(db):
-    assert sum(every_page(db, limit=10, descending=True), []) == [f"PO#{n:04d}" for n in range(47, 0, -1)]
+    assert flat(every_page(db, limit=10, descending=True)) == [f"PO#{n:04d}" for n in range(47, 0, -1)]
 
 
 def test_a_filter_leaves_pages_short_and_the_token_carries_on(db):
     pages = every_page(db, limit=4, filter_expression="#s = :s", names={"#s": "status"}, values={":s": "PAID"})
-    assert sum(pages, []) == [f"PO#{n:04d}" for n in range(5, 48, 5)]
+    assert flat(pages) == [f"PO#{n:04d}" for n in range(5, 48, 5)]
     assert all(len(page) <= 4 for page in pages)
 
 

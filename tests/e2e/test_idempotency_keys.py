@@ -108,11 +108,11 @@ def test_checkout_prebook_and_purchase_orders_are_safe_to_retry(shops, cloud):
                "lines": [{"vendor_company_id": shops.vendor_id, "line_id": shops.line_id, "boxes": 1}]}
     made = [post(shops.bloom_admin, "/prebooks", prebook, key="pb-1") for _ in range(2)]
     assert [m.status for m in made] == [201, 201] and made[0].json() == made[1].json()
-    assert len(shops.bloom_admin.get("/prebooks").json()) == 2  # the checkout's and this one: not three
+    assert len(shops.bloom_admin.items("/prebooks")) == 2  # the checkout's and this one: not three
 
     path = f"/prebooks/{made[0].json()['prebook_id']}/purchase-orders"
     pos = [post(shops.bloom_admin, path, key="po-1") for _ in range(2)]
     assert [p.status for p in pos] == [201, 201] and pos[0].json() == pos[1].json()
     cloud.drain()
     assert shops.stock() == (9, 0, 3)  # the cart's two boxes and the PO's one, sold once each
-    assert len(shops.rosaflor.get("/orders").json()) == 2  # the cart's order and the PO's, once each
+    assert len(shops.rosaflor.items("/orders")) == 2  # the cart's order and the PO's, once each

@@ -28,7 +28,7 @@ def test_confirmed_boxes_reach_the_connected_buyers_availability(cloud, api, suf
     job = vendor.get(f"/imports/{link['job']['job_id']}").json()
     assert (job["status"], job["imported"], job["rejected"]) == ("completed_with_errors", 1, 1)
     box_code = f"{job['job_id']}-2"
-    mine = {line["box_code"]: line for line in vendor.get("/inventory").json()}
+    mine = {line["box_code"]: line for line in vendor.items("/inventory")}
     assert mine[box_code]["boxes_on_hand"] == 8
     seen = {line["box_code"]: line for line in api(f"bloom{suffix}", "Admin").get("/availability").json()["lines"]}
     assert seen[box_code]["boxes_available"] == 8

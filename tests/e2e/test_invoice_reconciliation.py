@@ -99,7 +99,7 @@ def test_seed_002_confirm_invoice_with_pdf_in_reconciliation_as_ap_approve_and_p
     k2k.confirm(po)
 
     # The moment the vendor confirms, its invoice exists: number, amount, lines by box code, a PDF.
-    [invoice] = k2k.vendor.get("/invoices").json()
+    [invoice] = k2k.vendor.items("/invoices")
     assert (invoice["invoice_no"], invoice["po_id"], invoice["order_id"]) == (1, po["po_id"], po["order_id"])
     assert [(ln["box_code"], ln["boxes"], ln["units"], ln["unit_price"], ln["total"]) for ln in invoice["lines"]] == [
         ("FR50HB", 2, 500, "0.350", "175.00")]
@@ -118,7 +118,7 @@ def test_seed_002_confirm_invoice_with_pdf_in_reconciliation_as_ap_approve_and_p
     assert k2k.step(k2k.accounting, po, "approve")["status"] == "A"
     paid = k2k.step(k2k.accounting, po, "paid")
     assert paid["status"] == "PAID"
-    assert [k2k.bloom.get("/reconciliation", params={"status": "PAID"}).json()[0]["po_id"]] == [po["po_id"]]
+    assert [k2k.bloom.items("/reconciliation", {"status": "PAID"})[0]["po_id"]] == [po["po_id"]]
 
 
 def test_receiving_fewer_boxes_than_confirmed_is_flagged_on_the_po(k2k):
@@ -202,12 +202,12 @@ def test_a_buyer_sees_only_the_invoices_addressed_to_it_and_each_step_needs_its_
     bloom_po, petal_po = k2k.buy(k2k.bloom), k2k.buy(k2k.petal, boxes=1)
     k2k.confirm(bloom_po)
     k2k.confirm(petal_po)
-    assert [r["po_id"] for r in k2k.bloom.get("/reconciliation").json()] == [bloom_po["po_id"]]
-    assert [r["po_id"] for r in k2k.petal.get("/reconciliation").json()] == [petal_po["po_id"]]
+    assert [r["po_id"] for r in k2k.bloom.items("/reconciliation")] == [bloom_po["po_id"]]
+    assert [r["po_id"] for r in k2k.petal.items("/reconciliation")] == [petal_po["po_id"]]
     for path in ("", "/pdf"):
         assert k2k.petal.get(f"/reconciliation/{bloom_po['po_id']}{path}").status == 404
     assert k2k.petal.post(f"/reconciliation/{bloom_po['po_id']}/approve", json={}).status == 404
-    assert k2k.bloom.get("/invoices").json() == []  # the vendor's invoices are the vendor's
+    assert k2k.bloom.items("/invoices") == []  # the vendor's invoices are the vendor's
     assert k2k.bloom.get("/invoices/1/pdf").status == 404
 
     assert k2k.accounting.post(f"/reconciliation/{bloom_po['po_id']}/approve", json={}).status == 403
@@ -236,8 +236,8 @@ def test_twenty_concurrent_confirmations_of_one_vendor_make_twenty_consecutive_i
     cloud.faults.duplicate = True  # and every OrderConfirmed delivered twice
     cloud.drain()
 
-    invoices = k2k.vendor.get("/invoices").json()
+    invoices = k2k.vendor.items("/invoices")
     assert sorted(i["invoice_no"] for i in invoices) == list(range(1, N + 1))
     assert sorted(i["order_id"] for i in invoices) == sorted(po["order_id"] for po in pos)
-    statuses = {r["po_id"]: r["status"] for r in k2k.bloom.get("/reconciliation").json()}
+    statuses = {r["po_id"]: r["status"] for r in k2k.bloom.items("/reconciliation")}
     assert statuses == {po["po_id"]: "AP" for po in pos}

@@ -75,7 +75,7 @@ def test_two_hb_bought_online_run_all_the_way_to_the_customers_invoice(shop, clo
     assert shop.available() == 10
 
     # The vendor already has the K2K order, its line not checked out, and its salesperson was told.
-    [order] = shop.seller.get("/orders").json()
+    [order] = shop.seller.items("/orders")
     assert order["k2k"] is True and order["buyer_name"] == "Bloom Wholesale"
     assert [(ln["box_code"], ln["boxes"], ln["checked_out"]) for ln in order["lines"]] == [("FR50HB", 2, False)]
     assert shop.emails_to("ana@rosaflor.example")
@@ -98,7 +98,7 @@ def test_two_hb_bought_online_run_all_the_way_to_the_customers_invoice(shop, clo
     assert po["status"] == "CONFIRMED" and po["awb"] == confirmed.json()["awb"]
 
     # The boxes wait in Bloom's staging area under Rosaflor's box code...
-    [staged] = shop.receiving.get("/staging").json()
+    [staged] = shop.receiving.items("/staging")
     assert (staged["box_code"], staged["boxes_confirmed"], staged["boxes_received"]) == ("FR50HB", 2, 0)
     # ...and receiving them bills Flora's automatically: 2 boxes x 250 stems x $0.52.
     receipt = shop.receiving.post("/staging/receive", json={"box_code": "FR50HB"})
@@ -113,12 +113,12 @@ def test_a_customer_on_credit_hold_is_not_billed_the_boxes_go_to_inventory(shop,
     cart = shop.add("HOLDCO", 1).json()
     assert shop.web.post(f"/carts/{cart['cart_id']}/checkout").status == 200
     cloud.drain()
-    [order] = shop.seller.get("/orders").json()
+    [order] = shop.seller.items("/orders")
     assert shop.seller.post(f"/orders/{order['order_id']}/confirm", json={"awb": "369-12345675"}).status == 200
     receipt = shop.receiving.post("/staging/receive", json={"box_code": "FR50HB"}).json()
     assert receipt["billed"] is None
     assert receipt["not_billed_because"] == "the customer is on credit hold"
-    stocked = shop.buyer.get("/inventory").json()
+    stocked = shop.buyer.items("/inventory")
     assert [(ln["box_code"], ln["boxes_on_hand"]) for ln in stocked] == [("FR50HB", 1)]
     assert shop.buyer.get("/customer-invoices").json() == []
 
@@ -127,7 +127,7 @@ def test_a_customer_over_its_credit_limit_is_not_billed(shop, cloud):
     cart = shop.add("TIGHT", 1).json()  # 250 stems x $0.52 = $130 > $50 limit
     shop.web.post(f"/carts/{cart['cart_id']}/checkout")
     cloud.drain()
-    [order] = shop.seller.get("/orders").json()
+    [order] = shop.seller.items("/orders")
     shop.seller.post(f"/orders/{order['order_id']}/confirm", json={})
     receipt = shop.receiving.post("/staging/receive", json={"box_code": "FR50HB"}).json()
     assert "credit limit" in receipt["not_billed_because"]
@@ -141,7 +141,7 @@ def test_an_expired_cart_cancels_everything_it_created_and_returns_the_stock(sho
     cloud.drain()
     assert shop.stock() == (12, 0, 0)
     assert shop.web.get(f"/carts/{cart['cart_id']}").json()["status"] == "EXPIRED"
-    [order] = shop.seller.get("/orders").json()
+    [order] = shop.seller.items("/orders")
     assert order["status"] == "VOIDED" and order["lines"][0]["status"] == "CANCELLED"
     po = shop.buyer.get(f"/purchase-orders/{order['po_id']}").json()["purchase_order"]
     assert po["status"] == "CANCELLED"
@@ -165,7 +165,7 @@ def test_confirm_deletes_lines_never_checked_out_and_tells_everyone(shop, cloud)
     browsing = shop.add("HOLDCO", 2).json()  # another customer still shopping joins the pending PO
     assert shop.web.post(f"/carts/{first['cart_id']}/checkout").status == 200
     cloud.drain()
-    [order] = shop.seller.get("/orders").json()
+    [order] = shop.seller.items("/orders")
     assert len(order["lines"]) == 2
     confirmed = shop.seller.post(f"/orders/{order['order_id']}/confirm", json={}).json()
     assert [(ln["boxes"], ln["status"]) for ln in confirmed["lines"]] == [(1, "ACTIVE"), (2, "DELETED")]
@@ -181,7 +181,7 @@ def test_the_vendor_voids_an_order_and_the_buyer_is_told(shop, cloud):
     cart = shop.add("FLORA", 2).json()
     shop.web.post(f"/carts/{cart['cart_id']}/checkout")
     cloud.drain()
-    [order] = shop.seller.get("/orders").json()
+    [order] = shop.seller.items("/orders")
     refused = shop.seller.post(f"/orders/{order['order_id']}/void", json={"confirm": "yes"})
     assert refused.status == 422
     voided = shop.seller.post(f"/orders/{order['order_id']}/void",
@@ -202,7 +202,7 @@ def test_the_vendor_deletes_one_line_and_its_boxes_return_to_open_market(shop, c
     shop.add("FLORA", 1, box_code="HYDWFB", cart_id=cart["cart_id"])
     shop.web.post(f"/carts/{cart['cart_id']}/checkout")
     cloud.drain()
-    [order] = shop.seller.get("/orders").json()
+    [order] = shop.seller.items("/orders")
     hyd = next(ln for ln in order["lines"] if ln["box_code"] == "HYDWFB")
     changed = shop.seller.delete(f"/orders/{order['order_id']}/lines/{hyd['line_no']}")
     assert changed.status == 200 and changed.json()["status"] == "OPEN"
@@ -226,7 +226,7 @@ def test_a_salesperson_prebook_becomes_an_auto_approved_po_and_a_vendor_order(sh
     assert po["status"] == "APPROVED" and [ln["boxes"] for ln in po["lines"]] == [2, 1]
     assert shop.stock() == (9, 0, 3)
     cloud.drain()
-    [order] = shop.seller.get("/orders").json()
+    [order] = shop.seller.items("/orders")
     assert all(ln["checked_out"] for ln in order["lines"])
     again = shop.receiving.post(f"/prebooks/{prebook.json()['prebook_id']}/purchase-orders")
     assert again.status == 409
@@ -241,7 +241,7 @@ def test_a_shipped_po_is_modified_on_the_buyers_side_only(shop, cloud):
     cart = shop.add("FLORA", 2).json()
     shop.web.post(f"/carts/{cart['cart_id']}/checkout")
     cloud.drain()
-    [order] = shop.seller.get("/orders").json()
+    [order] = shop.seller.items("/orders")
     before = shop.receiving.patch(f"/purchase-orders/{order['po_id']}/lines/1", json={"unit_cost": "0.30"})
     assert before.status == 409  # a K2K line's cost is not editable before shipment
     shop.seller.post(f"/orders/{order['order_id']}/confirm", json={})
@@ -263,21 +263,21 @@ class TestOrderWalls:
         cart = shop.add("FLORA", 1).json()
         shop.web.post(f"/carts/{cart['cart_id']}/checkout")
         cloud.drain()
-        [po] = shop.buyer.get("/purchase-orders").json()
+        [po] = shop.buyer.items("/purchase-orders")
         petal = api(shop.other_id, "Admin")
         assert petal.get(f"/carts/{cart['cart_id']}").status == 404
         assert petal.post(f"/carts/{cart['cart_id']}/checkout").status == 404
         assert petal.get(f"/purchase-orders/{po['po_id']}").status == 404
         assert petal.get(f"/prebooks/{po['lines'][0]['prebook_id']}").status == 404
-        assert petal.get("/purchase-orders").json() == []
-        assert petal.get("/staging").json() == []
+        assert petal.items("/purchase-orders") == []
+        assert petal.items("/staging") == []
 
     def test_a_vendor_sees_only_its_own_orders(self, shop, api, cloud):
         shop.add("FLORA", 1)
         cloud.drain()
-        [order] = shop.seller.get("/orders").json()
+        [order] = shop.seller.items("/orders")
         other_vendor = api(shop.other_id, "Admin")
-        assert other_vendor.get("/orders").json() == []
+        assert other_vendor.items("/orders") == []
         assert other_vendor.get(f"/orders/{order['order_id']}").status == 404
         assert other_vendor.post(f"/orders/{order['order_id']}/confirm", json={}).status == 404
         assert shop.buyer.get(f"/orders/{order['order_id']}").status == 404  # the buyer has its PO instead

@@ -26,7 +26,7 @@ def bought(cloud, api, suffix):
     assert cart.status == 201, cart.json()
     assert buyer.post(f"/carts/{cart.json()['cart_id']}/checkout").status == 200
     cloud.drain()
-    [order] = vendor.get("/orders").json()
+    [order] = vendor.items("/orders")
     assert vendor.post(f"/orders/{order['order_id']}/confirm", json={}).status == 200
     cloud.drain()
     return buyer, freedom, order

@@ -62,7 +62,7 @@ def test_defect_1_the_vendor_never_receives_the_buyers_customers_in_responses_ev
     cloud.drain()
 
     # The vendor's order, as the vendor reads it and as confirming answers it.
-    [order] = shop.seller.get("/orders").json()
+    [order] = shop.seller.items("/orders")
     confirmed = shop.seller.post(f"/orders/{order['order_id']}/confirm", json={})
     assert confirmed.status == 200
     cloud.drain()
@@ -101,7 +101,7 @@ def test_defect_1_the_vendor_never_receives_the_buyers_customers_in_responses_ev
 def test_defect_2_an_inventory_line_holding_boxes_cannot_be_removed_until_they_come_back(shop, cloud):
     line_id = shop.lines["FR50HB"]
     cart = shop.add("FLORA", 2).json()
-    [order] = shop.seller.get("/orders").json()
+    [order] = shop.seller.items("/orders")
     refused = shop.rosaflor.delete(f"/inventory/{line_id}")
     assert refused.status == 409, refused.json()
     error = refused.json()["error"]
@@ -135,7 +135,7 @@ def test_defect_2_a_cart_holding_boxes_of_a_line_removed_before_the_fix_still_ex
     cloud.advance(timedelta(minutes=61))
     cloud.drain()
     assert shop.web.get(f"/carts/{cart['cart_id']}").json()["status"] == "EXPIRED"
-    [order] = shop.seller.get("/orders").json()
+    [order] = shop.seller.items("/orders")
     assert order["status"] == "VOIDED"
     assert shop.stock("HYDWFB") == (3, 0, 0)  # the line that is still there got its box back
 
@@ -145,7 +145,7 @@ def test_defect_2_voiding_an_order_whose_line_was_removed_before_the_fix_converg
     assert shop.web.post(f"/carts/{cart['cart_id']}/checkout").status == 200
     cloud.drain()
     _strand(cloud, shop.vendor_id, shop.lines["FR50HB"])
-    [order] = shop.seller.get("/orders").json()
+    [order] = shop.seller.items("/orders")
     voided = shop.seller.post(f"/orders/{order['order_id']}/void", json={"confirm": "CONFIRM"})
     assert voided.status == 200, voided.json()
     assert voided.json()["status"] == "VOIDED"
@@ -189,7 +189,7 @@ def test_defect_3_a_prebook_one_line_past_the_limit_is_refused_at_the_edge(shop,
     assert pos.status == 201, pos.json()
     [po] = pos.json()
     assert len(po["lines"]) == MAX_PREBOOK_LINES
-    [order] = shop.seller.get("/orders").json()
+    [order] = shop.seller.items("/orders")
     confirmed = shop.seller.post(f"/orders/{order['order_id']}/confirm", json={})
     assert confirmed.status == 200, confirmed.json()
     assert shop.stock("ROSE07") == (4, 0, 1)
@@ -212,7 +212,7 @@ def test_defect_3_a_cart_holds_at_most_its_limit_and_a_full_order_overflows_into
         added = shop.add("HOLDCO", 1, box_code=code, cart_id=holdco)
         assert added.status in (200, 201), added.json()
         holdco = added.json()["cart_id"]
-    pos = shop.buyer.get("/purchase-orders").json()
+    pos = shop.buyer.items("/purchase-orders")
     assert sorted(len(po["lines"]) for po in pos) == [1, MAX_ORDER_LINES]
 
     # Flora checks out her full cart; the vendor confirms the full order (Holdco's lines deleted).
@@ -243,7 +243,7 @@ def test_defect_3_an_order_of_as_many_lines_as_carts_at_its_limit_is_voided_and_
     """The largest steps there are: every line of a full order from its own cart and its own vendor line."""
     def fill():
         carts = [shop.add("FLORA", 1, box_code=code).json()["cart_id"] for code in many_lines]
-        [po] = [po for po in shop.buyer.get("/purchase-orders").json() if po["status"] == "PENDING_APPROVAL"]
+        [po] = [po for po in shop.buyer.items("/purchase-orders") if po["status"] == "PENDING_APPROVAL"]
         assert len(po["lines"]) == MAX_ORDER_LINES
         return carts, po
 
@@ -321,7 +321,7 @@ def test_defect_11_a_vendor_invoice_number_with_a_quote_cannot_break_the_pdf_dow
     cart = shop.add("FLORA", 1).json()
     shop.web.post(f"/carts/{cart['cart_id']}/checkout")
     cloud.drain()
-    [order] = shop.seller.get("/orders").json()
+    [order] = shop.seller.items("/orders")
     pdf = "JVBERi0xLjQKJeLjz9MKMSAwIG9iago8PD4+CmVuZG9iagp0cmFpbGVyCjw8Pj4KJSVFT0YK"  # a tiny %PDF-1.4
     attached = shop.buyer.post(f"/reconciliation/{order['po_id']}/vendor-invoice",
                                json={"invoice_no": 'F-12"; x=1', "amount": "130.00", "pdf_base64": pdf})

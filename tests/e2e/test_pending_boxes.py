@@ -48,9 +48,9 @@ def test_two_of_three_pending_rows_are_confirmed_and_reach_the_connected_buyer(i
     keeper = api(f"rosaflor{suffix}", "ProcurementUser")
     waiting = keeper.get("/pending-boxes", params={"job_id": job_id})
     assert waiting.status == 200, waiting.json()
-    assert [(p["row"], p["line"]["product"], p["line"]["boxes_on_hand"]) for p in waiting.json()] == [
+    assert [(p["row"], p["line"]["product"], p["line"]["boxes_on_hand"]) for p in waiting.json()["items"]] == [
         (2, "Explorer Red Rose 60cm", 8), (3, "Vendela Rose 50cm", 5), (4, "Playa Blanca Rose 60cm", 3)]
-    assert [p["row"] for p in keeper.get("/pending-boxes").json() if p["job_id"] == job_id] == [2, 3, 4]
+    assert [p["row"] for p in keeper.items("/pending-boxes") if p["job_id"] == job_id] == [2, 3, 4]
     assert f"{job_id}-2" not in bloom_sees(api, suffix, cloud)
 
     done = keeper.post("/pending-boxes/confirm", json={"job_id": job_id, "rows": [2, 3]})
@@ -58,13 +58,13 @@ def test_two_of_three_pending_rows_are_confirmed_and_reach_the_connected_buyer(i
     assert [(c["row"], c["box_code"]) for c in done.json()["confirmed"]] == [(2, f"{job_id}-2"), (3, f"{job_id}-3")]
     seen = bloom_sees(api, suffix, cloud)
     assert (seen.get(f"{job_id}-2"), seen.get(f"{job_id}-3"), seen.get(f"{job_id}-4")) == (8, 5, None)
-    assert [p["row"] for p in keeper.get("/pending-boxes", params={"job_id": job_id}).json()] == [4]
+    assert [p["row"] for p in keeper.items("/pending-boxes", {"job_id": job_id})] == [4]
 
     # Asked again, nothing changes: no second line, no second event.
     again = keeper.post("/pending-boxes/confirm", json={"job_id": job_id, "rows": [2, 3]})
     assert again.status == 200
     assert (again.json()["confirmed"], again.json()["not_pending"]) == ([], [2, 3])
-    stock = [ln["box_code"] for ln in vendor.get("/inventory").json() if ln["box_code"].startswith(job_id)]
+    stock = [ln["box_code"] for ln in vendor.items("/inventory") if ln["box_code"].startswith(job_id)]
     assert sorted(stock) == [f"{job_id}-2", f"{job_id}-3"]
     assert bloom_sees(api, suffix, cloud) == seen
 
@@ -78,7 +78,7 @@ def test_racing_confirmations_of_the_same_row_put_it_into_inventory_once(importe
     with ThreadPoolExecutor(max_workers=6) as pool:
         answers = list(pool.map(confirm, range(6)))
     assert sorted(len(a["confirmed"]) for a in answers) == [0, 0, 0, 0, 0, 1]
-    stock = [ln for ln in vendor.get("/inventory").json() if ln["box_code"] == f"{job_id}-4"]
+    stock = [ln for ln in vendor.items("/inventory") if ln["box_code"] == f"{job_id}-4"]
     assert [ln["boxes_on_hand"] for ln in stock] == [3]
     assert bloom_sees(api, suffix, cloud)[f"{job_id}-4"] == 3
 
@@ -91,7 +91,7 @@ def test_discarded_rows_never_reach_inventory_and_the_rest_can_be_confirmed_all_
     assert (dropped.json()["discarded"], dropped.json()["not_pending"]) == ([3], [9])
     rest = vendor.post("/pending-boxes/confirm", json={"job_id": job_id}).json()  # every row still pending
     assert [c["row"] for c in rest["confirmed"]] == [2, 4]
-    assert vendor.get("/pending-boxes", params={"job_id": job_id}).json() == []
+    assert vendor.items("/pending-boxes", {"job_id": job_id}) == []
     seen = bloom_sees(api, suffix, cloud)
     assert f"{job_id}-3" not in seen and seen[f"{job_id}-2"] == 8
 
@@ -99,11 +99,11 @@ def test_discarded_rows_never_reach_inventory_and_the_rest_can_be_confirmed_all_
 def test_pending_boxes_are_the_companys_own_and_bad_requests_say_what_is_wrong(imported, api, suffix):
     _, job_id, _ = imported
     other = api(f"bloom{suffix}", "Admin")  # another company: the job is not its own
-    assert other.get("/pending-boxes", params={"job_id": job_id}).json() == []
+    assert other.items("/pending-boxes", {"job_id": job_id}) == []
     refused = other.post("/pending-boxes/confirm", json={"job_id": job_id})
     assert refused.status == 422 and refused.json()["error"]["details"][0]["field"] == "job_id"
     vendor = api(f"rosaflor{suffix}", "Admin")
     assert vendor.post("/pending-boxes/confirm", json={"job_id": "not-a-job"}).status == 422
     assert vendor.post("/pending-boxes/confirm", json={"job_id": job_id, "rows": [0]}).status == 422
     assert api(f"rosaflor{suffix}", "Salesperson").post("/pending-boxes/confirm", json={"job_id": job_id}).status == 403
-    assert len(vendor.get("/pending-boxes", params={"job_id": job_id}).json()) == 3  # nothing half-applied
+    assert len(vendor.items("/pending-boxes", {"job_id": job_id})) == 3  # nothing half-applied

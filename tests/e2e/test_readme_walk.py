@@ -159,7 +159,7 @@ def test_the_readme_walks_run_top_to_bottom_without_an_error(server: Server, tmp
 
     assert again["LINE"] != server.exports["LINE"]
     fresh = ApiClient(server.exports["API"], again["VENDOR"])
-    assert fresh.get("/orders").json() == []
+    assert fresh.items("/orders") == []
     line = fresh.get(f"/inventory/{again['LINE']}").json()["line"]
     assert (line["box_code"], line["boxes_on_hand"], line["price"]) == ("FR50HB", 12, "0.35")
     assert local.get("/_local/emails").json()["emails"] == []

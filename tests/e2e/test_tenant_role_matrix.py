@@ -105,7 +105,7 @@ def build_world(cloud: Any, suffix: str) -> World:
     bought = ok(bloom.post("/carts", json=cart_add), 201)
     ok(bloom.post(f"/carts/{bought['cart_id']}/checkout"))
     cloud.drain()
-    [po] = ok(bloom.get("/purchase-orders"))
+    [po] = ok(bloom.get("/purchase-orders"))["items"]
     ok(rosa.post(f"/orders/{po['order_id']}/confirm", json={}))
     cloud.drain()
     receipt = ok(bloom.post("/staging/receive", json={"box_code": "FR50HB", "boxes": 1, "po_id": po["po_id"]}))
@@ -115,7 +115,7 @@ def build_world(cloud: Any, suffix: str) -> World:
         "lines": [{"vendor_company_id": company["rosaflor"], "line_id": lines["HYDWFB"], "boxes": 1}]}), 201)
     job = ok(bloom.post("/imports", json={"import_type": "open-invoices", "filename": "matrix.xlsx"}), 201)["job"]
     cloud.drain()
-    [invoice] = ok(rosa.get("/invoices"))
+    [invoice] = ok(rosa.get("/invoices"))["items"]
     billed = (receipt.get("billed") or {}).get("invoice_id")
     assert billed, f"automatic billing made no customer invoice: {receipt}"
 

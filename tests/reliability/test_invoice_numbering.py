@@ -102,8 +102,8 @@ def test_fifty_lambdas_billing_one_vendor_at_once_number_fifty_invoices_consecut
     for n in (1, 25, 50):
         assert world.pdf(n).startswith(b"%PDF-")
     world.cloud.drain()
-    assert {r["status"] for r in world.buyer.get("/reconciliation").json()} == {"AP"}
-    assert len(world.buyer.get("/reconciliation").json()) == 50
+    assert {r["status"] for r in world.buyer.items("/reconciliation")} == {"AP"}
+    assert len(world.buyer.items("/reconciliation")) == 50
 
 
 def crash_at(world: InvoiceWorld, detail_type: str, call: int) -> None:

@@ -53,11 +53,11 @@ def test_32_customers_of_two_buyers_compete_for_10_boxes(market, api, cloud):
     assert all(r.status == 409 for r in lost), {r.status for r in lost}
     assert _stock(api, market) == (0, 10, 0)
     cloud.drain()
-    orders = api(market.rosaflor, "Admin").get("/orders").json()
+    orders = api(market.rosaflor, "Admin").items("/orders")
     assert sum(ln["boxes"] for o in orders for ln in o["lines"] if ln["status"] == "ACTIVE") == 10
     # Bloom's carts share one pending PO; each of Petal's has its own.
-    bloom_pos = api(market.bloom, "Admin").get("/purchase-orders").json()
-    petal_pos = api(market.petal, "Admin").get("/purchase-orders").json()
+    bloom_pos = api(market.bloom, "Admin").items("/purchase-orders")
+    petal_pos = api(market.petal, "Admin").items("/purchase-orders")
     bloom_won = sum(1 for b, _ in won if b == market.bloom)
     assert len(bloom_pos) == (1 if bloom_won else 0)
     assert len(petal_pos) == 10 - bloom_won
@@ -84,7 +84,7 @@ def test_every_box_is_on_hand_held_or_sold_after_any_mix_of_steps(market, api, c
             cloud.advance(timedelta(minutes=rng.choice([10, 61])))
         elif action in ("void", "delete", "confirm"):
             cloud.drain()
-            open_orders = [o for o in seller.get("/orders").json() if o["status"] == "OPEN"]
+            open_orders = [o for o in seller.items("/orders") if o["status"] == "OPEN"]
             if open_orders:
                 order = rng.choice(open_orders)
                 if action == "void":
@@ -100,7 +100,7 @@ def test_every_box_is_on_hand_held_or_sold_after_any_mix_of_steps(market, api, c
         assert min(on_hand, held, sold) >= 0, step
         assert on_hand + held + sold == 10, (step, action, on_hand, held, sold)
     # And what is held is exactly what open carts hold; what is sold, what live checked-out lines carry.
-    orders = seller.get("/orders").json()
+    orders = seller.items("/orders")
     live = [ln for o in orders for ln in o["lines"] if ln["status"] == "ACTIVE"]
     assert sum(ln["boxes"] for ln in live if not ln["checked_out"]) == _stock(api, market)[1]
     assert sum(ln["boxes"] for ln in live if ln["checked_out"]) == _stock(api, market)[2]

@@ -59,7 +59,7 @@ def _story(cloud, faults: dict) -> dict:
     kept, dropped, lapsed = add(2), add(1), add(1, "HYDWFB")
     assert buyer.post(f"/carts/{kept}/checkout").status == 200
     drain()
-    orders = {o["lines"][0]["box_code"]: o for o in vendor.get("/orders").json()}
+    orders = {o["lines"][0]["box_code"]: o for o in vendor.items("/orders")}
     assert vendor.post(f"/orders/{orders['FR50HB']['order_id']}/confirm", json={}).status == 200
     drain()
     cloud.advance(CART_TIMER)
@@ -72,9 +72,9 @@ def _story(cloud, faults: dict) -> dict:
     return {
         "stock": stock,
         "orders": sorted((o["status"], tuple((ln["boxes"], ln["status"], ln["checked_out"]) for ln in o["lines"]))
-                         for o in vendor.get("/orders").json()),
+                         for o in vendor.items("/orders")),
         "carts": sorted(buyer.get(f"/carts/{c}").json()["status"] for c in (kept, dropped, lapsed)),
-        "staging": [(s["box_code"], s["boxes_confirmed"]) for s in buyer.get("/staging").json()],
+        "staging": [(s["box_code"], s["boxes_confirmed"]) for s in buyer.items("/staging")],
         "emails": Counter((m.destinations["ToAddresses"][0].replace(suffix, ""),
                            m.subject.split(" K2K-")[0].split(" PB-")[0]) for m in ours),
         "availability": sorted((ln["box_code"], ln["boxes_available"])

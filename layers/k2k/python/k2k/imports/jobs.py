@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from k2k import store
+from k2k import paging, store
 from k2k.errors import Conflict
 from k2k.events import new_event, outbox
 from k2k.imports.model import (
@@ -60,10 +60,11 @@ def get(db: Store, company_id: str, job_id: str) -> Job | None:
     return found[0] if found else None
 
 
-def recent(db: Store, company_id: str, limit: int = 50) -> list[Job]:
-    """Newest first: job ids start with their creation second."""
-    items = db.query(imports_pk(company_id), JOB_PREFIX, descending=True, limit=limit)
-    return [Job.model_validate(plain(i)) for i in items]
+def recent(db: Store, company_id: str, limit: int, token: str | None) -> tuple[list[Job], str | None]:
+    """A page of the company's jobs, newest first (job ids start with their creation second)."""
+    items, next_token = paging.read(db, company_id, imports_pk(company_id), JOB_PREFIX, descending=True,
+                                    limit=limit, token=token)
+    return [Job.model_validate(plain(i)) for i in items], next_token
 
 
 def claim(db: Store, job: Job, owner: str, at: datetime) -> bool:

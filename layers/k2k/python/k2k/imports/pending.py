@@ -15,6 +15,7 @@ from datetime import date, datetime
 
 from pydantic import Field
 
+from k2k import paging
 from k2k.auth import Caller
 from k2k.bounds import Input, SheetRow
 from k2k.errors import Invalid
@@ -22,6 +23,7 @@ from k2k.imports import jobs, writers
 from k2k.imports.model import ImportType, imports_pk, pending_prefix
 from k2k.inventory import LineFields
 from k2k.models import Model
+from k2k.paging import Page
 from k2k.services.network import get_company
 from k2k.store import Item, Store
 
@@ -76,12 +78,14 @@ def _view(item: Item) -> PendingBox:
                       created_at=item["created_at"])
 
 
-def list_pending(db: Store, caller: Caller, job_id: str | None = None) -> list[PendingBox]:
+def list_pending(db: Store, caller: Caller, job_id: str | None, limit: int, token: str | None) -> Page[PendingBox]:
     """The company's pending boxes, by job and row (one job's when `job_id` is given)."""
     if job_id is not None and not _JOB_ID.fullmatch(job_id):
         raise Invalid("an import job id is 12 hexadecimal characters", field="job_id")
     prefix = pending_prefix(job_id) if job_id else "PENDING#"
-    return [_view(i) for i in db.query(imports_pk(caller.company_id), prefix)]
+    items, next_token = paging.read(db, caller.company_id, imports_pk(caller.company_id), prefix,
+                                    limit=limit, token=token)
+    return Page(items=[_view(i) for i in items], next_token=next_token)
 
 
 def _selected(db: Store, caller: Caller, body: PendingSelection) -> tuple[list[Item], list[int]]:

@@ -53,7 +53,8 @@ from k2k.models import Model
 from k2k.network import Company, CompanyId
 from k2k.notifications import send_email
 from k2k.observability import logger
-from k2k.services.network import get_company, list_customers, list_vendors
+from k2k.paging import Page
+from k2k.services.network import all_vendors, get_company, list_customers
 from k2k.store import Store
 
 if TYPE_CHECKING:
@@ -131,8 +132,9 @@ def get_job(db: Store, settings: Settings, caller: Caller, job_id: str) -> JobVi
     return _view(settings, job)
 
 
-def list_jobs(db: Store, settings: Settings, caller: Caller) -> list[JobView]:
-    return [_view(settings, j) for j in jobs.recent(db, caller.company_id)]
+def list_jobs(db: Store, settings: Settings, caller: Caller, limit: int, token: str | None) -> Page[JobView]:
+    found, next_token = jobs.recent(db, caller.company_id, limit, token)
+    return Page(items=[_view(settings, j) for j in found], next_token=next_token)
 
 
 def _view(settings: Settings, job: Job) -> JobView:
@@ -345,7 +347,7 @@ def _customers(db: Store, company_id: str) -> list[Any]:
 
 
 def _vendors(db: Store, company_id: str) -> list[Any]:
-    return list_vendors(db, Caller(company_id=company_id, user_id="import", roles=frozenset({Role.ADMIN})))
+    return all_vendors(db, company_id)
 
 
 def find_header(spec: ImportSpec, rows: Iterator[tuple[int, list[Any]]], context: Context,

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from k2k import bounds, clock, keys, pricing, store
+from k2k import bounds, clock, keys, paging, pricing, store
 from k2k.auth import Caller
 from k2k.errors import Conflict, Invalid, NotFound
 from k2k.events import new_event, outbox
@@ -39,6 +39,7 @@ from k2k.inventory import (
 )
 from k2k.models import Model
 from k2k.network import Company
+from k2k.paging import Page
 from k2k.services.network import active_connections_as_vendor, get_company
 from k2k.store import ConditionFailed, LostRace, Store, plain, to_item
 
@@ -99,9 +100,10 @@ def get_line(db: Store, company_id: str, line_id: str) -> InventoryLine:
     return InventoryLine.model_validate(plain(item))
 
 
-def list_lines(db: Store, caller: Caller) -> list[InventoryLine]:
-    return [InventoryLine.model_validate(plain(i))
-            for i in db.query(keys.company_pk(caller.company_id), keys.INVENTORY_PREFIX)]
+def list_lines(db: Store, caller: Caller, limit: int, token: str | None) -> Page[InventoryLine]:
+    items, next_token = paging.read(db, caller.company_id, keys.company_pk(caller.company_id), keys.INVENTORY_PREFIX,
+                                    limit=limit, token=token)
+    return Page(items=[InventoryLine.model_validate(plain(i)) for i in items], next_token=next_token)
 
 
 def update_line(db: Store, caller: Caller, line_id: str, patch: LinePatch) -> InventoryLine:

@@ -26,7 +26,7 @@ from urllib.parse import quote
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
-from k2k import aws, clock, consumer, keys, store
+from k2k import aws, clock, consumer, keys, paging, store
 from k2k import invoices as rules
 from k2k.auth import Caller
 from k2k.bounds import Confirm, Input, Note, Version
@@ -53,8 +53,9 @@ from k2k.network import Company
 from k2k.notifications import send_email
 from k2k.observability import logger
 from k2k.orders import OrderConfirmed, PurchaseOrder
+from k2k.paging import Page
 from k2k.services.network import get_company
-from k2k.services.order_data import get_po, list_pos, staging_prefix
+from k2k.services.order_data import get_po, pos_by_id, staging_prefix
 from k2k.store import ConditionFailed, LostRace, Store, as_int, plain, retrying, to_item
 
 NOTICES = "invoice-notices"  # inbox records: this event's emails were sent
@@ -165,8 +166,10 @@ def invoice_for_order(db: Store, vendor: str, order_id: str) -> Invoice | None:
     return _load_invoice(db, vendor, as_int(guard["invoice_no"])) if guard else None
 
 
-def list_invoices(db: Store, caller: Caller) -> list[Invoice]:
-    return [Invoice.model_validate(plain(i)) for i in db.query(keys.company_pk(caller.company_id), "INVOICE#")]
+def list_invoices(db: Store, caller: Caller, limit: int, token: str | None) -> Page[Invoice]:
+    items, next_token = paging.read(db, caller.company_id, keys.company_pk(caller.company_id), "INVOICE#",
+                                    limit=limit, token=token)
+    return Page(items=[Invoice.model_validate(plain(i)) for i in items], next_token=next_token)
 
 
 def issue_for_order(db: Store, docs: Documents, confirmed: OrderConfirmed) -> Invoice:
@@ -392,16 +395,20 @@ def get_reconciliation(db: Store, caller: Caller, po_id: str) -> ReconciliationV
     return _view(rec, po, staged)
 
 
-def list_reconciliations(db: Store, caller: Caller, status: RecStatus | None = None) -> list[ReconciliationView]:
-    """Every PO with a vendor invoice or an automation notice: three queries, whatever the number of POs."""
-    pk = keys.company_pk(caller.company_id)
-    recs = [Reconciliation.model_validate(plain(i)) for i in db.query(pk, "REC#")]
-    pos = {po.po_id: po for po in list_pos(db, caller.company_id)}
-    staged: dict[str, list[StagedQuantity]] = {}
-    for s in _staged(db.query(pk, staging_prefix())):
-        staged.setdefault(s.po_id, []).append(s)
-    return [_view(rec, pos[rec.po_id], staged.get(rec.po_id, [])) for rec in recs
-            if rec.po_id in pos and (status is None or rec.status is status)]
+def list_reconciliations(db: Store, caller: Caller, status: RecStatus | None, limit: int,
+                         token: str | None) -> Page[ReconciliationView]:
+    """A page of the POs with a vendor invoice or an automation notice (of one status, if given):
+    the page's reconciliations, their POs in one batch read, and each one's staged boxes."""
+    cid = caller.company_id
+    pk = keys.company_pk(cid)
+    items, next_token = paging.read(db, cid, pk, "REC#", limit=limit, token=token,
+                                    filter_expression="#s = :s" if status else None,
+                                    names={"#s": "status"} if status else None,
+                                    values={":s": status.value} if status else None)
+    recs = [Reconciliation.model_validate(plain(i)) for i in items]
+    pos = pos_by_id(db, cid, [rec.po_id for rec in recs])
+    return Page(items=[_view(rec, pos[rec.po_id], _staged(db.query(pk, staging_prefix(rec.po_id))))
+                       for rec in recs if rec.po_id in pos], next_token=next_token)
 
 
 class StepIn(Input):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from k2k import clock, keys, network, store
+from k2k import clock, keys, network, paging, store
 from k2k.auth import Caller
 from k2k.errors import Conflict, Invalid, NotFound
 from k2k.events import event_type, new_event, outbox
@@ -22,6 +22,7 @@ from k2k.network import (
     VendorIn,
     VendorTerms,
 )
+from k2k.paging import Page
 from k2k.store import ConditionFailed, Store, plain, to_item
 
 
@@ -93,8 +94,15 @@ def put_vendor(db: Store, caller: Caller, code: str, body: VendorIn) -> Vendor:
     return vendor
 
 
-def list_vendors(db: Store, caller: Caller) -> list[Vendor]:
-    return [Vendor.model_validate(plain(i)) for i in db.query(keys.company_pk(caller.company_id), "VENDOR#")]
+def list_vendors(db: Store, caller: Caller, limit: int, token: str | None) -> Page[Vendor]:
+    items, next_token = paging.read(db, caller.company_id, keys.company_pk(caller.company_id), "VENDOR#",
+                                    limit=limit, token=token)
+    return Page(items=[Vendor.model_validate(plain(i)) for i in items], next_token=next_token)
+
+
+def all_vendors(db: Store, company_id: str) -> list[Vendor]:
+    """Every vendor of the company (an import checks its rows' vendor codes against them)."""
+    return [Vendor.model_validate(plain(i)) for i in db.query(keys.company_pk(company_id), "VENDOR#")]
 
 
 def _linked(db: Store, company_id: str, prefix: str, other_company: str) -> dict | None:
@@ -119,8 +127,10 @@ def get_connection(db: Store, caller: Caller, connection_id: str) -> Connection:
     return conn
 
 
-def list_connections(db: Store, caller: Caller) -> list[Connection]:
-    return [Connection.model_validate(plain(i)) for i in db.query(keys.company_pk(caller.company_id), "CONN#")]
+def list_connections(db: Store, caller: Caller, limit: int, token: str | None) -> Page[Connection]:
+    items, next_token = paging.read(db, caller.company_id, keys.company_pk(caller.company_id), "CONN#",
+                                    limit=limit, token=token)
+    return Page(items=[Connection.model_validate(plain(i)) for i in items], next_token=next_token)
 
 
 def active_connections_as_vendor(db: Store, vendor_id: str) -> list[Connection]:

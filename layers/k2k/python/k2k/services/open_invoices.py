@@ -6,11 +6,12 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from k2k import keys
+from k2k import keys, paging
 from k2k.auth import Caller
 from k2k.errors import Invalid
 from k2k.imports.model import invoices_by_po_pk
 from k2k.models import Model
+from k2k.paging import Page
 from k2k.store import Store
 
 
@@ -28,14 +29,17 @@ class OpenInvoice(Model):
     source: str
 
 
-def search(db: Store, caller: Caller, customer_po: str | None, invoice_date: date | None) -> list[OpenInvoice]:
+def search(db: Store, caller: Caller, customer_po: str | None, invoice_date: date | None, limit: int,
+           token: str | None) -> Page[OpenInvoice]:
+    cid = caller.company_id
     if customer_po:
         # gsi1 keys the company's invoices by customer PO, sorted by date.
-        items = db.query(invoices_by_po_pk(caller.company_id, customer_po),
-                         invoice_date.isoformat() if invoice_date else None, index="gsi1")
+        items, next_token = paging.read(db, cid, invoices_by_po_pk(cid, customer_po),
+                                        invoice_date.isoformat() if invoice_date else None, index="gsi1",
+                                        limit=limit, token=token)
     elif invoice_date:
-        items = db.query(keys.company_pk(caller.company_id), "INVREF#", filter_expression="invoice_date = :d",
-                         values={":d": invoice_date.isoformat()})
+        items, next_token = paging.read(db, cid, keys.company_pk(cid), "INVREF#", filter_expression="invoice_date = :d",
+                                        values={":d": invoice_date.isoformat()}, limit=limit, token=token)
     else:
         raise Invalid("search by customer_po, invoice_date or both", field="customer_po")
-    return [OpenInvoice.model_validate(i) for i in items]
+    return Page(items=[OpenInvoice.model_validate(i) for i in items], next_token=next_token)

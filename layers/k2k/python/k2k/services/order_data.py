@@ -16,7 +16,7 @@ from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel
 
-from k2k import keys, store
+from k2k import keys, paging, store
 from k2k.errors import NotFound
 from k2k.orders import (
     MAX_ORDER_LINES,
@@ -29,6 +29,7 @@ from k2k.orders import (
     VendorOrder,
     active_lines,
 )
+from k2k.paging import Page
 from k2k.services.inventory import StockMove, refusal
 from k2k.store import ConditionFailed, LostRace, Store, plain, to_item
 
@@ -103,16 +104,27 @@ def get_order(db: Store, company_id: str, order_id: str) -> VendorOrder:
     return _load(db, order_key(company_id, order_id), VendorOrder, "order")
 
 
-def list_pos(db: Store, company_id: str) -> list[PurchaseOrder]:
-    return [PurchaseOrder.model_validate(plain(i)) for i in db.query(keys.company_pk(company_id), "PO#")]
+def _page(db: Store, company_id: str, prefix: str, model: type[M], limit: int, token: str | None) -> Page[M]:
+    items, next_token = paging.read(db, company_id, keys.company_pk(company_id), prefix, limit=limit, token=token)
+    return Page(items=[model.model_validate(plain(i)) for i in items], next_token=next_token)
 
 
-def list_orders(db: Store, company_id: str) -> list[VendorOrder]:
-    return [VendorOrder.model_validate(plain(i)) for i in db.query(keys.company_pk(company_id), "ORDER#")]
+def list_pos(db: Store, company_id: str, limit: int, token: str | None) -> Page[PurchaseOrder]:
+    return _page(db, company_id, "PO#", PurchaseOrder, limit, token)
 
 
-def list_prebooks(db: Store, company_id: str) -> list[Prebook]:
-    return [Prebook.model_validate(plain(i)) for i in db.query(keys.company_pk(company_id), "PREBOOK#")]
+def pos_by_id(db: Store, company_id: str, po_ids: Sequence[str]) -> dict[str, PurchaseOrder]:
+    """These POs of the company, by id (absent ones are left out): one batch read."""
+    found = db.batch_get([po_key(company_id, po_id) for po_id in dict.fromkeys(po_ids)])
+    return {po.po_id: po for po in (PurchaseOrder.model_validate(plain(i)) for i in found)}
+
+
+def list_orders(db: Store, company_id: str, limit: int, token: str | None) -> Page[VendorOrder]:
+    return _page(db, company_id, "ORDER#", VendorOrder, limit, token)
+
+
+def list_prebooks(db: Store, company_id: str, limit: int, token: str | None) -> Page[Prebook]:
+    return _page(db, company_id, "PREBOOK#", Prebook, limit, token)
 
 
 def orders_holding(db: Store, vendor_id: str, line_id: str) -> list[str]:

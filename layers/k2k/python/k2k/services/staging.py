@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from pydantic import Field
 
-from k2k import clock, keys, pricing, store
+from k2k import clock, keys, paging, pricing, store
 from k2k.auth import Caller
 from k2k.bounds import Boxes, Code, Id, Input
 from k2k.errors import Conflict, NotFound
@@ -21,6 +21,7 @@ from k2k.models import Model
 from k2k.money import cents
 from k2k.network import Company, Customer
 from k2k.orders import OrderLine, StagingReceived, can_bill, received_line, receiving_location, sale_price
+from k2k.paging import Page
 from k2k.receivables import CustomerInvoice, CustomerInvoiceLine, CustomerInvoiceSource, invoice_key
 from k2k.services import inventory as inventory_svc
 from k2k.services.network import get_company, get_customer
@@ -57,8 +58,10 @@ class Receipt(Model):
     into_inventory_line_id: str | None = None
 
 
-def list_staging(db: Store, caller: Caller) -> list[StagedBoxes]:
-    return [StagedBoxes.model_validate(plain(i)) for i in db.query(keys.company_pk(caller.company_id), "STAGING#")]
+def list_staging(db: Store, caller: Caller, limit: int, token: str | None) -> Page[StagedBoxes]:
+    items, next_token = paging.read(db, caller.company_id, keys.company_pk(caller.company_id), "STAGING#",
+                                    limit=limit, token=token)
+    return Page(items=[StagedBoxes.model_validate(plain(i)) for i in items], next_token=next_token)
 
 
 def _find(db: Store, buyer: str, body: ReceiveIn) -> Item:
