@@ -1,5 +1,7 @@
 """The buyer's side of K2K orders: e-commerce carts, prebooks, purchase orders, staging (REST).
 
+The invoices staging bills are customer invoices: functions/accounts.
+
 Cart timers are `timers.py`.
 """
 
@@ -15,7 +17,6 @@ from k2k.models import Model
 from k2k.observability import logger
 from k2k.orders import Cart, Prebook, PurchaseOrder
 from k2k.paging import Limit, NextToken, Page
-from k2k.receivables import CustomerInvoice
 from k2k.services import order_data, staging
 from k2k.services import orders as svc
 from k2k.store import Store
@@ -105,11 +106,6 @@ def list_staging(limit: Limit = PAGE_SIZE, next_token: NextToken = None) -> Page
 @app.post("/staging/receive", summary="Receive boxes by box code: bill the prebook's customer or stock them")
 def receive(body: staging.ReceiveIn) -> staging.Receipt:
     return staging.receive(_db(), caller(app), body)
-
-
-@app.get("/customer-invoices", summary="Invoices to the company's customers")
-def list_invoices() -> list[CustomerInvoice]:
-    return staging.list_invoices(_db(), caller(app))
 
 
 @logger.inject_lambda_context

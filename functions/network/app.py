@@ -1,4 +1,4 @@
-"""Companies, customers, vendors, K2K connections and settings (Admin and Setup)."""
+"""Companies, vendors, K2K connections and settings (Admin and Setup). Customers: functions/accounts."""
 
 
 from typing import Annotated, Any
@@ -16,8 +16,6 @@ from k2k.network import (
     CompanyIn,
     CompanySettingsIn,
     Connection,
-    Customer,
-    CustomerIn,
     Vendor,
     VendorIn,
     VendorTermsIn,
@@ -64,16 +62,6 @@ def get_company() -> Company:
 @app.put("/company/settings", summary="Change K2K settings and automations (Admin, Setup)")
 def update_settings(body: SettingsChange) -> Company:
     return svc.update_settings(_db(), caller(app), body.settings, body.version)
-
-
-@app.get("/customers", summary="The company's customers")
-def list_customers() -> list[Customer]:
-    return svc.list_customers(_db(), caller(app))
-
-
-@app.put("/customers/<customer_code>", summary="Create or change a customer")
-def put_customer(customer_code: Annotated[Code, Path()], body: Annotated[CustomerIn, Body()]) -> Customer:
-    return svc.put_customer(_db(), caller(app), customer_code, body)
 
 
 @app.get("/vendors", summary="The company's vendors")

@@ -154,6 +154,10 @@ def test_the_readme_walks_run_top_to_bottom_without_an_error(server: Server, tmp
     kinds = {e["detail_type"] for e in local.get("/_local/events", params={"limit": 100}).json()["events"]}
     assert {"InventoryLineChanged", "PurchaseOrderPlaced", "CartExpired"} <= kinds
     assert buyer.get("/staging").status == 200
+    # Flora's statement: the hand invoice for the two received boxes, and a balance that is its sum.
+    statement = shop.get("/customers/FLORA/statement").json()
+    assert [(e["entry_type"], e["amount"]) for e in statement["entries"]] == [("HAND_INVOICE", "260.00")]
+    assert statement["balance"] == statement["entries"][-1]["balance_after"] == "260.00"
 
     again = _run(server, start_over, tmp_path, keep=("LINE", "VENDOR"))
 

@@ -44,6 +44,10 @@ VENDOR_INVOICE_ROLES: Roles = frozenset({ADMIN, Role.ACCOUNTS_RECEIVABLE})
 # A company's receivables (its invoices to customers, imported open invoices, the vendor's K2K invoices):
 # accounting and the sales manager.
 RECEIVABLES_ROLES: Roles = ACCOUNTING_ROLES | {Role.SALES_MANAGER}
+# Posting to a customer's ledger (payments, adjustments, voids): Admin and Accounts Receivable.
+LEDGER_WRITERS: Roles = frozenset({ADMIN, Role.ACCOUNTS_RECEIVABLE})
+# Raising a customer invoice by hand (seed 003's transfer invoice): also the sales manager.
+HAND_INVOICE_ROLES: Roles = LEDGER_WRITERS | {Role.SALES_MANAGER}
 # The vendor's own inventory lines (costs included): who keeps stock, and the sales manager reads them.
 INVENTORY_ROLES: Roles = frozenset({ADMIN, Role.SETUP, Role.PROCUREMENT_MANAGER, Role.PROCUREMENT_USER})
 # Customers (codes, emails, credit): set up by Admin, Setup, Sales Manager, Credit Manager; read by who sells or bills.
@@ -62,9 +66,17 @@ ROUTES: Mapping[tuple[str, str], Roles] = {
     ("POST", "/operator/companies"): OPERATOR_ROLES,
     ("GET", "/company"): ALL_COMPANY_ROLES,  # the caller's own company and settings: every user works with them
     ("PUT", "/company/settings"): SETUP_ROLES,
+    # -- customer accounts (the receivables ledger: writes by Admin and Accounts Receivable)
     ("GET", "/customers"): CUSTOMER_READERS,
+    ("GET", "/customers/{customer_code}"): CUSTOMER_READERS,
     ("PUT", "/customers/{customer_code}"): CUSTOMER_ROLES,
+    ("GET", "/customers/{customer_code}/statement"): RECEIVABLES_ROLES,
+    ("POST", "/customers/{customer_code}/payments"): LEDGER_WRITERS,
+    ("POST", "/customers/{customer_code}/adjustments"): LEDGER_WRITERS,
     ("GET", "/customer-invoices"): RECEIVABLES_ROLES,
+    ("POST", "/customer-invoices"): HAND_INVOICE_ROLES,
+    ("GET", "/customer-invoices/{invoice_id}"): RECEIVABLES_ROLES,
+    ("POST", "/customer-invoices/{invoice_id}/void"): LEDGER_WRITERS,
     ("GET", "/vendors"): VENDOR_READERS,
     ("PUT", "/vendors/{vendor_code}"): VENDOR_ROLES,
     ("GET", "/connections"): SETUP_ROLES,

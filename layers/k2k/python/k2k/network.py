@@ -27,6 +27,7 @@ from k2k.bounds import (
     ShipDays,
     TimerMinutes,
     Timezone,
+    Version,
 )
 from k2k.errors import Conflict, Invalid, NotFound
 from k2k.models import Model
@@ -159,18 +160,38 @@ class Company(CompanyFields):
         return len(self.locations) > 1
 
 
-class CustomerIn(Model):
-    name: str = Field(min_length=1, max_length=120)
-    credit_limit: Money | None = None
+class CustomerFields(Model):
+    """What the company edits on a customer. Its balance is not among them: it is the ledger's."""
+
+    name: str
+    credit_limit: Decimal | None = None
     credit_hold: bool = False
-    balance: Decimal = Field(default=Decimal("0"), description="open balance (invoices less credits)")
     email: str | None = None
     salesperson_email: str | None = None
+    k2k_company_id: str | None = Field(default=None, description="set when the customer is a K2K buyer company")
+
+
+class CustomerIn(Input, CustomerFields):
+    """A customer as a request states it, every value bounded (a record stored before a bound was
+    added still reads). A field the server owns (balance, entries) is refused (422)."""
+
+    name: Name
+    credit_limit: Money | None = None
+    email: Email | None = None
+    salesperson_email: Email | None = None
     k2k_company_id: CompanyId | None = Field(default=None, description="set when the customer is a K2K buyer company")
 
+    version: Version | None = Field(default=None, description=(
+        "the version you read: required to change an existing customer (409 if it changed since); "
+        "leave it out to create one"))
 
-class Customer(CustomerIn):
+
+class Customer(CustomerFields):
     code: Code
+    balance: Decimal = Field(default=Decimal("0.00"), description=(
+        "what the customer owes: the sum of its ledger (read-only; moved only by ledger entries)"))
+    entries: int = Field(default=0, description="ledger entries posted so far (the last entry's seq)")
+    version: int = Field(default=1, description="changes with every edit of the fields above, not with the ledger")
 
 
 class VendorFields(Model):

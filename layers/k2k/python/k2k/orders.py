@@ -405,15 +405,6 @@ def sale_price(unit_price: Decimal | None, suggested: Decimal | None) -> Decimal
     return suggested
 
 
-def can_bill(credit_hold: bool, credit_limit: Decimal | None, balance: Decimal, amount: Decimal) -> str | None:
-    """Why automatic billing must not bill this customer, or None."""
-    if credit_hold:
-        return "the customer is on credit hold"
-    if credit_limit is not None and balance + amount > credit_limit:
-        return f"the invoice would take the customer over its credit limit of {credit_limit}"
-    return None
-
-
 def receiving_location(bought_for: str | None, locations: Sequence[str]) -> str:
     """Where received K2K boxes go: the buyer location the purchase was for, else the company's first."""
     return bought_for if bought_for is not None and bought_for in locations else locations[0]

@@ -147,20 +147,27 @@ class Store:
     def query(self, pk: str, prefix: str | None = None, *, consistent: bool = False,
               filter_expression: str | None = None, values: dict[str, Any] | None = None,
               names: dict[str, str] | None = None, limit: int | None = None,
-              descending: bool = False, index: str | None = None) -> list[Item]:
+              descending: bool = False, index: str | None = None,
+              between: tuple[str, str] | None = None, after: str | None = None) -> list[Item]:
         return list(self.iter_query(pk, prefix, consistent=consistent,
                                     filter_expression=filter_expression, values=values,
-                                    names=names, limit=limit, descending=descending, index=index))
+                                    names=names, limit=limit, descending=descending, index=index,
+                                    between=between, after=after))
 
     def iter_query(self, pk: str, prefix: str | None = None, *, consistent: bool = False,
                    filter_expression: str | None = None, values: dict[str, Any] | None = None,
                    names: dict[str, str] | None = None, limit: int | None = None,
-                   descending: bool = False, index: str | None = None) -> Iterator[Item]:
-        """Items of one partition, optionally by sort-key prefix; `index` queries a GSI named like
+                   descending: bool = False, index: str | None = None,
+                   between: tuple[str, str] | None = None, after: str | None = None) -> Iterator[Item]:
+        """Items of one partition, optionally by sort-key prefix or inclusive sort-key range (`between`),
+        resuming after the sort key `after` (base table only); `index` queries a GSI named like
         its key attributes (gsi1 -> gsi1pk/gsi1sk), whose partition keys also start with C#<cid>."""
         pk_name, sk_name = (f"{index}pk", f"{index}sk") if index else ("pk", "sk")
         expr = f"{pk_name} = :pk" + (f" AND begins_with({sk_name}, :prefix)" if prefix else "")
         vals: dict[str, Any] = {":pk": pk, **({":prefix": prefix} if prefix else {}), **(values or {})}
+        if between:
+            expr += f" AND {sk_name} BETWEEN :lo AND :hi"
+            vals.update({":lo": between[0], ":hi": between[1]})
         kwargs: dict[str, Any] = {
             "TableName": self.table,
             "KeyConditionExpression": expr,
@@ -176,6 +183,8 @@ class Store:
             kwargs["ExpressionAttributeNames"] = names
         if limit:
             kwargs["Limit"] = limit
+        if after is not None and not index:
+            kwargs["ExclusiveStartKey"] = serialize({"pk": pk, "sk": after})
         yielded = 0
         while True:
             page = self.db.query(**kwargs)

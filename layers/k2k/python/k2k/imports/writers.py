@@ -1,15 +1,18 @@
 """Writing accepted rows: batched, conditional, and safe to repeat.
 
-Open invoices and open credits: one item per row, keyed by its number, written
-100 at a time in a TransactWriteItems whose every put is conditional on
-"absent, or written by this same job". So:
+Open invoices and open credits: one item per row, keyed by its number, posted
+to the customer's ledger with it (k2k.services.accounts.post: the row's item,
+its ledger entry and the customer's new balance in one transaction, the rows of
+one customer grouped and chunked under the 100-item limit). Every row's put is
+conditional on "absent". So:
   - a number already in K2K is rejected as a duplicate, never overwritten,
     and DynamoDB decides it, not a read-then-write (two imports racing on the
     same number: exactly one wins, the other's row is rejected);
-  - a worker that died halfway and runs again finds its own rows and counts
-    them as imported, not as duplicates.
-A BatchGetItem first removes the duplicates we can see, so a transaction is
-only cancelled by a real race; when it is, the rows whose condition failed are
+  - a worker that died halfway and runs again finds its own rows (and so their
+    ledger entries, written with them) and counts them as imported, not as
+    duplicates, and posts them no second time.
+A BatchGetItem first removes the rows we can see, so a transaction is only
+cancelled by a real race; when it is, the rows whose condition failed are
 rejected and the rest written again.
 
 Inventory in boxes: each confirmed row becomes an inventory line through the
@@ -22,11 +25,12 @@ a repeat), to be confirmed later.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from k2k import keys, store
+from k2k import keys, ledger, store
 from k2k.imports.model import (
     ImportType,
     balance_by_customer_pk,
@@ -39,7 +43,9 @@ from k2k.imports.model import (
     pending_sk,
 )
 from k2k.inventory import Dimensions, InventoryLine, InventoryType, LineFields
+from k2k.ledger import EntryType
 from k2k.network import Company
+from k2k.services import accounts
 from k2k.services.inventory import create_ops, new_line
 from k2k.store import ConditionFailed, Item, Store
 
@@ -80,40 +86,44 @@ def credit_item(company_id: str, job_id: str, row: int, v: dict[str, Any], at: d
     }
 
 
-ITEMS: dict[ImportType, tuple[Callable[..., Item], str, str]] = {
-    # item builder, unique field, its column name
-    ImportType.OPEN_INVOICES: (invoice_item, "invoice_no", "Invoice #"),
-    ImportType.OPEN_CREDITS: (credit_item, "credit_no", "Credit #"),
+class Keyed(NamedTuple):
+    build: Callable[..., Item]
+    unique: str  # the row's number field
+    column: str  # its column name
+    kind: EntryType  # the ledger entry a row posts
+    dated: str  # the row's document date field
+
+
+ITEMS: dict[ImportType, Keyed] = {
+    ImportType.OPEN_INVOICES: Keyed(invoice_item, "invoice_no", "Invoice #", EntryType.IMPORTED_INVOICE,
+                                    "invoice_date"),
+    ImportType.OPEN_CREDITS: Keyed(credit_item, "credit_no", "Credit #", EntryType.IMPORTED_CREDIT, "credit_date"),
 }
 
 
 def write_keyed(db: Store, import_type: ImportType, company_id: str, job_id: str, rows: list[Accepted],
                 at: datetime) -> list[Rejection]:
-    """Write up to 100 rows of open invoices or credits; returns the rows rejected as already in K2K."""
-    build, unique, column = ITEMS[import_type]
-    pending = [(row, build(company_id, job_id, row, v, at), v[unique]) for row, v in rows]
+    """Write and post up to 100 rows of open invoices or credits; returns the rows rejected as already in K2K."""
+    spec = ITEMS[import_type]
+    pending = [(row, spec.build(company_id, job_id, row, v, at), v) for row, v in rows]
     stored = {i["sk"]: i for i in db.batch_get({"pk": item["pk"], "sk": item["sk"]} for _, item, _ in pending)}
     rejected: list[Rejection] = []
-    todo = []
-    for row, item, number in pending:
+    by_customer: dict[str, list[tuple[int, Item, dict[str, Any]]]] = defaultdict(list)
+    for row, item, v in pending:
         found = stored.get(item["sk"])
-        if found is not None and found.get("import_job_id") != job_id:
-            rejected.append((row, f"{column}: {number} is already in K2K (not overwritten)"))
-        else:
-            todo.append((row, item, number))
-    while todo:
-        try:
-            db.transact([store.put(item, condition="attribute_not_exists(pk) OR import_job_id = :job",
-                                   values={":job": job_id}) for _, item, _ in todo])
-            break
-        except ConditionFailed as e:
-            lost = {i for i in range(len(todo)) if e.failed_at(i)}
-            if not lost:
-                raise
-            rejected.extend((row, f"{column}: {number} is already in K2K (not overwritten)")
-                            for i, (row, _, number) in enumerate(todo) if i in lost)
-            todo = [t for i, t in enumerate(todo) if i not in lost]
-    return rejected
+        if found is None:
+            by_customer[v["customer_code"]].append((row, item, v))
+        elif found.get("import_job_id") != job_id:
+            rejected.append((row, f"{spec.column}: {v[spec.unique]} is already in K2K (not overwritten)"))
+        # else: this job wrote the row, and posted it, before it was interrupted.
+    for code, todo in by_customer.items():
+        postings = [ledger.posting(spec.kind, v[spec.unique], v["balance"], v[spec.dated], f"import {job_id}")
+                    for _, _, v in todo]
+        documents = [[store.put(item, condition="attribute_not_exists(pk)")] for _, item, _ in todo]
+        posted = accounts.post(db, company_id, code, postings, documents)
+        rejected.extend((todo[i][0], f"{spec.column}: {todo[i][2][spec.unique]} is already in K2K (not overwritten)")
+                        for i in posted.already)
+    return sorted(rejected)
 
 
 def line_fields(job_id: str, row: int, v: dict[str, Any]) -> LineFields:

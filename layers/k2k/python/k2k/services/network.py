@@ -1,4 +1,4 @@
-"""Companies, customers, vendors and K2K connections on the store."""
+"""Companies, vendors and K2K connections on the store. Customers are k2k.services.accounts'."""
 
 from __future__ import annotations
 
@@ -15,8 +15,6 @@ from k2k.network import (
     CompanySettings,
     Connection,
     ConnectionStatus,
-    Customer,
-    CustomerIn,
     Side,
     Vendor,
     VendorIn,
@@ -70,23 +68,7 @@ def update_settings(db: Store, caller: Caller, settings: CompanySettings, versio
     return updated
 
 
-# -- customers and vendors ----------------------------------------------------------------------
-
-def put_customer(db: Store, caller: Caller, code: str, body: CustomerIn) -> Customer:
-    customer = Customer(code=code, **body.model_dump())
-    db.put(to_item(customer, pk=keys.company_pk(caller.company_id), sk=keys.customer_sk(code), kind="CUSTOMER"))
-    return customer
-
-
-def list_customers(db: Store, caller: Caller) -> list[Customer]:
-    return [Customer.model_validate(plain(i))
-            for i in db.query(keys.company_pk(caller.company_id), "CUSTOMER#")]
-
-
-def get_customer(db: Store, company_id: str, code: str) -> Customer | None:
-    item = db.get(keys.company_pk(company_id), keys.customer_sk(code))
-    return Customer.model_validate(plain(item)) if item else None
-
+# -- vendors ------------------------------------------------------------------------------------
 
 def put_vendor(db: Store, caller: Caller, code: str, body: VendorIn) -> Vendor:
     vendor = Vendor(code=code, **body.model_dump())
@@ -105,10 +87,10 @@ def all_vendors(db: Store, company_id: str) -> list[Vendor]:
     return [Vendor.model_validate(plain(i)) for i in db.query(keys.company_pk(company_id), "VENDOR#")]
 
 
-def _linked(db: Store, company_id: str, prefix: str, other_company: str) -> dict | None:
-    found = db.query(keys.company_pk(company_id), prefix, consistent=True,
+def _vendor_linked(db: Store, company_id: str, other_company: str) -> Vendor | None:
+    found = db.query(keys.company_pk(company_id), "VENDOR#", consistent=True,
                      filter_expression="k2k_company_id = :other", values={":other": other_company})
-    return plain(found[0]) if found else None
+    return Vendor.model_validate(plain(found[0])) if found else None
 
 
 # -- connections --------------------------------------------------------------------------------
@@ -190,14 +172,14 @@ def request_connection(db: Store, caller: Caller, vendor_company_id: str) -> Con
 
 
 def setup_gaps(db: Store, conn: Connection) -> tuple[list[network.SetupGap], str | None, str | None]:
-    customer = _linked(db, conn.vendor_company_id, "CUSTOMER#", conn.buyer_company_id)
-    vendor = _linked(db, conn.buyer_company_id, "VENDOR#", conn.vendor_company_id)
+    # Customers are the accounts module's, which builds on this one: imported here, not at the top.
+    from k2k.services.accounts import customer_linked_to
+
+    customer = customer_linked_to(db, conn.vendor_company_id, conn.buyer_company_id)
+    vendor = _vendor_linked(db, conn.buyer_company_id, conn.vendor_company_id)
     buyer = get_company(db, conn.buyer_company_id)
-    gaps = network.missing_setup(
-        Customer.model_validate(customer) if customer else None,
-        Vendor.model_validate(vendor) if vendor else None,
-        buyer.settings.buyer, conn.vendor_name, conn.buyer_name)
-    return gaps, customer["code"] if customer else None, vendor["code"] if vendor else None
+    gaps = network.missing_setup(customer, vendor, buyer.settings.buyer, conn.vendor_name, conn.buyer_name)
+    return gaps, customer.code if customer else None, vendor.code if vendor else None
 
 
 def _transition(db: Store, caller: Caller, connection_id: str, change: str) -> Connection:

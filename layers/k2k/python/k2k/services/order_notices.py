@@ -28,7 +28,8 @@ from k2k.orders import (
     VendorOrder,
     VendorOrderLine,
 )
-from k2k.services.network import get_company, get_customer
+from k2k.services.accounts import get_customer
+from k2k.services.network import get_company
 from k2k.services.order_data import get_po
 from k2k.store import ConditionFailed, Store
 

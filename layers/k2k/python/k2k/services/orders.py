@@ -70,9 +70,10 @@ from k2k.orders import (
     choose_po,
     next_line_no,
 )
+from k2k.services import accounts
 from k2k.services.inventory import StockMove, get_line, merged, present
 from k2k.services.inventory import events as stock_events
-from k2k.services.network import connection_for_buyer, get_company, get_customer
+from k2k.services.network import connection_for_buyer, get_company
 from k2k.services.order_data import (
     bump,
     cart_key,
@@ -185,7 +186,7 @@ class CartAdd(Input):
 
 def add_to_cart(db: Store, caller: Caller, cart_id: str | None, body: CartAdd) -> Cart:
     buyer = get_company(db, caller.company_id)
-    if get_customer(db, buyer.company_id, body.customer_code) is None:
+    if accounts.get_customer(db, buyer.company_id, body.customer_code) is None:
         raise Invalid(f"customer {body.customer_code} not found", field="customer_code")
 
     def attempt() -> Cart:
@@ -393,7 +394,7 @@ class PrebookIn(Input):
 
 def create_prebook(db: Store, caller: Caller, body: PrebookIn) -> Prebook:
     buyer = get_company(db, caller.company_id)
-    if get_customer(db, buyer.company_id, body.customer_code) is None:
+    if accounts.get_customer(db, buyer.company_id, body.customer_code) is None:
         raise Invalid(f"customer {body.customer_code} not found", field="customer_code")
     check_prebook_size([ln.vendor_company_id for ln in body.lines])
     lines = []

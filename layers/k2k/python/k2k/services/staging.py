@@ -2,12 +2,15 @@
 
 Receiving boxes either bills them straight to the prebook's customer (automatic
 billing & allocation, not for customers on credit hold or over their limit) or
-puts them into the buyer's own inventory.
+puts them into the buyer's own inventory. The credit check is judged on the
+customer's ledger balance and holds in the receipt's transaction: the customer
+item must still be at the entry count and version read (k2k.services.accounts),
+so two receipts racing for the last of a customer's credit cannot both bill;
+the loser reads again, and goes to inventory with the reason if it no longer fits.
 """
 
 from __future__ import annotations
 
-import uuid
 from decimal import Decimal
 
 from pydantic import Field
@@ -17,16 +20,18 @@ from k2k.auth import Caller
 from k2k.bounds import Boxes, Code, Id, Input
 from k2k.errors import Conflict, NotFound
 from k2k.events import new_event, outbox
+from k2k.ledger import credit_refusal
 from k2k.models import Model
 from k2k.money import cents
 from k2k.network import Company, Customer
-from k2k.orders import OrderLine, StagingReceived, can_bill, received_line, receiving_location, sale_price
+from k2k.orders import OrderLine, StagingReceived, received_line, receiving_location, sale_price
 from k2k.paging import Page
-from k2k.receivables import CustomerInvoice, CustomerInvoiceLine, CustomerInvoiceSource, invoice_key
+from k2k.receivables import CustomerInvoice, CustomerInvoiceLine, CustomerInvoiceSource
 from k2k.services import inventory as inventory_svc
-from k2k.services.network import get_company, get_customer
+from k2k.services.accounts import get_customer, invoice_ops, next_invoice_number
+from k2k.services.network import get_company
 from k2k.services.order_data import get_prebook, transact
-from k2k.store import Item, Store, plain, retrying, to_item
+from k2k.store import Item, Store, plain, retrying
 
 
 class StagedBoxes(Model):
@@ -74,13 +79,13 @@ def _find(db: Store, buyer: str, body: ReceiveIn) -> Item:
     return waiting[0]
 
 
-def _invoice(buyer: Company, customer: Customer, line: OrderLine, boxes: int, price: Decimal,
+def _invoice(invoice_id: str, buyer: Company, customer: Customer, line: OrderLine, boxes: int, price: Decimal,
              prebook_id: str) -> CustomerInvoice:
     units = boxes * pricing.units_per_box(line.unit_type.value, line.bunches_per_box, line.stems_per_bunch)
     total = cents(units * price)
     now = clock.now()
     return CustomerInvoice(
-        invoice_id=f"INV-{uuid.uuid4().hex[:10].upper()}", company_id=buyer.company_id,
+        invoice_id=invoice_id, company_id=buyer.company_id,
         customer_code=customer.code, invoice_date=now.date(), lines=[CustomerInvoiceLine(
             box_code=line.box_code, product=line.product, boxes=boxes, unit_type=line.unit_type.value,
             units=units, unit_price=price, total=total)],
@@ -103,7 +108,7 @@ def receive(db: Store, caller: Caller, body: ReceiveIn) -> Receipt:
                             condition="boxes_received = :read")]
         billed = False
         if buyer.settings.buyer.automatic_billing_allocation and line.prebook_id:
-            billed = _bill(db, buyer, line, boxes, receipt, ops)
+            billed = _bill(db, buyer, caller, line, boxes, receipt, ops)
         if not billed:
             _into_inventory(db, buyer, line, boxes, receipt, ops)
         ops.append(outbox(new_event(StagingReceived(
@@ -111,13 +116,17 @@ def receive(db: Store, caller: Caller, body: ReceiveIn) -> Receipt:
             billed_invoice_id=receipt.billed.invoice_id if receipt.billed else None,
             into_inventory_line_id=receipt.into_inventory_line_id), company_id=buyer.company_id,
             aggregate_id=receipt.po_id, aggregate_version=0)))
-        transact(db, ops)
+        transact(db, ops)  # a failed condition (boxes received, the customer's account or number): again
         return receipt
 
-    return retrying(attempt)
+    return retrying(attempt, f"the receipt of {body.box_code}", RECEIPT_ATTEMPTS)
 
 
-def _bill(db: Store, buyer: Company, line: OrderLine, boxes: int, receipt: Receipt, ops: list[store.Op]) -> bool:
+RECEIPT_ATTEMPTS = 25  # receipts for one customer contend on its account: each round one of them wins
+
+
+def _bill(db: Store, buyer: Company, caller: Caller, line: OrderLine, boxes: int, receipt: Receipt,
+          ops: list[store.Op]) -> bool:
     assert line.prebook_id is not None
     prebook = get_prebook(db, buyer.company_id, line.prebook_id)
     customer = get_customer(db, buyer.company_id, prebook.customer_code)
@@ -125,18 +134,16 @@ def _bill(db: Store, buyer: Company, line: OrderLine, boxes: int, receipt: Recei
         receipt.not_billed_because = f"customer {prebook.customer_code} no longer exists"
         return False
     pl = next(p for p in prebook.lines if p.line_no == line.prebook_line_no)
-    invoice = _invoice(buyer, customer, line, boxes, sale_price(pl.unit_price, pl.suggested_price), prebook.prebook_id)
-    why = can_bill(customer.credit_hold, customer.credit_limit, customer.balance, invoice.total)
+    invoice_id, take_number = next_invoice_number(db, buyer.company_id)
+    invoice = _invoice(invoice_id, buyer, customer, line, boxes, sale_price(pl.unit_price, pl.suggested_price),
+                       prebook.prebook_id)
+    why = credit_refusal(customer.credit_hold, customer.credit_limit, customer.balance, invoice.total)
     if why:
         receipt.not_billed_because = why
         return False
-    ops.append(store.put(to_item(invoice, **invoice_key(buyer.company_id, invoice.invoice_id), kind="ARINV"),
-                         condition="attribute_not_exists(pk)"))
-    # The balance read decided the credit check; it must not have moved since.
-    ops.append(store.update({"pk": keys.company_pk(buyer.company_id), "sk": keys.customer_sk(customer.code)},
-                            "SET balance = :new",
-                            values={":new": customer.balance + invoice.total, ":read": customer.balance},
-                            condition="attribute_not_exists(balance) OR balance = :read"))
+    # The invoice, its ledger entry and the customer's new balance, conditional on the account read.
+    ops.append(take_number)
+    ops.extend(invoice_ops(buyer.currency, customer, invoice, caller.user_id, credit_checked=True)[0])
     receipt.billed = invoice
     return True
 
@@ -159,7 +166,3 @@ def _into_inventory(db: Store, buyer: Company, line: OrderLine, boxes: int, rece
     new = inventory_svc.new_line(buyer, fields, now)
     ops.extend(inventory_svc.create_ops(new))
     receipt.into_inventory_line_id = new.line_id
-
-
-def list_invoices(db: Store, caller: Caller) -> list[CustomerInvoice]:
-    return [CustomerInvoice.model_validate(plain(i)) for i in db.query(keys.company_pk(caller.company_id), "ARINV#")]
