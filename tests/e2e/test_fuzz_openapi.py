@@ -11,7 +11,9 @@ handlers' business rules, not only the 404 of an unknown id. Each answer must be
 - not a 5xx (502 is documented for every operation, as API Gateway's answer to a failed Lambda; it is
   never a right answer to a request);
 - documented for its operation, with a body matching the documented schema
-  (infra/localcloud/contract.py, the check every e2e client makes).
+  (infra/localcloud/contract.py, the check every e2e client makes);
+
+and whatever the accepted ones caused, once delivered, must not end in a dead-letter queue.
 
 Nothing here names a route: a new operation is fuzzed as soon as it is documented. Deterministic
 (derandomized, no example database). `make test` runs SMALL examples per operation; `make proof` FULL.
@@ -80,8 +82,16 @@ def fuzz(cloud: Any, world: World, template: str, method: str, examples: int) ->
         except ContractViolation as e:
             raise AssertionError(f"{sent}\n{e}") from None
 
+    dead_before = dead_letters(cloud)
     run()
+    cloud.drain()
+    assert dead_letters(cloud) == dead_before, "what the fuzzed requests caused failed into a dead-letter queue"
     return statuses
+
+
+def dead_letters(cloud: Any) -> dict[str, int]:
+    """Messages in every dead-letter queue of the template (the cloud is shared: compared before and after)."""
+    return {q: cloud.queue_depth(q) for q in cloud.resources.queues if q.endswith("DLQ")}
 
 
 CASES = pytest.mark.parametrize(("template", "method"), OPERATIONS, ids=[f"{m.upper()} {t}" for t, m in OPERATIONS])

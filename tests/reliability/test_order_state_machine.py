@@ -14,7 +14,9 @@ every step it checks, reading only what the API answers:
   vendor line that still exists (a line holding boxes cannot disappear);
 - every billed box is billed once: at most one issued invoice per order, its boxes those the vendor
   confirmed (exactly one, once the events are delivered); the buyer's receipts never exceed the boxes
-  confirmed, and its customer invoices never bill more boxes of a PO than were received.
+  confirmed, and its customer invoices never bill more boxes than were received;
+- at the end of each example, once everything is delivered: no open cart holds a missing line, and no
+  event ended in a dead-letter queue.
 
 Driven through the REST API (the shop's and the vendor's real calls, events by the local cloud's
 pollers), not the services: the faults under test are the plumbing's. Each example works on vendor lines
@@ -71,6 +73,7 @@ class Story:
         settings_["automations"]["separate_ecommerce_pos"] = True
         got = self.buyer.put("/company/settings", json={"settings": settings_, "version": current["version"]})
         assert got.status == 200, got.text
+        self.dead_letters = dead_letters(cloud)
         self.done: Counter[str] = Counter()  # rule -> steps that changed something (2xx)
         self.refused: Counter[str] = Counter()
         self.why: Counter[tuple[str, int, str]] = Counter()  # refusals by step, status and message
@@ -278,6 +281,7 @@ class OrderMachine(RuleBasedStateMachine):
             return
         self._deliver({})
         self._billed_once(self._orders(), all_delivered=True)
+        assert dead_letters(self.story.cloud) == self.story.dead_letters, "an event failed into a dead-letter queue"
         for cart_id in self.cart_ids:
             cart = self.story.buyer.get(f"/carts/{cart_id}").json()
             for ln in cart["lines"]:
@@ -310,6 +314,11 @@ class OrderMachine(RuleBasedStateMachine):
         invoiced = every(self.story.buyer, "/customer-invoices", {"customer_code": self.customer})
         billed_boxes = sum(ln["boxes"] for inv in invoiced if inv["status"] != "VOIDED" for ln in inv["lines"])
         assert billed_boxes <= received, f"customer invoices bill {billed_boxes} boxes, staging received {received}"
+
+def dead_letters(cloud: Any) -> dict[str, int]:
+    """Messages in every dead-letter queue of the template (the cloud is shared: compared with the start)."""
+    return {q: cloud.queue_depth(q) for q in cloud.resources.queues if q.endswith("DLQ")}
+
 
 def every(client: ApiClient, path: str, params: dict[str, Any]) -> list[Any]:
     """Every item of a list route, paged ({items, next_token}) or not: GET /customer-invoices is not paged yet."""
