@@ -70,8 +70,9 @@ def resync(body: ResyncRequest) -> dict[str, str]:
 
 @app.get("/availability", summary="The buyer's K2K availability, priced for one of its locations")
 def get_availability(location: Annotated[Code | None, Query()] = None,
-                     vendor: Annotated[CompanyId | None, Query()] = None) -> availability.Availability:
-    return availability.read_availability(_db(), caller(app), location, vendor)
+                     vendor: Annotated[CompanyId | None, Query()] = None,
+                     limit: Limit = PAGE_SIZE, next_token: NextToken = None) -> availability.Availability:
+    return availability.read_availability(_db(), caller(app), location, vendor, limit=limit, token=next_token)
 
 
 @logger.inject_lambda_context

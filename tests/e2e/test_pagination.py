@@ -36,6 +36,7 @@ def world(cloud, api, suffix):
 
     class World:
         rosaflor = vendor
+        rosaflor_id = f"rosaflor{suffix}"
         bloom = api(f"bloom{suffix}", "Admin")
         line_ids = [*seeded.values(), *extra]
 
@@ -85,6 +86,27 @@ def test_an_edited_next_token_or_a_limit_out_of_bounds_is_refused(world):
         assert [d["field"] for d in refused.json()["error"]["details"]] == ["query.limit"]
 
 
+def test_the_buyers_availability_pages_to_what_it_sees_at_once(world):
+    whole = world.bloom.get("/availability", params={"location": "NYC"}).json()
+    assert whole["next_token"] is None and len(whole["lines"]) >= 6
+    seen, token = [], None
+    while True:
+        got = world.bloom.get("/availability", params={"location": "NYC", "limit": 2,
+                                                       **({"next_token": token} if token else {})}).json()
+        assert len(got["lines"]) <= 2 and got["location"] == "NYC"
+        seen += [line["line_id"] for line in got["lines"]]
+        token = got["next_token"]
+        if token is None:
+            break
+    assert len(seen) == len(set(seen))
+    assert sorted(seen) == sorted(line["line_id"] for line in whole["lines"])
+    # a token of the whole availability is not one of one vendor's
+    first = world.bloom.get("/availability", params={"location": "NYC", "limit": 1}).json()["next_token"]
+    refused = world.bloom.get("/availability", params={"location": "NYC", "vendor": world.rosaflor_id,
+                                                       "next_token": first})
+    assert refused.status == 422, refused.json()
+
+
 def test_every_list_answers_a_page(world):
     for client, lists in ((world.rosaflor, VENDOR_LISTS), (world.bloom, BUYER_LISTS)):
         for path, params in lists.items():
@@ -109,5 +131,6 @@ def test_the_api_document_has_no_unpaged_list():
             if not {"limit", "next_token"} <= names:
                 unbounded.append(path)
     assert unbounded == []
+    assert {"limit", "next_token"} <= {p["name"] for p in document["paths"]["/availability"]["get"]["parameters"]}
     # /customers and /customer-invoices are being paged by the customer-accounts work (issue 9).
     assert set(bare) <= {"/customers", "/customer-invoices"}, bare

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
 from decimal import Decimal
 
-from k2k import clock, keys, pricing
+from k2k import bounds, clock, keys, paging, pricing
 from k2k.auth import Caller
 from k2k.errors import Invalid
 from k2k.inventory import (
@@ -172,13 +172,19 @@ class AvailabilityLine(Model):
 
 
 class Availability(Model):
+    """A page of the buyer's availability: its lines priced for one location. Pages go by vendor and
+    line (a page's lines are sorted by vendor name, product and box code); `next_token` is the list's
+    (k2k.paging), null on the last page. Lines a buyer may not see leave a page short."""
+
     buyer_company_id: str
     location: str
     lines: list[AvailabilityLine]
+    next_token: str | None = None
 
 
 def read_availability(db: Store, caller: Caller, location: str | None = None, vendor_id: str | None = None,
-                      now: datetime | None = None) -> Availability:
+                      now: datetime | None = None, *, limit: int = bounds.PAGE_SIZE,
+                      token: str | None = None) -> Availability:
     buyer = get_company(db, caller.company_id)
     loc = location or buyer.location_codes[0]
     if loc not in buyer.location_codes:
@@ -193,8 +199,9 @@ def read_availability(db: Store, caller: Caller, location: str | None = None, ve
     if not active:
         return result
     prefix = keys.availability_vendor_prefix(vendor_id) if vendor_id else None
-    rows = db.query(keys.availability_pk(buyer.company_id), prefix,
-                    filter_expression="published = :t", values={":t": True})
+    rows, result.next_token = paging.read(db, buyer.company_id, keys.availability_pk(buyer.company_id), prefix,
+                                          filter_expression="published = :t", values={":t": True},
+                                          limit=limit, token=token)
     moment = now or clock.now()
     gpm = settings.gpm_for(loc)
     for row in rows:
