@@ -160,6 +160,24 @@ def _unbounded(schema: dict[str, Any], schemas: dict[str, Any], where: str, seen
     return out
 
 
+def test_every_request_body_refuses_unknown_fields_and_bounds_every_value() -> None:
+    document = json.loads(DOCUMENT.read_text())
+    schemas = document["components"]["schemas"]
+    problems, bodies = [], 0
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            body = operation.get("requestBody", {}).get("content", {}).get("application/json")
+            if body is not None:
+                bodies += 1
+                problems += _unbounded(body["schema"], schemas, f"{method.upper()} {path}", set())
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") == "query":
+                    problems += _unbounded(parameter.get("schema", {}), schemas,
+                                           f"{method.upper()} {path} ?{parameter['name']}", set())
+    assert bodies >= 20
+    assert problems == []
+
+
 def test_every_operation_documents_the_413_its_body_limit_answers() -> None:
     document = json.loads(DOCUMENT.read_text())
     missing = [f"{m.upper()} {p}" for p, item in document["paths"].items() for m, op in item.items()
