@@ -59,3 +59,13 @@ def test_another_company_cannot_read_on_from_a_token(db):
     with pytest.raises(Invalid) as refused:
         paging.read(db, "petal", "C#petal", "PO#", limit=3, token=token)
     assert refused.value.details[0]["field"] == "query.next_token"
+
+
+def test_a_sort_key_range_pages_to_exactly_its_items(db):
+    pages, token = [], None
+    while True:
+        items, token = paging.read(db, "bloom", "C#bloom", None, limit=4, token=token, between=("PO#0010", "PO#0020"))
+        pages.append([i["sk"] for i in items])
+        if token is None:
+            break
+    assert flat(pages) == [f"PO#{n:04d}" for n in range(10, 21)]

@@ -82,3 +82,12 @@ def test_a_tampered_token_is_refused(tamper):
     with pytest.raises(Invalid) as refused:
         paging.start_key(tamper(token_for()), "bloom", QUERY, PK, "PO#")
     assert refused.value.status == 422
+
+
+def test_a_token_of_a_sort_key_range_stays_in_that_range():
+    key = {"pk": "C#bloom#AR#FLORA", "sk": "E#2026-03-05#0007"}
+    span = ("E#2026-03-01", "E#2026-03-31#~")
+    token = paging.encode("bloom", QUERY, key)
+    assert paging.start_key(token, "bloom", QUERY, key["pk"], None, between=span) == key
+    with pytest.raises(Invalid):
+        paging.start_key(token, "bloom", QUERY, key["pk"], None, between=("E#2026-04-01", "E#2026-04-30#~"))

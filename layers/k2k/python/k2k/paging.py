@@ -46,14 +46,14 @@ class Page(Model, Generic[T]):
 
 def read(db: Store, company_id: str, pk: str, prefix: str | None = None, *, limit: int, token: str | None,
          filter_expression: str | None = None, values: dict[str, Any] | None = None,
-         names: dict[str, str] | None = None, descending: bool = False,
-         index: str | None = None) -> tuple[list[Item], str | None]:
-    """One page of the caller's query and the token of the next (None after the last page).
-    `company_id` is the verified caller's; `pk` must be one of its partitions."""
-    query = _identity(pk, prefix, filter_expression, values, names, descending, index)
-    start = start_key(token, company_id, query, pk, prefix, index) if token else None
+         names: dict[str, str] | None = None, descending: bool = False, index: str | None = None,
+         between: tuple[str, str] | None = None) -> tuple[list[Item], str | None]:
+    """One page of the caller's query (Store.page's arguments) and the token of the next (None after
+    the last page). `company_id` is the verified caller's; `pk` must be one of its partitions."""
+    query = _identity(pk, prefix, filter_expression, values, names, descending, index, between)
+    start = start_key(token, company_id, query, pk, prefix, index, between) if token else None
     page = db.page(pk, prefix, limit=limit, start=start, filter_expression=filter_expression, values=values,
-                   names=names, descending=descending, index=index)
+                   names=names, descending=descending, index=index, between=between)
     return page.items, (encode(company_id, query, page.last_key) if page.last_key else None)
 
 
@@ -63,7 +63,7 @@ def encode(company_id: str, query: str, key: Item) -> str:
 
 
 def start_key(token: str, company_id: str, query: str, pk: str, prefix: str | None,
-              index: str | None = None) -> Item:
+              index: str | None = None, between: tuple[str, str] | None = None) -> Item:
     """The key a token says to start from, if it is this company's token for this query; else a 422."""
     try:
         payload = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
@@ -71,19 +71,21 @@ def start_key(token: str, company_id: str, query: str, pk: str, prefix: str | No
         payload = None
     key = payload.get("k") if isinstance(payload, dict) else None
     if not (isinstance(payload, dict) and payload.get("c") == company_id and payload.get("q") == query
-            and isinstance(key, dict) and _within(key, company_id, pk, prefix, index)):
+            and isinstance(key, dict) and _within(key, company_id, pk, prefix, index, between)):
         raise Invalid("next_token is not one this list gave you; ask for the first page without it",
                       field="query.next_token")
     return key
 
 
-def _within(key: dict[str, Any], company_id: str, pk: str, prefix: str | None, index: str | None) -> bool:
+def _within(key: dict[str, Any], company_id: str, pk: str, prefix: str | None, index: str | None,
+            between: tuple[str, str] | None) -> bool:
     pk_name, sk_name = (f"{index}pk", f"{index}sk") if index else ("pk", "sk")
     names = {"pk", "sk", pk_name, sk_name}
     if set(key) != names or not all(isinstance(v, str) for v in key.values()):
         return False
     own = keys.company_pk(company_id)
     return (key[pk_name] == pk and key[sk_name].startswith(prefix or "")
+            and (between is None or between[0] <= key[sk_name] <= between[1])
             and (key["pk"] == own or key["pk"].startswith(own + "#")))  # an index's item is the company's too
 
 

@@ -162,6 +162,50 @@ class Store:
         """Items of one partition, optionally by sort-key prefix or inclusive sort-key range (`between`),
         resuming after the sort key `after` (base table only); `index` queries a GSI named like
         its key attributes (gsi1 -> gsi1pk/gsi1sk), whose partition keys also start with C#<cid>."""
+        kwargs = self._query_args(pk, prefix, consistent=consistent, filter_expression=filter_expression,
+                                  values=values, names=names, descending=descending, index=index, between=between)
+        if limit:
+            kwargs["Limit"] = limit
+        if after is not None and not index:
+            kwargs["ExclusiveStartKey"] = serialize({"pk": pk, "sk": after})
+        yielded = 0
+        while True:
+            page = self.db.query(**kwargs)
+            for raw in page.get("Items", []):
+                yield deserialize(raw)
+                yielded += 1
+                if limit and yielded >= limit:
+                    return
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def page(self, pk: str, prefix: str | None = None, *, limit: int, start: Item | None = None,
+             consistent: bool = False, filter_expression: str | None = None, values: dict[str, Any] | None = None,
+             names: dict[str, str] | None = None, descending: bool = False, index: str | None = None,
+             between: tuple[str, str] | None = None) -> QueryPage:
+        """One page of `iter_query`'s query: at most `limit` items that pass the filter, from `start` (the
+        `last_key` of the page before), and where the next page starts (None after the last one). A
+        filter may leave a page short, even empty: its `last_key` goes on. The caller checks that
+        `start` is in this query's partition (k2k.paging does)."""
+        kwargs = self._query_args(pk, prefix, consistent=consistent, filter_expression=filter_expression,
+                                  values=values, names=names, descending=descending, index=index, between=between)
+        if start:
+            kwargs["ExclusiveStartKey"] = serialize(start)
+        items: list[Item] = []
+        for _ in range(PAGE_READS):  # a sparse filter ends a page short rather than reading on and on
+            out = self.db.query(**kwargs, Limit=limit - len(items))  # evaluated, so never past `limit`
+            items.extend(deserialize(raw) for raw in out.get("Items", []))
+            if "LastEvaluatedKey" not in out:
+                return QueryPage(items, None)
+            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+            if len(items) >= limit:
+                break
+        return QueryPage(items, deserialize(kwargs["ExclusiveStartKey"]))
+
+    def _query_args(self, pk: str, prefix: str | None, *, consistent: bool, filter_expression: str | None,
+                    values: dict[str, Any] | None, names: dict[str, str] | None, descending: bool,
+                    index: str | None, between: tuple[str, str] | None) -> dict[str, Any]:
         pk_name, sk_name = (f"{index}pk", f"{index}sk") if index else ("pk", "sk")
         expr = f"{pk_name} = :pk" + (f" AND begins_with({sk_name}, :prefix)" if prefix else "")
         vals: dict[str, Any] = {":pk": pk, **({":prefix": prefix} if prefix else {}), **(values or {})}
@@ -181,55 +225,7 @@ class Store:
             kwargs["FilterExpression"] = filter_expression
         if names:
             kwargs["ExpressionAttributeNames"] = names
-        if limit:
-            kwargs["Limit"] = limit
-        if after is not None and not index:
-            kwargs["ExclusiveStartKey"] = serialize({"pk": pk, "sk": after})
-        yielded = 0
-        while True:
-            page = self.db.query(**kwargs)
-            for raw in page.get("Items", []):
-                yield deserialize(raw)
-                yielded += 1
-                if limit and yielded >= limit:
-                    return
-            if "LastEvaluatedKey" not in page:
-                return
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-    def page(self, pk: str, prefix: str | None = None, *, limit: int, start: Item | None = None,
-             filter_expression: str | None = None, values: dict[str, Any] | None = None,
-             names: dict[str, str] | None = None, descending: bool = False,
-             index: str | None = None) -> QueryPage:
-        """One page of a partition (or GSI partition) by sort-key prefix: at most `limit` items that pass
-        the filter, from `start` (the `last_key` of the page before), and where the next page starts
-        (None after the last one). A filter may leave a page short, even empty: its `last_key` goes on.
-        The caller checks that `start` is in this query's partition (k2k.paging does)."""
-        pk_name, sk_name = (f"{index}pk", f"{index}sk") if index else ("pk", "sk")
-        expr = f"{pk_name} = :pk" + (f" AND begins_with({sk_name}, :prefix)" if prefix else "")
-        kwargs: dict[str, Any] = {
-            "TableName": self.table, "KeyConditionExpression": expr, "ScanIndexForward": not descending,
-            "ExpressionAttributeValues": _values({":pk": pk, **({":prefix": prefix} if prefix else {}),
-                                                 **(values or {})}),
-        }
-        if index:
-            kwargs["IndexName"] = index
-        if filter_expression:
-            kwargs["FilterExpression"] = filter_expression
-        if names:
-            kwargs["ExpressionAttributeNames"] = names
-        if start:
-            kwargs["ExclusiveStartKey"] = serialize(start)
-        items: list[Item] = []
-        for _ in range(PAGE_READS):  # a sparse filter ends a page short rather than reading on and on
-            out = self.db.query(**kwargs, Limit=limit - len(items))  # evaluated, so never past `limit`
-            items.extend(deserialize(raw) for raw in out.get("Items", []))
-            if "LastEvaluatedKey" not in out:
-                return QueryPage(items, None)
-            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
-            if len(items) >= limit:
-                break
-        return QueryPage(items, deserialize(kwargs["ExclusiveStartKey"]))
+        return kwargs
 
     # -- single writes
     def put(self, item: Item, condition: str | None = None, values: dict[str, Any] | None = None,
