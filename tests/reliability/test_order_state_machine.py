@@ -89,6 +89,7 @@ class OrderMachine(RuleBasedStateMachine):
         self.received: dict[str, int] = {}  # vendor line id -> boxes it was created with
         self.box_codes: dict[str, str] = {}
         self.cart_ids: list[str] = []
+        self.order_ids: dict[str, str] = {}  # buyer's po id -> vendor's order id
         self.ship_date = ""
         self.confirmed = False  # an order of this example was confirmed: there is something to receive
         self.customer = ""  # the buyer's end customer of this example: its invoices are this example's
@@ -123,10 +124,21 @@ class OrderMachine(RuleBasedStateMachine):
         return got.json() if got.status < 300 and got.body else None
 
     def _orders(self, status: str | None = None) -> list[dict[str, Any]]:
-        """The vendor's orders for this example's lines (each cart has a PO and an order of its own)."""
-        ours = set(self.received)
-        return [o for o in self.story.vendor.items("/orders", limit=200)
-                if any(ln["vendor_line_id"] in ours for ln in o["lines"]) and status in (None, o["status"])]
+        """The vendor's orders of this example, each read by id (the vendor's list grows with every example)."""
+        out = []
+        for order_id in self.order_ids.values():
+            got = self.story.vendor.get(f"/orders/{order_id}")
+            assert got.status == 200, got.text
+            if status in (None, got.json()["status"]):
+                out.append(got.json())
+        return out
+
+    def _track(self, cart: dict[str, Any]) -> None:
+        """The buyer's POs a cart's lines went to, and the vendor order of each."""
+        for po_id in {ln["po_id"] for ln in cart["lines"] if ln.get("po_id")} - set(self.order_ids):
+            got = self.story.buyer.get(f"/purchase-orders/{po_id}")
+            assert got.status == 200, got.text
+            self.order_ids[po_id] = got.json()["purchase_order"]["order_id"]
 
     def _deliver(self, faults: dict[str, Any]) -> None:
         cloud = self.story.cloud
@@ -141,8 +153,12 @@ class OrderMachine(RuleBasedStateMachine):
         body = {"customer_code": self.customer, "ship_date": self.ship_date, "vendor_company_id": self.story.vendor_id,
                 "line_id": list(self.received)[line], "boxes": boxes}
         if cart is None:
-            return self._answer("open cart", self.story.buyer.post("/carts", json=body))
-        return self._answer("add to cart", self.story.buyer.post(f"/carts/{cart}/lines", json=body))
+            answer = self._answer("open cart", self.story.buyer.post("/carts", json=body))
+        else:
+            answer = self._answer("add to cart", self.story.buyer.post(f"/carts/{cart}/lines", json=body))
+        if answer is not None:
+            self._track(answer)
+        return answer
 
     # -- the rules ------------------------------------------------------------------------------------------
 
