@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 from infra.localcloud.tokens import mint
@@ -72,7 +72,7 @@ def seed(cloud: Any, suffix: str = "") -> dict[str, Any]:
     call(rosa, "PUT", f"/connections/{rosa}.{petal}/terms",
          {"terms": {**terms["terms"], "markup_pct": "10"}, "version": terms["version"]})
 
-    today = date.today()
+    today = cloud.now().date()  # the application's today: tests move its clock forward
     box = {"length": "40", "width": "10", "height": "10"}
     lines = [
         {"box_code": "FR50HB", "product": "Rose Freedom 50cm", "colour": "Red", "category": "Roses",

@@ -90,12 +90,38 @@ SAMPLE = [
 ]
 assert set(SAMPLE) <= set(CELLS), set(SAMPLE) - set(CELLS)
 
-_baselines: dict[tuple[int, str], dict[str, Any]] = {}
+# Cells that do not converge, each for a reason named here (a defect to fix, or a limit by design): they are
+# expected to fail (strict, so a fix shows up as XPASS and the entry must go).
+RESUBMIT = ("a POST whose work committed but whose Idempotency-Key answer was not kept (Powertools' save of the "
+            "answer fails, or the Lambda dies there) answers 502, and the client's retry with the same key runs it "
+            "again (staging receive: 404 'no boxes waiting', a cart: a second cart): k2k.idempotency")
+SENT_TWICE = ("at least once by design (k2k.services.invoices.notify): the invoice email is sent before its inbox "
+              "record is written, so when that write fails or the Lambda dies there, the redelivery sends it again")
+RESULTS_TWICE = ("the import's results email is sent before the worker's last write; when that write fails or the "
+                 "Lambda dies there, the redelivered message sends the email again: k2k.imports")
+KNOWN: dict[tuple[str, str, str, int], str] = {
+    **{("order", "CreatePoFunction", kind, k): RESUBMIT
+       for kind in ("crash", "throttle", "throughput") for k in (43, 52)},
+    **{("order", "ConfirmOrderFunction", kind, 15): RESUBMIT for kind in ("crash", "throttle", "throughput")},
+    **{("order", "InvoiceSyncFunction", kind, k): SENT_TWICE
+       for kind, k in (("crash", 14), ("crash", 15), ("throttle", 10), ("throughput", 10))},
+    **{("import", "ImportWorkerFunction", kind, k): RESULTS_TWICE
+       for kind, k in (("crash", 14), ("throttle", 10), ("throughput", 10))},
+}
+
+
+def _cell(cell: tuple[str, str, str, int]) -> Any:
+    reason = KNOWN.get(cell)
+    return pytest.param(*cell, marks=pytest.mark.xfail(strict=True, reason=reason)) if reason else cell
+
+
+_baselines: dict[tuple[int, str, str], dict[str, Any]] = {}
 
 
 def baseline(cloud: Any, story: str) -> dict[str, Any]:
-    """The story's final state without faults (once per story and local cloud), checked against what we know."""
-    key = (id(cloud), story)
+    """The story's final state without faults, checked against what we know: once per story, local cloud and
+    day of its clock (each story moves the clock two hours on, and what a buyer sees depends on the date)."""
+    key = (id(cloud), story, cloud.now().date().isoformat())
     if key not in _baselines:
         state = STORIES[story](cloud, {})
         calls = state.pop("calls")
@@ -123,12 +149,12 @@ def run_cell(cloud: Any, story: str, function: str, kind: str, k: int) -> None:
     assert state == expected
 
 
-@pytest.mark.parametrize(("story", "function", "kind", "k"), SAMPLE)
+@pytest.mark.parametrize(("story", "function", "kind", "k"), [_cell(c) for c in SAMPLE])
 def test_a_fault_at_the_aws_boundary_changes_nothing_in_the_end(cloud, story, function, kind, k):
     run_cell(cloud, story, function, kind, k)
 
 
 @pytest.mark.proof
-@pytest.mark.parametrize(("story", "function", "kind", "k"), CELLS)
+@pytest.mark.parametrize(("story", "function", "kind", "k"), [_cell(c) for c in CELLS])
 def test_every_fault_at_the_aws_boundary_changes_nothing_in_the_end(cloud, story, function, kind, k):
     run_cell(cloud, story, function, kind, k)
