@@ -86,6 +86,7 @@ def fuzz(cloud: Any, world: World, template: str, method: str, examples: int) ->
     run()
     cloud.drain()
     assert dead_letters(cloud) == dead_before, "what the fuzzed requests caused failed into a dead-letter queue"
+    print(f"{method.upper()} {template}: {dict(sorted(statuses.items()))}")  # seen with -rP
     return statuses
 
 
