@@ -238,6 +238,7 @@ def transaction_sizes(monkeypatch):
     return sizes
 
 
+@pytest.mark.proof  # ~30 s: make proof; the refusals one past each limit run in make test
 def test_defect_3_an_order_of_as_many_lines_as_carts_at_its_limit_is_voided_and_confirmed(
         shop, many_lines, cloud, transaction_sizes):
     """The largest steps there are: every line of a full order from its own cart and its own vendor line."""

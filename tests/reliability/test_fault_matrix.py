@@ -12,7 +12,7 @@ same Idempotency-Key. The final state (stock, availability, orders, carts, POs, 
 the buyer's POs in reconciliation, staging, customer balances and invoices, every email sent) must equal
 the fault-free story's.
 
-`make test` runs SAMPLE (one cell of each kind of handler and fault); `make proof` runs every cell of PLAN.
+`make test` runs SAMPLE (each function and each kind of fault at least once); `make proof` runs every cell of PLAN.
 PLAN is each function's AWS calls in each story without faults (tests/reliability/fault_stories.py); when a
 handler's calls change, a cell whose fault no longer fires fails and says so: measure again and update PLAN.
 """
@@ -71,22 +71,13 @@ def _cells() -> list[tuple[str, str, str, int]]:
 
 
 CELLS = _cells()
-# One cell of each handler and each fault it can meet, mid-way through its calls where it has many.
-SAMPLE = [
-    ("order", "CreatePoFunction", "crash", 6), ("order", "CreatePoFunction", "conflict", 3),
-    ("order", "CreatePoFunction", "throttle", 20),
-    ("order", "ConfirmOrderFunction", "unprocessed", 1), ("order", "ConfirmOrderFunction", "conflict", 2),
-    ("order", "ConfirmOrderFunction", "crash", 10),
-    ("order", "CartTimerFunction", "conflict", 1), ("order", "CartTimerFunction", "throttle", 2),
-    ("order", "OrderNoticesFunction", "throughput", 10), ("order", "OrderNoticesFunction", "crash", 16),
-    ("order", "AvailabilitySyncFunction", "crash", 13),
-    ("order", "InvoiceSyncFunction", "s3_slowdown", 2), ("order", "InvoiceSyncFunction", "crash", 9),
-    ("order", "EventRelayFunction", "partial_events", 3),
-    ("import", "ImportExcelFunction", "throttle", 2),
-    ("import", "ImportWorkerFunction", "s3_500", 1), ("import", "ImportWorkerFunction", "crash", 9),
-    ("import", "ImportWorkerFunction", "conflict", 2), ("import", "ImportWorkerFunction", "throughput", 5),
-    ("import", "EventRelayFunction", "partial_events", 1),
-    ("import", "AvailabilitySyncFunction", "throttle", 7),
+SAMPLE = [  # every function of both stories, and every kind of fault, once (make test's time budget)
+    ("order", "CreatePoFunction", "crash", 6), ("order", "ConfirmOrderFunction", "unprocessed", 1),
+    ("order", "ConfirmOrderFunction", "conflict", 2), ("order", "CartTimerFunction", "throttle", 2),
+    ("order", "OrderNoticesFunction", "throughput", 10), ("order", "AvailabilitySyncFunction", "crash", 13),
+    ("order", "InvoiceSyncFunction", "s3_slowdown", 2), ("order", "EventRelayFunction", "partial_events", 3),
+    ("import", "ImportExcelFunction", "throttle", 2), ("import", "ImportWorkerFunction", "s3_500", 1),
+    ("import", "ImportWorkerFunction", "crash", 9),
 ]
 assert set(SAMPLE) <= set(CELLS), set(SAMPLE) - set(CELLS)
 
