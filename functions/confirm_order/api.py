@@ -8,12 +8,12 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from k2k.api import caller, create_resolver, handle
+from k2k.api import Limit, NextToken, caller, create_resolver, handle
 from k2k.bounds import PAGE_SIZE
 from k2k.config import Settings
 from k2k.observability import logger
 from k2k.orders import VendorOrder
-from k2k.paging import Limit, NextToken, Page
+from k2k.paging import Page
 from k2k.services import order_data, vendor_orders
 from k2k.store import Store
 

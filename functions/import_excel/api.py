@@ -9,13 +9,13 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from k2k.api import caller, create_resolver, handle
+from k2k.api import Limit, NextToken, caller, create_resolver, handle
 from k2k.bounds import PAGE_SIZE
 from k2k.config import Settings
 from k2k.imports import pending, service
 from k2k.imports.model import ImportType
 from k2k.observability import logger
-from k2k.paging import Limit, NextToken, Page
+from k2k.paging import Page
 from k2k.services import open_invoices
 from k2k.store import Store
 

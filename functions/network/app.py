@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from k2k.api import caller, create_resolver, handle
+from k2k.api import Limit, NextToken, caller, create_resolver, handle
 from k2k.bounds import PAGE_SIZE, Input, Version
 from k2k.config import Settings
 from k2k.network import (
@@ -21,7 +21,7 @@ from k2k.network import (
     VendorTermsIn,
 )
 from k2k.observability import logger
-from k2k.paging import Limit, NextToken, Page
+from k2k.paging import Page
 from k2k.services import network as svc
 from k2k.store import Store
 

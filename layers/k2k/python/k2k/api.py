@@ -8,19 +8,25 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import ValidationError
 
 from k2k import access, bounds, idempotency
 from k2k.auth import Caller, caller_from_claims
 from k2k.errors import DomainError, TooLarge
 from k2k.observability import logger, set_correlation_id
+
+# The two query parameters of every list route (k2k.paging reads the page; k2k.bounds bounds them). They live
+# here, with the REST resolver, so that queue consumers that page nothing never import Powertools' REST side.
+Limit = Annotated[bounds.PageSize, Query()]
+NextToken = Annotated[bounds.PageToken | None, Query()]
 
 CORRELATION_HEADER = "X-Correlation-Id"
 # A browser may send the Idempotency-Key and read whether an answer was replayed (k2k.idempotency).

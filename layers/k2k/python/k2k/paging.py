@@ -20,20 +20,14 @@ import base64
 import binascii
 import hashlib
 import json
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-from aws_lambda_powertools.event_handler.openapi.params import Query
-
-from k2k import bounds, keys
+from k2k import keys
 from k2k.errors import Invalid
 from k2k.models import Model
 from k2k.store import Item, Store
 
 T = TypeVar("T")
-
-# The two query parameters of every list route (their bounds are k2k.bounds').
-Limit = Annotated[bounds.PageSize, Query()]
-NextToken = Annotated[bounds.PageToken | None, Query()]
 
 
 class Page(Model, Generic[T]):
