@@ -13,6 +13,7 @@ from enum import StrEnum
 
 from pydantic import Field, field_validator, model_validator
 
+from k2k import pricing
 from k2k.bounds import (
     DEFAULT_TIMEZONE,
     Code,
@@ -81,6 +82,12 @@ class BuyerSettings(Model):
 
     def gpm_for(self, location: str) -> Decimal:
         return self.k2k_gpm_pct_by_location.get(location, self.default_gpm_pct)
+
+    def landed_cost(self, price_to_buyer: Decimal, *, cube: Decimal, units: int) -> Decimal:
+        """A unit's landed cost for this buyer: its availability shows it, and a box it receives costs it."""
+        return pricing.landed_cost(price_to_buyer, cube=cube, units=units,
+                                   cube_rate=self.freight_cube_rate or Decimal(0),
+                                   duties_pct=self.duties_pct, handling_per_box=self.handling_per_box)
 
 
 class BuyerSettingsIn(Input, BuyerSettings):

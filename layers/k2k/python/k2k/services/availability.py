@@ -224,9 +224,7 @@ def _priced(row: Item, conn: Connection, settings: BuyerSettings, gpm: Decimal,
     dims = Dimensions.model_validate(row["dimensions"])
     units = pricing.units_per_box(row["unit_type"], int(row["bunches_per_box"]), int(row["stems_per_bunch"]))
     cube = pricing.box_cube(dims.length, dims.width, dims.height)
-    landed = pricing.landed_cost(row["vendor_price"], cube=cube, units=units,
-                                 cube_rate=settings.freight_cube_rate or Decimal(0),
-                                 duties_pct=settings.duties_pct, handling_per_box=settings.handling_per_box)
+    landed = settings.landed_cost(row["vendor_price"], cube=cube, units=units)
     available = date.fromisoformat(row["available_date"]) if row.get("available_date") else None
     return AvailabilityLine(
         vendor_company_id=row["vendor_company_id"], vendor_name=row["vendor_name"], line_id=row["line_id"],

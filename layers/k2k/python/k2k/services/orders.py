@@ -132,10 +132,9 @@ def quote(db: Store, buyer: Company, vendor_id: str, line_id: str, location: str
     settings = buyer.settings.buyer
     cost = pricing.price_to_buyer(line.price, conn.terms.markup_pct)
     units = pricing.units_per_box(line.unit_type.value, line.bunches_per_box, line.stems_per_bunch)
-    landed = pricing.landed_cost(
+    landed = settings.landed_cost(
         cost, cube=pricing.box_cube(line.dimensions.length, line.dimensions.width, line.dimensions.height),
-        units=units, cube_rate=settings.freight_cube_rate or Decimal(0), duties_pct=settings.duties_pct,
-        handling_per_box=settings.handling_per_box)
+        units=units)
     return Quote(line=line, connection=conn, unit_cost=cost, landed_cost=landed, location=selling,
                  suggested_price=pricing.suggested_price(landed, settings.gpm_for(selling)),
                  earliest_ship_date=pricing.earliest_ship_date(
