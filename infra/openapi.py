@@ -228,7 +228,7 @@ def error_responses(path: str, method: str, operation: dict[str, Any]) -> dict[s
     name what does not exist (404, which is also what another company's ids answer); a write can refer
     to what does not exist (404) and find its document changed or in another state (409); a few reads
     need the caller's company set up (404). Any request whose body is past the API's limit is refused
-    before it is read (413, k2k.api.handle); a route that reads a body refuses one of another type (415).
+    before it is read (413, k2k.api.handle; past 10 MB API Gateway's own 413); a route that reads a body refuses one of another type (415).
     """
     write = method in WRITES
     lookup = "{" in path or write or path in OWN_COMPANY_READS
@@ -242,8 +242,9 @@ def error_responses(path: str, method: str, operation: dict[str, Any]) -> dict[s
         (403, error, "The caller's roles do not allow this", True),
         (404, error, "Not found, or owned by another company (never told apart)", lookup),
         (409, error, "Changed since it was read, or not in a state that allows this; read it again", write),
-        (413, error, "The request body is too large (256 KB; a vendor invoice upload carries its PDF, "
-                     "up to 4 MB); refused before it is read", True),
+        (413, {"anyOf": [error, gateway]}, "The request body is too large (256 KB; a vendor invoice upload carries "
+                                             "its PDF, up to 4 MB); refused before it is read. Past 10 MB, API "
+                                             "Gateway refuses it itself (`message`)", True),
         (415, error, "The body is neither JSON nor a form", "requestBody" in operation),
         (422, error, "Invalid input, or a business rule refuses it; `details` names the fields", True),
         (502, gateway, "The function failed (API Gateway's answer)", True),

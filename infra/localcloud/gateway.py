@@ -2,8 +2,10 @@
 
 Routes and their authorizers come from the template's Api events. Like the REST
 API with its Cognito authorizer it answers 401 `{"message": "Unauthorized"}`
-for a missing or bad token without calling the function, and 502 when the
-function fails. Unlike it, a path that is no route answers 404 and a route
+for a missing or bad token without calling the function, 413 `{"message":
+"Request Too Long"}` for a body over its 10 MB payload limit (the REQUEST_TOO_LARGE
+gateway response, which API Gateway does not let anyone customise), and 502 when
+the function fails. Unlike it, a path that is no route answers 404 and a route
 asked with a method it does not have answers 405 (with Allow), both in the
 project's error shape naming what was asked: API Gateway's 403 "Missing
 Authentication Token" for both sends everyone looking for a token problem.
@@ -29,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from werkzeug.datastructures import Headers
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
@@ -43,6 +46,8 @@ CORS_ALLOW_HEADERS = ("Authorization,Content-Type,X-Amz-Date,X-Api-Key,X-Amz-Sec
                       "Idempotency-Key")
 SWAGGER_ASSETS = ("swagger-ui-bundle.min.js", "swagger-ui.min.css")
 LOCAL_PREFIX = "/_local/"  # no product route starts with an underscore
+# API Gateway (REST) takes request payloads up to 10 MB and answers 413 past that, before routing.
+MAX_PAYLOAD_BYTES = 10 * 2**20
 # Cognito claims that API Gateway renders as dates rather than numbers.
 DATE_CLAIMS = ("exp", "iat", "auth_time")
 
@@ -145,6 +150,8 @@ class Gateway:
         local = self._local(request)
         if local is not None:
             return local
+        if _too_long(request):
+            return _gateway_error(413, "Request Too Long")
         matched = self.match(request.path)
         method = request.method.upper()
         if matched is None:
@@ -332,6 +339,17 @@ def api_gateway_claims(claims: dict[str, Any]) -> dict[str, str]:
         else:
             out[key] = str(value)
     return out
+
+
+def _too_long(request: Request) -> bool:
+    """Whether the body is past API Gateway's payload limit: by its Content-Length, never read, or (a
+    chunked body) as soon as reading passes the limit."""
+    request.max_content_length = MAX_PAYLOAD_BYTES
+    try:
+        request.get_data()  # kept: the event reads it again
+    except RequestEntityTooLarge:
+        return True
+    return False
 
 
 def _mime_matches(pattern: str, mime: str) -> bool:

@@ -11,6 +11,7 @@ import base64
 import json
 import os
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +22,7 @@ from typing import Any
 import boto3
 import pytest
 
-from infra.localcloud import tokens
+from infra.localcloud import gateway, tokens
 from infra.localcloud.client import ApiClient
 from infra.localcloud.faults import Crash
 from infra.localcloud.runtime import DrainError, LocalCloud
@@ -198,6 +199,22 @@ def test_a_route_asked_with_another_method_is_a_405_saying_which_it_takes(fx: Lo
                                     "message": "/things does not take DELETE; it takes OPTIONS, POST"}}
     assert admin.request("PATCH", "/things/t1").headers["Allow"] == "GET, OPTIONS"
     assert sum(fx.invocations.values()) == 0
+
+
+def test_a_body_past_api_gateways_10_mb_is_a_413_and_reaches_no_function(fx: LocalCloud, admin: ApiClient) -> None:
+    def put(size: int) -> tuple[int, Any]:
+        request = urllib.request.Request(fx.base_url + "/echo/upload", data=b"x" * size, method="PUT", headers={
+            "Authorization": f"Bearer {admin.token}", "Content-Type": "text/plain"})
+        try:
+            with urllib.request.urlopen(request) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+
+    status, echoed = put(gateway.MAX_PAYLOAD_BYTES)  # 10 MB exactly is taken
+    assert status == 200 and len(echoed["body"]) == gateway.MAX_PAYLOAD_BYTES
+    assert put(gateway.MAX_PAYLOAD_BYTES + 1) == (413, {"message": "Request Too Long"})  # API Gateway's own words
+    assert fx.invocations["EchoFunction"] == 1
 
 
 def test_a_preflight_is_answered_with_cors_headers(admin: ApiClient) -> None:
