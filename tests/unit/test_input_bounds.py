@@ -118,6 +118,27 @@ def test_errors_are_in_the_trades_words_with_nothing_of_the_library() -> None:
     ]
 
 
+def test_a_value_error_no_rule_caught_answers_422_without_its_text() -> None:
+    """A ValueError that reaches the error map speaks a library's or our code's words (a key, a table, a
+    conversion): the client reads that its request could not be used, and the text goes to the log."""
+    from k2k.api import create_resolver, handle
+
+    app = create_resolver()
+
+    @app.get("/staging")
+    def staging() -> dict[str, str]:
+        raise ValueError("invalid literal for int() with base 10: 'C#bloom#PO#7' (table k2k-prod-Table)")
+
+    event = {"resource": "/staging", "path": "/staging", "httpMethod": "GET", "headers": {}, "body": None,
+             "requestContext": {"requestId": "r1", "authorizer": {"claims": {
+                 "sub": "u1", "custom:company_id": "bloom", "cognito:groups": "Admin"}}}}
+    out = handle(app, event, None)
+    assert out["statusCode"] == 422
+    assert json.loads(out["body"]) == {"error": {"code": "invalid",
+                                                 "message": "a value in the request cannot be used here"}}
+    assert "C#bloom" not in out["body"] and "k2k-prod" not in out["body"]
+
+
 # -- the whole API, from its committed document -------------------------------------------------------
 
 UNBOUNDED_STRING_FORMATS = {"date", "date-time", "partial-time", "time"}  # bounded by their form
@@ -175,7 +196,7 @@ def test_every_request_body_refuses_unknown_fields_and_bounds_every_value() -> N
                     problems += _unbounded(parameter.get("schema", {}), schemas,
                                            f"{method.upper()} {path} ?{parameter['name']}", set())
     assert bodies >= 20
-    assert problems == []
+    assert problems == [], "\n".join(problems)
 
 
 def test_every_operation_documents_the_413_its_body_limit_answers() -> None:

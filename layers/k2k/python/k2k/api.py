@@ -79,7 +79,10 @@ def create_resolver() -> APIGatewayRestResolver:
 
     @app.exception_handler(ValueError)
     def bad_value(e: ValueError) -> Response[Any]:
-        return _error(422, "invalid", str(e))
+        # A ValueError nothing turned into a DomainError or a validation error comes from a library or from
+        # our own code (a decode, a conversion), in its words: they are logged here and never sent.
+        logger.exception("unexpected ValueError answered 422")
+        return _error(422, "invalid", "a value in the request cannot be used here")
 
     return app
 
