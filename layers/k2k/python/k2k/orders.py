@@ -14,14 +14,16 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Discriminator, Field, Tag, computed_field
 
 from k2k import pricing
 from k2k.errors import Conflict, Invalid
 from k2k.events import event_type
 from k2k.inventory import BoxType, Dimensions, InventoryType, LineFields, UnitType
 from k2k.models import Model
+from k2k.money import cents
 
 
 class Source(StrEnum):
@@ -204,7 +206,10 @@ class Cart(Model):
     version: int = 1
 
 
-class PrebookLine(Model):
+class K2kPrebookLine(Model):
+    """A prebook line bought from the buyer's K2K availability: a vendor's line, in boxes."""
+
+    line_type: Literal["K2K"] = "K2K"
     line_no: int
     vendor_company_id: str
     vendor_line_id: str
@@ -220,6 +225,56 @@ class PrebookLine(Model):
     po_id: str | None = None
     po_line_no: int | None = None
     status: LineStatus = LineStatus.ACTIVE
+
+    @property
+    def summary(self) -> str:
+        return f"{self.boxes} x {self.product}"
+
+
+LINE_GPM = "(quantity x price - cost) / (quantity x price), in %; null without a sales price or a cost"
+PREBOOK_GPM = "the GPM of the active product lines that have a sales price and a cost, in %; null when none has"
+
+
+class ProductPrebookLine(Model):
+    """A prebook line for any product of the company's catalogue, e.g. finished goods pre-sold (seed 003):
+    a quantity of the product's unit, an optional sales price per unit, and the line's cost - the total of
+    the live goods' landed cost, the hard goods and the production company's labour for all its units -
+    from which the line shows its GPM. It is bought on a standalone PO to a vendor chosen then."""
+
+    line_type: Literal["PRODUCT"] = "PRODUCT"
+    line_no: int
+    product_code: str
+    description: str
+    kind: str = Field(description="the product's kind: LIVE_GOODS, HARD_GOODS or FINISHED_GOODS")
+    unit: str
+    quantity: int = Field(ge=1)
+    unit_price: Decimal | None = Field(default=None, description="per unit; null or 0.00: no sales price yet "
+                                       "(billed at the price suggested from the cost)")
+    cost: Decimal | None = Field(default=None, description="the line's total cost: live goods' landed cost + "
+                                 "hard goods + labour, for all its units")
+    vendor_code: str | None = Field(default=None, description="the vendor of the PO the line is bought on")
+    po_id: str | None = None
+    po_line_no: int | None = None
+    status: LineStatus = LineStatus.ACTIVE
+
+    @computed_field(description=LINE_GPM)  # type: ignore[prop-decorator]
+    @property
+    def gpm_pct(self) -> Decimal | None:
+        return line_gpm(self.quantity, self.unit_price, self.cost)
+
+    @property
+    def summary(self) -> str:
+        return f"{self.quantity} {self.unit} {self.description}"
+
+
+def _line_type(value: Any) -> str:
+    """Lines stored before products existed carry no line_type: they are K2K lines."""
+    found = value.get("line_type") if isinstance(value, dict) else getattr(value, "line_type", None)
+    return str(found or "K2K")
+
+
+PrebookLine = Annotated[Annotated[K2kPrebookLine, Tag("K2K")] | Annotated[ProductPrebookLine, Tag("PRODUCT")],
+                        Discriminator(_line_type)]
 
 
 class Prebook(Model):
@@ -237,6 +292,11 @@ class Prebook(Model):
     lines: list[PrebookLine]
     version: int = 1
     created_at: datetime
+
+    @computed_field(description=PREBOOK_GPM)  # type: ignore[prop-decorator]
+    @property
+    def gpm_pct(self) -> Decimal | None:
+        return prebook_gpm(self.lines)
 
 
 # -- events ---------------------------------------------------------------------------------------
@@ -386,14 +446,47 @@ def check_cart_room(cart: Cart) -> None:
                       field="line_id")
 
 
-def check_prebook_size(vendors: Sequence[str]) -> None:
-    """`vendors`: the vendor of each line. Buying a prebook is one step, so its size is bounded."""
+def check_prebook_size(vendors: Sequence[str | None]) -> None:
+    """`vendors`: the K2K vendor of each line (None for a product line, whose vendor is chosen when it is
+    bought). Buying a prebook is one step, so its size is bounded."""
     if len(vendors) > MAX_PREBOOK_LINES:
         raise Invalid(f"a prebook has at most {MAX_PREBOOK_LINES} lines (this one has {len(vendors)})",
                       field="lines")
-    if len(set(vendors)) > MAX_PREBOOK_VENDORS:
+    k2k_vendors = {v for v in vendors if v is not None}
+    if len(k2k_vendors) > MAX_PREBOOK_VENDORS:
         raise Invalid(f"a prebook buys from at most {MAX_PREBOOK_VENDORS} vendors "
-                      f"(this one from {len(set(vendors))}); split it", field="lines")
+                      f"(this one from {len(k2k_vendors)}); split it", field="lines")
+
+
+def line_gpm(quantity: int, unit_price: Decimal | None, cost: Decimal | None) -> Decimal | None:
+    """A product line's GPM = (revenue - cost) / revenue, revenue = quantity x price: 20 bouquets at $25.00
+    with a cost of $310.00 make (500 - 310) / 500 = 38.00%. None without a sales price or a cost."""
+    if unit_price is None or unit_price <= 0 or cost is None:
+        return None
+    return pricing.gpm_pct(cents(quantity * unit_price), cost)
+
+
+def prebook_gpm(lines: Sequence[K2kPrebookLine | ProductPrebookLine]) -> Decimal | None:
+    """The prebook's GPM over its active product lines that have both a sales price and a cost (a line
+    without either would make it up); None when none has. K2K lines are priced from their landed cost by
+    the location's K2K GPM, so they are not counted here."""
+    priced = [ln for ln in lines if isinstance(ln, ProductPrebookLine) and ln.status is LineStatus.ACTIVE
+              and ln.gpm_pct is not None]
+    if not priced:
+        return None
+    revenue = sum((cents(ln.quantity * (ln.unit_price or 0)) for ln in priced), Decimal("0"))
+    cost = sum((ln.cost or Decimal("0") for ln in priced), Decimal("0"))
+    return pricing.gpm_pct(revenue, cost)
+
+
+def product_sale_price(line: ProductPrebookLine, gpm_pct: Decimal) -> Decimal | None:
+    """What a product line is billed at per unit: its sales price; without one (or at $0.00), the price the
+    location's GPM suggests from the line's cost per unit; None when it has neither price nor cost."""
+    if line.unit_price is not None and line.unit_price > 0:
+        return line.unit_price
+    if line.cost is None:
+        return None
+    return pricing.suggested_price(line.cost / line.quantity, gpm_pct)
 
 
 def sale_price(unit_price: Decimal | None, suggested: Decimal | None) -> Decimal:

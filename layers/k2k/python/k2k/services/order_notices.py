@@ -109,7 +109,7 @@ def _compose(db: Store, event: Event) -> list[str]:
         done = CartCheckedOut.model_validate(event.data)
         buyer_id, code = done.cart.buyer_company_id, done.cart.customer_code
         customer = get_customer(db, buyer_id, code)
-        items = "\n".join(f"  {ln.boxes} x {ln.product}" for ln in done.prebook.lines)
+        items = "\n".join(f"  {ln.summary}" for ln in done.prebook.lines)
         return _send_each([
             ([customer.email if customer else None], f"Order {done.prebook.prebook_id} confirmed",
              f"Thank you: your order {done.prebook.prebook_id} ships {done.prebook.ship_date}.\n{items}"),

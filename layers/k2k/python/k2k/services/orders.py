@@ -51,6 +51,7 @@ from k2k.orders import (
     CartOpened,
     CartStatus,
     Classification,
+    K2kPrebookLine,
     LineStatus,
     OrderLine,
     OrderStatus,
@@ -280,7 +281,7 @@ def checkout(db: Store, caller: Caller, cart_id: str) -> tuple[Cart, Prebook]:
             mine = {ln.line_no for ln in lines}
             for cl in lines:
                 pl = next(ln for ln in po.lines if ln.line_no == cl.line_no)
-                prebook_lines.append(PrebookLine(
+                prebook_lines.append(K2kPrebookLine(
                     line_no=len(prebook_lines) + 1, vendor_company_id=cl.vendor_company_id,
                     vendor_line_id=cl.vendor_line_id, box_code=cl.box_code, product=cl.product, boxes=cl.boxes,
                     unit_type=pl.unit_type, bunches_per_box=pl.bunches_per_box, stems_per_bunch=pl.stems_per_bunch,
@@ -396,15 +397,15 @@ def create_prebook(db: Store, caller: Caller, body: PrebookIn) -> Prebook:
     if accounts.get_customer(db, buyer.company_id, body.customer_code) is None:
         raise Invalid(f"customer {body.customer_code} not found", field="customer_code")
     check_prebook_size([ln.vendor_company_id for ln in body.lines])
-    lines = []
+    lines: list[PrebookLine] = []
     for n, ln in enumerate(body.lines, start=1):
         q = quote(db, buyer, ln.vendor_company_id, ln.line_id, body.location)
         check_ship_date(body.ship_date, q.earliest_ship_date)
-        lines.append(PrebookLine(line_no=n, vendor_company_id=ln.vendor_company_id, vendor_line_id=ln.line_id,
-                                 box_code=q.line.box_code, product=q.line.product, boxes=ln.boxes,
-                                 unit_type=q.line.unit_type, bunches_per_box=q.line.bunches_per_box,
-                                 stems_per_bunch=q.line.stems_per_bunch, unit_price=ln.unit_price,
-                                 unit_cost=q.unit_cost, suggested_price=q.suggested_price))
+        lines.append(K2kPrebookLine(line_no=n, vendor_company_id=ln.vendor_company_id, vendor_line_id=ln.line_id,
+                                    box_code=q.line.box_code, product=q.line.product, boxes=ln.boxes,
+                                    unit_type=q.line.unit_type, bunches_per_box=q.line.bunches_per_box,
+                                    stems_per_bunch=q.line.stems_per_bunch, unit_price=ln.unit_price,
+                                    unit_cost=q.unit_cost, suggested_price=q.suggested_price))
     prebook = Prebook(prebook_id=f"PB-{_id()}", buyer_company_id=buyer.company_id,
                       customer_code=body.customer_code, ship_date=body.ship_date, carrier=body.carrier,
                       ship_via=body.ship_via, salesperson=body.salesperson or caller.email or None,
@@ -423,7 +424,8 @@ def create_pos_from_prebook(db: Store, caller: Caller, prebook_id: str) -> list[
     def attempt() -> list[PurchaseOrder]:
         now = clock.now()
         prebook = get_prebook(db, buyer.company_id, prebook_id)
-        todo = [ln for ln in prebook.lines if ln.po_id is None and ln.status is LineStatus.ACTIVE]
+        todo = [ln for ln in prebook.lines if isinstance(ln, K2kPrebookLine) and ln.po_id is None
+                and ln.status is LineStatus.ACTIVE]
         if not todo:
             raise Conflict("every line of this prebook is already on a purchase order")
         check_prebook_size([ln.vendor_company_id for ln in todo])  # prebooks stored before it was checked

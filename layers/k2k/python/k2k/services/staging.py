@@ -24,7 +24,7 @@ from k2k.ledger import credit_refusal
 from k2k.models import Model
 from k2k.money import cents
 from k2k.network import Company, Customer
-from k2k.orders import OrderLine, StagingReceived, received_line, receiving_location, sale_price
+from k2k.orders import K2kPrebookLine, OrderLine, StagingReceived, received_line, receiving_location, sale_price
 from k2k.paging import Page
 from k2k.receivables import CustomerInvoice, CustomerInvoiceLine, CustomerInvoiceSource
 from k2k.services import inventory as inventory_svc
@@ -134,6 +134,7 @@ def _bill(db: Store, buyer: Company, caller: Caller, line: OrderLine, boxes: int
         receipt.not_billed_because = f"customer {prebook.customer_code} no longer exists"
         return False
     pl = next(p for p in prebook.lines if p.line_no == line.prebook_line_no)
+    assert isinstance(pl, K2kPrebookLine)  # a K2K PO line is bought for a K2K prebook line
     invoice_id, take_number = next_invoice_number(db, buyer.company_id)
     invoice = _invoice(invoice_id, buyer, customer, line, boxes, sale_price(pl.unit_price, pl.suggested_price),
                        prebook.prebook_id)
