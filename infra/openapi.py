@@ -228,7 +228,8 @@ def error_responses(path: str, method: str, operation: dict[str, Any]) -> dict[s
     name what does not exist (404, which is also what another company's ids answer); a write can refer
     to what does not exist (404) and find its document changed or in another state (409); a few reads
     need the caller's company set up (404). Any request whose body is past the API's limit is refused
-    before it is read (413, k2k.api.handle; past 10 MB API Gateway's own 413); a route that reads a body refuses one of another type (415).
+    before it is read (413, k2k.api.handle; past 10 MB, API Gateway's own 413); a route that reads a body
+    refuses one of another type (415). A path parameter past its bound is a 422 like any invalid input.
     """
     write = method in WRITES
     lookup = "{" in path or write or path in OWN_COMPANY_READS
