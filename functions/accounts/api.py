@@ -6,22 +6,19 @@ Who may call each route: k2k.access. The balance is the ledger's: no route takes
 from datetime import date
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from k2k.api import caller, create_resolver, handle
+from k2k.api import CodePath, DocumentNoPath, caller, create_resolver, handle
 from k2k.config import Settings
 from k2k.ledger import LedgerEntry
-from k2k.network import Code, Customer, CustomerIn
+from k2k.network import Customer, CustomerIn
 from k2k.observability import logger
 from k2k.receivables import CustomerInvoice
 from k2k.services import accounts as svc
 from k2k.store import Store
 
 app = create_resolver()
-
-CodePath = Annotated[Code, Path()]
-
 
 def _db() -> Store:
     return Store(Settings.from_env().table_name)
@@ -79,13 +76,13 @@ def raise_invoice(body: svc.HandInvoiceIn) -> CustomerInvoice:
 
 
 @app.get("/customer-invoices/<invoice_id>", summary="One customer invoice")
-def get_invoice(invoice_id: Annotated[str, Path(max_length=40)]) -> CustomerInvoice:
+def get_invoice(invoice_id: DocumentNoPath) -> CustomerInvoice:
     return svc.get_invoice(_db(), caller(app).company_id, invoice_id)
 
 
 @app.post("/customer-invoices/<invoice_id>/void", summary=(
     "Void a customer invoice: a reversal entry is posted and its inventory boxes go back to stock"))
-def void_invoice(invoice_id: Annotated[str, Path(max_length=40)], body: svc.VoidIn) -> CustomerInvoice:
+def void_invoice(invoice_id: DocumentNoPath, body: svc.VoidIn) -> CustomerInvoice:
     return svc.void_invoice(_db(), caller(app), invoice_id, body)
 
 

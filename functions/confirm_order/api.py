@@ -3,12 +3,11 @@
 Order notices (emails for order events) are `notices.py`.
 """
 
-from typing import Annotated, Any
+from typing import Any
 
-from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from k2k.api import Limit, NextToken, caller, create_resolver, handle
+from k2k.api import IdPath, Limit, LineNoPath, NextToken, caller, create_resolver, handle
 from k2k.bounds import PAGE_SIZE
 from k2k.config import Settings
 from k2k.observability import logger
@@ -30,22 +29,22 @@ def list_orders(limit: Limit = PAGE_SIZE, next_token: NextToken = None) -> Page[
 
 
 @app.get("/orders/<order_id>", summary="One K2K order")
-def get_order(order_id: Annotated[str, Path()]) -> VendorOrder:
+def get_order(order_id: IdPath) -> VendorOrder:
     return order_data.get_order(_db(), caller(app).company_id, order_id)
 
 
 @app.post("/orders/<order_id>/confirm", summary="Confirm: lines never checked out are deleted, an AWB assigned")
-def confirm(order_id: Annotated[str, Path()], body: vendor_orders.OrderConfirmation) -> VendorOrder:
+def confirm(order_id: IdPath, body: vendor_orders.OrderConfirmation) -> VendorOrder:
     return vendor_orders.confirm_order(_db(), caller(app), order_id, body)
 
 
 @app.post("/orders/<order_id>/void", summary="Void the whole order (type CONFIRM); the buyer is told")
-def void(order_id: Annotated[str, Path()], body: vendor_orders.OrderVoid) -> VendorOrder:
+def void(order_id: IdPath, body: vendor_orders.OrderVoid) -> VendorOrder:
     return vendor_orders.void_order(_db(), caller(app), order_id, body)
 
 
 @app.delete("/orders/<order_id>/lines/<line_no>", summary="Delete a line; its boxes go back to open market")
-def delete_line(order_id: Annotated[str, Path()], line_no: Annotated[int, Path()]) -> VendorOrder:
+def delete_line(order_id: IdPath, line_no: LineNoPath) -> VendorOrder:
     return vendor_orders.delete_line(_db(), caller(app), order_id, line_no)
 
 

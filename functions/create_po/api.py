@@ -5,12 +5,11 @@ The invoices staging bills are customer invoices: functions/accounts.
 Cart timers are `timers.py`.
 """
 
-from typing import Annotated, Any
+from typing import Any
 
-from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from k2k.api import Limit, NextToken, caller, create_resolver, handle
+from k2k.api import IdPath, Limit, LineNoPath, NextToken, caller, create_resolver, handle
 from k2k.bounds import PAGE_SIZE
 from k2k.config import Settings
 from k2k.models import Model
@@ -44,17 +43,17 @@ def open_cart(body: svc.CartAdd) -> Cart:
 
 
 @app.post("/carts/<cart_id>/lines", summary="Add a K2K line to an open cart")
-def add_line(cart_id: Annotated[str, Path()], body: svc.CartAdd) -> Cart:
+def add_line(cart_id: IdPath, body: svc.CartAdd) -> Cart:
     return svc.add_to_cart(_db(), caller(app), cart_id, body)
 
 
 @app.get("/carts/<cart_id>", summary="A cart")
-def get_cart(cart_id: Annotated[str, Path()]) -> Cart:
+def get_cart(cart_id: IdPath) -> Cart:
     return order_data.get_cart(_db(), caller(app).company_id, cart_id)
 
 
 @app.post("/carts/<cart_id>/checkout", summary="Check out: the cart becomes a prebook for the end customer")
-def checkout(cart_id: Annotated[str, Path()]) -> CheckedOut:
+def checkout(cart_id: IdPath) -> CheckedOut:
     cart, prebook = svc.checkout(_db(), caller(app), cart_id)
     return CheckedOut(cart=cart, prebook=prebook)
 
@@ -70,13 +69,13 @@ def list_prebooks(limit: Limit = PAGE_SIZE, next_token: NextToken = None) -> Pag
 
 
 @app.get("/prebooks/<prebook_id>", summary="A prebook")
-def get_prebook(prebook_id: Annotated[str, Path()]) -> Prebook:
+def get_prebook(prebook_id: IdPath) -> Prebook:
     return order_data.get_prebook(_db(), caller(app).company_id, prebook_id)
 
 
 @app.post("/prebooks/<prebook_id>/purchase-orders", status_code=201,
           summary="Create the K2K POs for a prebook (auto-approved; orders appear at the vendors)")
-def create_pos(prebook_id: Annotated[str, Path()]) -> list[PurchaseOrder]:
+def create_pos(prebook_id: IdPath) -> list[PurchaseOrder]:
     return svc.create_pos_from_prebook(_db(), caller(app), prebook_id)
 
 
@@ -86,13 +85,13 @@ def list_pos(limit: Limit = PAGE_SIZE, next_token: NextToken = None) -> Page[Pur
 
 
 @app.get("/purchase-orders/<po_id>", summary="A PO, and where it differs from what the vendor confirmed")
-def get_po(po_id: Annotated[str, Path()]) -> PurchaseOrderView:
+def get_po(po_id: IdPath) -> PurchaseOrderView:
     po = order_data.get_po(_db(), caller(app).company_id, po_id)
     return PurchaseOrderView(purchase_order=po, differences=svc.differences(po))
 
 
 @app.patch("/purchase-orders/<po_id>/lines/<line_no>", summary="Modify a shipped K2K PO line (the buyer's PO only)")
-def modify_line(po_id: Annotated[str, Path()], line_no: Annotated[int, Path()],
+def modify_line(po_id: IdPath, line_no: LineNoPath,
                 body: svc.ShippedLinePatch) -> PurchaseOrderView:
     po = svc.modify_shipped_line(_db(), caller(app), po_id, line_no, body)
     return PurchaseOrderView(purchase_order=po, differences=svc.differences(po))

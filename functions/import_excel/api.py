@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from k2k.api import Limit, NextToken, caller, create_resolver, handle
+from k2k.api import IdPath, Limit, NextToken, caller, create_resolver, handle
 from k2k.bounds import PAGE_SIZE
 from k2k.config import Settings
 from k2k.imports import pending, service
@@ -39,7 +39,7 @@ def list_imports(limit: Limit = PAGE_SIZE, next_token: NextToken = None) -> Page
 
 
 @app.get("/imports/<job_id>", summary="One import: status, progress, counts and the results link (Admin)")
-def get_import(job_id: Annotated[str, Path()]) -> service.JobView:
+def get_import(job_id: IdPath) -> service.JobView:
     settings = _settings()
     return service.get_job(Store(settings.table_name), settings, caller(app), job_id)
 

@@ -3,14 +3,13 @@
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from k2k.api import Limit, NextToken, caller, create_resolver, handle
+from k2k.api import CodePath, ConnectionIdPath, Limit, NextToken, caller, create_resolver, handle
 from k2k.bounds import PAGE_SIZE, Input, Version
 from k2k.config import Settings
 from k2k.network import (
-    Code,
     Company,
     CompanyId,
     CompanyIn,
@@ -46,7 +45,6 @@ class TermsChange(Input):
     version: Version | None = None
 
 
-ConnectionIdPath = Annotated[str, Path(description="<vendor company id>.<buyer company id>")]
 
 
 @app.post("/operator/companies", status_code=201, summary="Bootstrap a company (platform operator)")
@@ -70,7 +68,7 @@ def list_vendors(limit: Limit = PAGE_SIZE, next_token: NextToken = None) -> Page
 
 
 @app.put("/vendors/<vendor_code>", summary="Create or change a vendor")
-def put_vendor(vendor_code: Annotated[Code, Path()], body: Annotated[VendorIn, Body()]) -> Vendor:
+def put_vendor(vendor_code: CodePath, body: Annotated[VendorIn, Body()]) -> Vendor:
     return svc.put_vendor(_db(), caller(app), vendor_code, body)
 
 

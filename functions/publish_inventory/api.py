@@ -5,10 +5,10 @@ The projection consumer is `sync.py`: it never builds this resolver.
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from k2k.api import Limit, NextToken, caller, create_resolver, handle
+from k2k.api import IdPath, Limit, NextToken, caller, create_resolver, handle
 from k2k.bounds import PAGE_SIZE, Code, CompanyId, Input
 from k2k.config import Settings
 from k2k.inventory import InventoryLine, LineFieldsIn, LinePatch
@@ -46,19 +46,19 @@ def create_line(body: LineFieldsIn) -> InventoryLine:
 
 
 @app.get("/inventory/<line_id>", summary="A line, and why each connected buyer does or does not see it")
-def get_line(line_id: Annotated[str, Path()]) -> LineWithPublication:
+def get_line(line_id: IdPath) -> LineWithPublication:
     db = _db()
     line = svc.get_line(db, caller(app).company_id, line_id)
     return LineWithPublication(line=line, publication=svc.publication(db, line))
 
 
 @app.patch("/inventory/<line_id>", summary="Change price, hold, quantities or any field of a line")
-def update_line(line_id: Annotated[str, Path()], body: LinePatch) -> InventoryLine:
+def update_line(line_id: IdPath, body: LinePatch) -> InventoryLine:
     return svc.update_line(_db(), caller(app), line_id, body)
 
 
 @app.delete("/inventory/<line_id>", status_code=204, summary="Remove a line")
-def remove_line(line_id: Annotated[str, Path()]) -> None:
+def remove_line(line_id: IdPath) -> None:
     svc.remove_line(_db(), caller(app), line_id)
 
 

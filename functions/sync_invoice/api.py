@@ -5,10 +5,10 @@ The invoice queue's consumer is `consumer.py`.
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from k2k.api import Limit, NextToken, caller, create_resolver, handle
+from k2k.api import IdPath, InvoiceNoPath, Limit, NextToken, caller, create_resolver, handle
 from k2k.bounds import PAGE_SIZE
 from k2k.config import Settings
 from k2k.invoices import Action, Invoice, InvoiceChange, RecStatus
@@ -28,7 +28,6 @@ def _docs() -> svc.Documents:
     return svc.Documents(Settings.from_env().documents_bucket)
 
 
-InvoiceNo = Annotated[int, Path(ge=1, le=1_000_000_000)]
 Version = Annotated[int | None, Query(ge=1, le=1_000_000, description="a PDF version; default the current one")]
 
 
@@ -40,22 +39,22 @@ def list_invoices(limit: Limit = PAGE_SIZE, next_token: NextToken = None) -> Pag
 
 
 @app.get("/invoices/<invoice_no>", summary="One invoice")
-def get_invoice(invoice_no: InvoiceNo) -> Invoice:
+def get_invoice(invoice_no: InvoiceNoPath) -> Invoice:
     return svc.get_invoice(_db(), caller(app).company_id, invoice_no)
 
 
 @app.put("/invoices/<invoice_no>", summary="Correct lines or charges: a new version and PDF (Admin, AR)")
-def update_invoice(invoice_no: InvoiceNo, body: InvoiceChange) -> Invoice:
+def update_invoice(invoice_no: InvoiceNoPath, body: InvoiceChange) -> Invoice:
     return svc.update_invoice(_db(), _docs(), caller(app), invoice_no, body)
 
 
 @app.post("/invoices/<invoice_no>/void", summary="Void an invoice (type CONFIRM) (Admin, AR)")
-def void_invoice(invoice_no: InvoiceNo, body: svc.InvoiceVoid) -> Invoice:
+def void_invoice(invoice_no: InvoiceNoPath, body: svc.InvoiceVoid) -> Invoice:
     return svc.void_invoice(_db(), _docs(), caller(app), invoice_no, body)
 
 
 @app.get("/invoices/<invoice_no>/pdf", summary="A 5-minute download link to the invoice PDF")
-def invoice_pdf(invoice_no: InvoiceNo, version: Version = None) -> svc.PdfLink:
+def invoice_pdf(invoice_no: InvoiceNoPath, version: Version = None) -> svc.PdfLink:
     return svc.invoice_pdf(_db(), _docs(), caller(app), invoice_no, version)
 
 
@@ -68,34 +67,34 @@ def list_reconciliations(status: Annotated[RecStatus | None, Query()] = None, li
 
 
 @app.get("/reconciliation/<po_id>", summary="A PO's vendor invoice, status, differences and why it was not uploaded")
-def get_reconciliation(po_id: Annotated[str, Path()]) -> svc.ReconciliationView:
+def get_reconciliation(po_id: IdPath) -> svc.ReconciliationView:
     return svc.get_reconciliation(_db(), caller(app), po_id)
 
 
 @app.post("/reconciliation/<po_id>/approve",
           summary="AP -> AA (procurement), AA -> A (accounting: Admin, AR, Credit Manager)")
-def approve(po_id: Annotated[str, Path()], body: svc.StepIn) -> svc.ReconciliationView:
+def approve(po_id: IdPath, body: svc.StepIn) -> svc.ReconciliationView:
     return svc.step(_db(), caller(app), po_id, Action.APPROVE, body)
 
 
 @app.post("/reconciliation/<po_id>/send-back", summary="AA or A back to AP (accounting)")
-def send_back(po_id: Annotated[str, Path()], body: svc.StepIn) -> svc.ReconciliationView:
+def send_back(po_id: IdPath, body: svc.StepIn) -> svc.ReconciliationView:
     return svc.step(_db(), caller(app), po_id, Action.SEND_BACK, body)
 
 
 @app.post("/reconciliation/<po_id>/paid", summary="Mark an approved invoice paid (accounting)")
-def mark_paid(po_id: Annotated[str, Path()], body: svc.StepIn) -> svc.ReconciliationView:
+def mark_paid(po_id: IdPath, body: svc.StepIn) -> svc.ReconciliationView:
     return svc.step(_db(), caller(app), po_id, Action.PAY, body)
 
 
 @app.post("/reconciliation/<po_id>/vendor-invoice", status_code=201,
           summary="Upload the vendor's invoice by hand: number, amount, PDF (procurement)")
-def upload_vendor_invoice(po_id: Annotated[str, Path()], body: svc.ManualInvoiceIn) -> svc.ReconciliationView:
+def upload_vendor_invoice(po_id: IdPath, body: svc.ManualInvoiceIn) -> svc.ReconciliationView:
     return svc.upload_vendor_invoice(_db(), _docs(), caller(app), po_id, body)
 
 
 @app.get("/reconciliation/<po_id>/pdf", summary="A 5-minute download link to the vendor invoice PDF on this PO")
-def reconciliation_pdf(po_id: Annotated[str, Path()], version: Version = None) -> svc.PdfLink:
+def reconciliation_pdf(po_id: IdPath, version: Version = None) -> svc.PdfLink:
     return svc.reconciliation_pdf(_db(), _docs(), caller(app), po_id, version)
 
 

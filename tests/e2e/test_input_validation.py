@@ -265,6 +265,27 @@ def test_defect_11_an_id_no_route_accepts_answers_the_api_s_404_not_the_library_
     assert_clean_error(body, "not_found")
 
 
+def test_defect_6_a_path_parameter_past_its_bound_is_a_422_naming_it_before_any_read(k2k):
+    """Every path parameter is bounded (k2k.api's ...Path annotations): a value past its bound is invalid
+    input, 422 naming path.<name>, and never becomes a DynamoDB key (a sort key takes at most 1024 bytes,
+    a partition key 2048). A well-formed value that names nothing is the route's 404."""
+    cases = [
+        (k2k.vendor, "GET", f"/inventory/{'A' * 2000}", "path.line_id"),
+        (k2k.vendor, "DELETE", "/orders/K2K-1/lines/99999999999", "path.line_no"),
+        (k2k.bloom, "GET", f"/customers/{'C' * 3000}/statement", "path.customer_code"),
+        (k2k.bloom, "GET", f"/customer-invoices/{'9' * 3000}", "path.invoice_id"),
+        (k2k.bloom, "POST", f"/connections/{'a' * 1500}.{'b' * 1500}/suspend", "path.connection_id"),
+        (k2k.vendor, "GET", f"/invoices/{'9' * 30}", "path.invoice_no"),
+        (k2k.bloom, "GET", f"/purchase-orders/{'P' * 5000}", "path.po_id"),
+    ]
+    for client, method, path, field in cases:
+        got = client.request(method, path)
+        assert got.status == 422, (method, path[:40], got.status, got.text[:300])
+        assert_clean_error(got.json())
+        assert fields_of(got.json()) == [field]
+    assert k2k.bloom.get("/purchase-orders/PO-NOSUCH").status == 404
+
+
 # -- defect 9's part: a patch changes only what it names ---------------------------------------------
 
 def test_defect_9_a_patch_keeps_the_fields_it_did_not_name(k2k):

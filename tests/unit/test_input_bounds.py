@@ -1,5 +1,6 @@
 """Validation at the edge, once (k2k.bounds): the rules, their words, and a proof over the whole API
-that every request body refuses unknown fields and bounds every value.
+that every request body refuses unknown fields and bounds every value, and every query and path
+parameter is bounded (an absurd id is a 422, never a DynamoDB key past its limits).
 
 The last test reads the committed OpenAPI document, so a new route or field is covered without anyone
 writing a test for it.
@@ -192,9 +193,9 @@ def test_every_request_body_refuses_unknown_fields_and_bounds_every_value() -> N
                 bodies += 1
                 problems += _unbounded(body["schema"], schemas, f"{method.upper()} {path}", set())
             for parameter in operation.get("parameters", []):
-                if parameter.get("in") == "query":
+                if parameter.get("in") in ("query", "path"):
                     problems += _unbounded(parameter.get("schema", {}), schemas,
-                                           f"{method.upper()} {path} ?{parameter['name']}", set())
+                                           f"{method.upper()} {path} {parameter['in']} {parameter['name']}", set())
     assert bodies >= 20
     assert problems == [], "\n".join(problems)
 

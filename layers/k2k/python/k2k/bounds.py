@@ -135,6 +135,19 @@ Timezone = Annotated[str, Field(min_length=1, max_length=64, examples=[DEFAULT_T
                                 description="a time zone of the IANA database"), AfterValidator(_timezone)]
 
 
+# -- path parameters ---------------------------------------------------------------------------------
+
+# Every path parameter takes one of these (or Id, Code, an enum), through k2k.api's `...Path` annotations:
+# a value past its bound is a 422 naming `path.<name>` before anything is read, and a key built from one
+# stays far below DynamoDB's (2048-byte partition, 1024-byte sort key). A well-formed value that names
+# nothing of the caller's is the 404 of the route.
+ConnectionId = Annotated[str, Field(min_length=3, max_length=81, pattern=r"^[a-z0-9-]+\.[a-z0-9-]+$",
+                                    description="<vendor company id>.<buyer company id>")]
+DocumentNo = Annotated[str, Field(min_length=1, max_length=40, description="a document number as the API gave it")]
+LineNo = Annotated[int, Field(ge=1, le=10_000, description="a line's number on its document")]
+InvoiceNo = Annotated[int, Field(ge=1, le=1_000_000_000, description="the vendor's invoice number")]
+
+
 # -- pages of a list ----------------------------------------------------------------------------------
 
 # Every list answers a page: at most `limit` items (default PAGE_SIZE) and a `next_token` to ask for the
