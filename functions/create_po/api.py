@@ -79,6 +79,12 @@ def create_pos(prebook_id: IdPath) -> list[PurchaseOrder]:
     return svc.create_pos_from_prebook(_db(), caller(app), prebook_id)
 
 
+@app.post("/purchase-orders", status_code=201,
+          summary="A PO with K2K products bought from the availability (auto-approved; the vendor's order exists)")
+def create_po(body: svc.K2kPoIn) -> PurchaseOrder:
+    return svc.buy_from_availability(_db(), caller(app), body)
+
+
 @app.get("/purchase-orders", summary="The company's purchase orders")
 def list_pos(limit: Limit = PAGE_SIZE, next_token: NextToken = None) -> Page[PurchaseOrder]:
     return order_data.list_pos(_db(), caller(app).company_id, limit, next_token)

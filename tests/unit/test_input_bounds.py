@@ -175,7 +175,8 @@ def _unbounded(schema: dict[str, Any], schemas: dict[str, Any], where: str, seen
             out.append(f"{where}: a list with no maxItems")
         out += _unbounded(schema.get("items", {}), schemas, f"{where}[]", seen)
     elif kind == "string":
-        if "maxLength" not in schema and "enum" not in schema and schema.get("format") not in UNBOUNDED_STRING_FORMATS:
+        bounded = "maxLength" in schema or "enum" in schema or "const" in schema  # const: a Literal, e.g. a kind
+        if not bounded and schema.get("format") not in UNBOUNDED_STRING_FORMATS:
             out.append(f"{where}: a string with no maxLength")
     elif kind in ("integer", "number") and "maximum" not in schema and "exclusiveMaximum" not in schema:
         out.append(f"{where}: a number with no maximum")

@@ -104,6 +104,7 @@ ROUTES: Mapping[tuple[str, str], Roles] = {
     ("GET", "/prebooks"): PREBOOK_ROLES | PO_ROLES,
     ("GET", "/prebooks/{prebook_id}"): PREBOOK_ROLES | PO_ROLES,
     ("POST", "/prebooks/{prebook_id}/purchase-orders"): PO_ROLES,
+    ("POST", "/purchase-orders"): PO_ROLES,  # a PO with K2K products (seed 000's roles)
     ("GET", "/purchase-orders"): PO_ROLES,
     ("GET", "/purchase-orders/{po_id}"): PO_ROLES,
     ("PATCH", "/purchase-orders/{po_id}/lines/{line_no}"): PO_ROLES,

@@ -24,11 +24,13 @@ from k2k.events import event_type
 from k2k.inventory import BoxType, Dimensions, InventoryType, LineFields, UnitType
 from k2k.models import Model
 from k2k.money import cents
+from k2k.network import Connection
 
 
 class Source(StrEnum):
     ECOMMERCE = "ECOMMERCE"
     PREBOOK = "PREBOOK"
+    AVAILABILITY = "AVAILABILITY"  # a PO with K2K products, bought from the buyer's availability for its own stock
 
 
 class CartStatus(StrEnum):
@@ -108,7 +110,8 @@ class OrderLine(VendorOrderLine):
     here can never reach the vendor's order, its API responses, its events or its emails.
     """
 
-    customer_code: str = Field(description="the buyer's end customer (never shown to the vendor)")
+    customer_code: str | None = Field(default=None, description="the buyer's end customer (never shown to the "
+                                      "vendor); null on a PO with K2K products, bought for the buyer's own stock")
     cart_id: str | None = None
     prebook_id: str | None = None
     prebook_line_no: int | None = None
@@ -399,6 +402,26 @@ def choose_po(candidates: list[PurchaseOrder], vendor_id: str, ship_date: date, 
 def check_ship_date(ship_date: date, earliest: date) -> None:
     if ship_date < earliest:
         raise Invalid(f"the earliest ship date from this vendor is {earliest.isoformat()}", field="ship_date")
+
+
+def check_k2k_vendor(conn: Connection | None, vendor_id: str) -> Connection:
+    """A PO with K2K products is bought over an active K2K connection with its vendor, and only then."""
+    if conn is None:
+        raise Invalid(f"you have no K2K connection with vendor {vendor_id}", field="vendor_company_id")
+    if not conn.active:
+        why = f"your K2K connection with {conn.vendor_name} is {conn.status.value.lower()}: nothing can be bought"
+        raise Conflict(why, details=[{"field": "vendor_company_id", "message": why}])
+    return conn
+
+
+def check_distinct_lines(line_ids: Sequence[str]) -> None:
+    """Each availability line once on a PO (its boxes in one line): a PO line is one vendor line."""
+    seen: set[str] = set()
+    for n, line_id in enumerate(line_ids):
+        if line_id in seen:
+            raise Invalid(f"line {line_id} is on this PO twice; put all its boxes on one line",
+                          field=f"lines.{n}.line_id")
+        seen.add(line_id)
 
 
 def check_confirm_word(word: str) -> None:

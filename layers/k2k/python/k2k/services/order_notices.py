@@ -90,9 +90,10 @@ def _buyer_lines(db: Store, order: VendorOrder, lines: Iterable[VendorOrderLine]
     return [ln for ln in po.lines if ln.line_no in nos]
 
 
-def _salespeople(db: Store, buyer_id: str, customer_codes: Iterable[str]) -> Contacts:
-    """The buyer's salespeople for these end customers."""
-    return [c.salesperson_email for c in (get_customer(db, buyer_id, code) for code in set(customer_codes)) if c]
+def _salespeople(db: Store, buyer_id: str, customer_codes: Iterable[str | None]) -> Contacts:
+    """The buyer's salespeople for these end customers (a line bought for the buyer's own stock has none)."""
+    return [c.salesperson_email for c in (get_customer(db, buyer_id, code) for code in set(customer_codes) if code)
+            if c]
 
 
 def _compose(db: Store, event: Event) -> list[str]:
@@ -126,7 +127,8 @@ def _compose(db: Store, event: Event) -> list[str]:
         theirs = _buyer_lines(db, order, confirmed.deleted_lines)
         by_customer: dict[str, list[OrderLine]] = {}
         for ln in theirs:
-            by_customer.setdefault(ln.customer_code, []).append(ln)
+            if ln.customer_code:  # never checked out, so from a cart: it has an end customer
+                by_customer.setdefault(ln.customer_code, []).append(ln)
         groups: list[tuple[Iterable[str | None], str, str]] = [
             (vendor.settings.notification_emails, f"K2K order {order.order_id}: lines never checked out were deleted",
              f"You confirmed K2K order {order.order_id} for {order.buyer_name} (AWB {order.awb}). These lines "

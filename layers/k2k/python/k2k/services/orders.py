@@ -16,7 +16,7 @@ import uuid
 from collections import defaultdict
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import Field
 
@@ -38,10 +38,11 @@ from k2k.bounds import (
 )
 from k2k.errors import Conflict, Invalid, NotFound
 from k2k.events import new_event, outbox
-from k2k.inventory import BoxType, InventoryLine, UnitType, age_ineligibility, ineligibility
+from k2k.inventory import BoxType, InventoryLine, UnitType, age_ineligibility, ineligibility, stock_refusal
 from k2k.models import Model
 from k2k.network import Company, Connection
 from k2k.orders import (
+    MAX_ORDER_LINES,
     MAX_PREBOOK_LINES,
     MAX_PREBOOK_VENDORS,
     Cart,
@@ -66,6 +67,8 @@ from k2k.orders import (
     VendorOrderLine,
     cart_open,
     check_cart_room,
+    check_distinct_lines,
+    check_k2k_vendor,
     check_prebook_size,
     check_ship_date,
     choose_po,
@@ -143,7 +146,7 @@ def quote(db: Store, buyer: Company, vendor_id: str, line_id: str, location: str
                      line.available_date))
 
 
-def _order_line(q: Quote, line_no: int, boxes: int, customer_code: str, checked_out: bool, *,
+def _order_line(q: Quote, line_no: int, boxes: int, customer_code: str | None, checked_out: bool, *,
                 cart_id: str | None = None, prebook_id: str | None = None,
                 prebook_line_no: int | None = None) -> OrderLine:
     """The buyer's PO line for a quoted K2K line (the vendor's order gets its `for_vendor()` copy)."""
@@ -474,6 +477,70 @@ def create_pos_from_prebook(db: Store, caller: Caller, prebook_id: str) -> list[
         others.append(written(prebook, prebook_key(buyer.company_id, prebook_id), "PREBOOK"))
         transact(db, others, moves)
         return result
+
+    return retrying(attempt)
+
+
+# -- a PO with K2K products, bought from the buyer's availability ------------------------------
+
+class K2kPoLineIn(Input):
+    line_id: Id = Field(description="a line of the vendor's, as the buyer's K2K availability shows it")
+    boxes: LineBoxes
+
+
+class K2kPoIn(Input):
+    """A PO with K2K products (seed 000): the buyer buys boxes from its K2K availability for its own stock."""
+
+    kind: Literal["k2k"] = Field(description="a PO with K2K products, bought from the buyer's availability")
+    vendor_company_id: CompanyId
+    ship_date: date
+    location: Code | None = Field(default=None, description="the buyer location the boxes are for: its GPM prices "
+                                  "them, they are received there (default: the company's first)")
+    lines: list[K2kPoLineIn] = Field(min_length=1, max_length=MAX_ORDER_LINES,
+                                     description=f"at most {MAX_ORDER_LINES} lines (an order's limit), each "
+                                                 "availability line once")
+
+
+def buy_from_availability(db: Store, caller: Caller, body: K2kPoIn) -> PurchaseOrder:
+    """A procurement user buys K2K boxes for the buyer's own stock: the vendor's boxes are sold at once
+    (on hand -> sold, at the price quoted, in one transaction with the PO, the vendor's K2K order and
+    PurchaseOrderPlaced), the PO is approved (K2K POs are approved automatically) and its own - it
+    joins no pending PO and none joins it - and from there it goes the way of every K2K PO: the vendor
+    confirms, its invoice reaches reconciliation, the boxes arrive in staging. Its lines name no end
+    customer, so receiving them bills no one: they join the buyer's inventory at their landed cost."""
+    buyer = get_company(db, caller.company_id)
+    check_distinct_lines([ln.line_id for ln in body.lines])
+    vendor_id = body.vendor_company_id
+
+    def attempt() -> PurchaseOrder:
+        now = clock.now()
+        check_k2k_vendor(connection_for_buyer(db, buyer.company_id, vendor_id), vendor_id)
+        bought: list[tuple[K2kPoLineIn, Quote]] = []
+        for n, ln in enumerate(body.lines):
+            where = f"lines.{n}"
+            try:
+                q = quote(db, buyer, vendor_id, ln.line_id, body.location)
+            except NotFound:
+                raise Invalid(f"line {ln.line_id} is not in your K2K availability from {vendor_id}",
+                              field=f"{where}.line_id") from None
+            except Conflict as e:  # published once, not now (on hold, sold out, too old...)
+                raise Conflict(e.message, details=[{"field": f"{where}.line_id", "message": e.message}]) from None
+            check_ship_date(body.ship_date, q.earliest_ship_date)
+            short = stock_refusal(q.line, q.line.box_code, ln.boxes, q.line.price)
+            if short:  # as read; the stock move's condition below is what guarantees it
+                raise Conflict(short, details=[{"field": f"{where}.boxes", "message": short}])
+            bought.append((ln, q))
+        po, order = _new_po(buyer, bought[0][1], body.ship_date, Source.AVAILABILITY, False, PoStatus.APPROVED, now)
+        lines = [_order_line(q, n, ln.boxes, None, True) for n, (ln, q) in enumerate(bought, start=1)]
+        po = bump(po, lines=lines)
+        order = bump(order, lines=[ln.for_vendor() for ln in lines])
+        moves = [StockMove(vendor_id, ln.line_id, q.line.box_code, on_hand=-ln.boxes, sold=ln.boxes,
+                           price=q.line.price) for ln, q in bought]
+        transact(db, [written(po, po_key(buyer.company_id, po.po_id), "PO"),
+                      written(order, order_key(vendor_id, order.order_id), "ORDER"), *stock_events(moves),
+                      outbox(new_event(PurchaseOrderPlaced(order=order), company_id=buyer.company_id,
+                                       aggregate_id=po.po_id, aggregate_version=po.version))], moves)
+        return po
 
     return retrying(attempt)
 

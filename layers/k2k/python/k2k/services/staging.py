@@ -44,7 +44,7 @@ class StagedBoxes(Model):
     awb: str
     boxes_confirmed: int
     boxes_received: int
-    customer_code: str
+    customer_code: str | None = Field(default=None, description="the end customer; null when bought for stock")
     prebook_id: str | None = None
 
 
