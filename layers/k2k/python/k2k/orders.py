@@ -453,6 +453,7 @@ def next_line_no(lines: Sequence[VendorOrderLine]) -> int:
 #   expiry     one action fewer than checkout (no prebook)
 #   POs from a prebook: prebook + stock op and event per vendor line
 #              + (pending guard, PO, order, PurchaseOrderPlaced) per vendor  <= 1 + 2 x 30 + 4 x 9 = 97
+#   a PO with K2K products: PO + order + PurchaseOrderPlaced + stock op and event per line <= 3 + 2 x 30 = 63
 MAX_ORDER_LINES = 30
 MAX_CART_LINES = 19
 MAX_PREBOOK_LINES = 30
