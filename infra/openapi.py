@@ -48,7 +48,7 @@ REF = "#/components/schemas/"
 TAGS: dict[str, tuple[str, ...]] = {
     "network": ("operator", "company", "vendors", "connections"),
     "accounts": ("customers", "customer-invoices"),
-    "inventory": ("inventory",),
+    "inventory": ("inventory", "products"),
     "availability": ("availability",),
     "carts": ("carts",),
     "prebooks": ("prebooks",),

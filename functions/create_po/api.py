@@ -1,13 +1,15 @@
-"""The buyer's side of K2K orders: e-commerce carts, prebooks, purchase orders, staging (REST).
+"""The buyer's side of orders: e-commerce carts, prebooks, purchase orders (K2K and standalone), staging (REST).
 
 The invoices staging bills are customer invoices: functions/accounts.
 
 Cart timers are `timers.py`.
 """
 
-from typing import Any
+from typing import Annotated, Any
 
+from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import Field
 
 from k2k.api import IdPath, Limit, LineNoPath, NextToken, caller, create_resolver, handle
 from k2k.bounds import PAGE_SIZE
@@ -16,7 +18,8 @@ from k2k.models import Model
 from k2k.observability import logger
 from k2k.orders import Cart, Prebook, PurchaseOrder
 from k2k.paging import Page
-from k2k.services import order_data, staging
+from k2k.purchasing import AnyPurchaseOrder, StandalonePoIn, StandalonePurchaseOrder
+from k2k.services import order_data, purchasing, staging
 from k2k.services import orders as svc
 from k2k.store import Store
 
@@ -33,8 +36,14 @@ class CheckedOut(Model):
 
 
 class PurchaseOrderView(Model):
-    purchase_order: PurchaseOrder
-    differences: list[svc.PoDifference]
+    purchase_order: AnyPurchaseOrder
+    differences: list[svc.PoDifference] = Field(description="K2K POs: where the PO differs from what the vendor "
+                                                            "confirmed; always empty for standalone POs")
+
+
+# The body of POST /purchase-orders, told apart by its "kind": a PO with K2K products bought from the
+# availability, or a standalone PO to one of the company's vendors.
+PurchaseOrderIn = Annotated[svc.K2kPoIn | StandalonePoIn, Field(discriminator="kind")]
 
 
 @app.post("/carts", status_code=201, summary="Open a cart with a first K2K line (holds the vendor's stock)")
@@ -80,20 +89,35 @@ def create_pos(prebook_id: IdPath) -> list[PurchaseOrder]:
 
 
 @app.post("/purchase-orders", status_code=201,
-          summary="A PO with K2K products bought from the availability (auto-approved; the vendor's order exists)")
-def create_po(body: svc.K2kPoIn) -> PurchaseOrder:
+          summary="Create a PO: with K2K products from the availability (kind k2k: auto-approved, the vendor's "
+                  "order exists), or standalone to one of the company's vendors (kind standalone: pending approval)")
+def create_po(body: Annotated[PurchaseOrderIn, Body()]) -> AnyPurchaseOrder:
+    if isinstance(body, StandalonePoIn):
+        return purchasing.create_po(_db(), caller(app), body)
     return svc.buy_from_availability(_db(), caller(app), body)
 
 
-@app.get("/purchase-orders", summary="The company's purchase orders")
-def list_pos(limit: Limit = PAGE_SIZE, next_token: NextToken = None) -> Page[PurchaseOrder]:
-    return order_data.list_pos(_db(), caller(app).company_id, limit, next_token)
+@app.get("/purchase-orders", summary="The company's purchase orders, K2K and standalone (each with its kind)")
+def list_pos(limit: Limit = PAGE_SIZE, next_token: NextToken = None) -> Page[AnyPurchaseOrder]:
+    return purchasing.list_pos(_db(), caller(app).company_id, limit, next_token)
 
 
-@app.get("/purchase-orders/<po_id>", summary="A PO, and where it differs from what the vendor confirmed")
+@app.get("/purchase-orders/<po_id>", summary="A PO, and (K2K) where it differs from what the vendor confirmed")
 def get_po(po_id: IdPath) -> PurchaseOrderView:
-    po = order_data.get_po(_db(), caller(app).company_id, po_id)
-    return PurchaseOrderView(purchase_order=po, differences=svc.differences(po))
+    po = purchasing.get_any_po(_db(), caller(app).company_id, po_id)
+    return PurchaseOrderView(purchase_order=po, differences=svc.differences(po) if isinstance(po, PurchaseOrder)
+                             else [])
+
+
+@app.post("/purchase-orders/<po_id>/approve", summary="Approve a standalone PO pending approval")
+def approve_po(po_id: IdPath, body: purchasing.ApproveIn) -> StandalonePurchaseOrder:
+    return purchasing.approve(_db(), caller(app), po_id, body)
+
+
+@app.post("/purchase-orders/<po_id>/confirm",
+          summary="An approved standalone PO's goods arrived: its lines wait in staging under their box codes")
+def confirm_po(po_id: IdPath, body: purchasing.ConfirmIn) -> StandalonePurchaseOrder:
+    return purchasing.confirm(_db(), caller(app), po_id, body)
 
 
 @app.patch("/purchase-orders/<po_id>/lines/<line_no>", summary="Modify a shipped K2K PO line (the buyer's PO only)")

@@ -1,21 +1,23 @@
-"""Vendor inventory lines, their publication to connected buyers, and the buyer's availability (REST).
+"""Vendor inventory lines, their publication to connected buyers, the buyer's availability, and the
+company's products catalogue (REST).
 
 The projection consumer is `sync.py`: it never builds this resolver.
 """
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from k2k.api import IdPath, Limit, NextToken, caller, create_resolver, handle
+from k2k.api import CodePath, IdPath, Limit, NextToken, caller, create_resolver, handle
 from k2k.bounds import PAGE_SIZE, Code, CompanyId, Input
 from k2k.config import Settings
 from k2k.inventory import InventoryLine, LineFieldsIn, LinePatch
 from k2k.models import Model
 from k2k.observability import logger
 from k2k.paging import Page
-from k2k.services import availability
+from k2k.products import Product, ProductIn
+from k2k.services import availability, products
 from k2k.services import inventory as svc
 from k2k.store import Store
 
@@ -33,6 +35,21 @@ class LineWithPublication(Model):
 
 class ResyncRequest(Input):
     buyer_company_id: CompanyId | None = None
+
+
+@app.get("/products", summary="The company's products catalogue (live, hard and finished goods)")
+def list_products(limit: Limit = PAGE_SIZE, next_token: NextToken = None) -> Page[Product]:
+    return products.list_products(_db(), caller(app), limit, next_token)
+
+
+@app.get("/products/<product_code>", summary="A product")
+def get_product(product_code: CodePath) -> Product:
+    return products.get_product(_db(), caller(app).company_id, product_code)
+
+
+@app.put("/products/<product_code>", summary="Create or change a product of the catalogue")
+def put_product(product_code: CodePath, body: Annotated[ProductIn, Body()]) -> Product:
+    return products.put_product(_db(), caller(app), product_code, body)
 
 
 @app.get("/inventory", summary="The vendor's own inventory lines")

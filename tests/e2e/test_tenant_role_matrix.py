@@ -94,6 +94,7 @@ def build_world(cloud: Any, suffix: str) -> World:
 
     customer, email, name = "FLORAMX", f"flora{suffix}@matrix.example", f"Flora Matrix {suffix}"
     ok(bloom.put(f"/customers/{customer}", json={"name": name, "email": email}))
+    ok(bloom.put("/products/VASE-8", json={"description": "Glass vase 8in", "kind": "HARD_GOODS"}))
     current = ok(bloom.get("/company"))
     settings = current["settings"]
     settings["buyer"]["automatic_billing_allocation"] = True
@@ -127,6 +128,7 @@ def build_world(cloud: Any, suffix: str) -> World:
         "po_id": (bloom_id, po["po_id"]), "connection_id": (bloom_id, f"{rosa_id}.{bloom_id}"),
         "job_id": (bloom_id, job["job_id"]), "invoice_id": (bloom_id, billed),
         "customer_code": (bloom_id, customer), "vendor_code": (bloom_id, "ROSA"),
+        "product_code": (bloom_id, "VASE-8"),
         "import_type": (None, "open-invoices"), "line_no": (None, "1"),
     }
     body_ids = {"line_id": lines["FR50HB"], "vendor_company_id": rosa_id, "customer_code": customer,
@@ -211,7 +213,8 @@ class Operation:
     body: Any
 
 
-KEYS = {"customer_code", "vendor_code", "import_type", "line_no"}  # the caller's own namespace or no owner
+# the caller's own namespace, or no owner:
+KEYS = {"customer_code", "vendor_code", "product_code", "import_type", "line_no"}
 
 
 def operations(world: World) -> list[Operation]:

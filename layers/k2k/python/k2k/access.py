@@ -28,6 +28,8 @@ ADMIN = Role.ADMIN
 SETUP_ROLES: Roles = frozenset({ADMIN, Role.SETUP})
 # Creating and modifying POs (and POs with K2K products): Admin, Procurement Manager, Procurement User, Sales Manager.
 PO_ROLES: Roles = frozenset({ADMIN, Role.PROCUREMENT_MANAGER, Role.PROCUREMENT_USER, Role.SALES_MANAGER})
+# Approving a standalone PO (the seeds are silent): the procurement manager and the admin, not who buys.
+PO_APPROVER_ROLES: Roles = frozenset({ADMIN, Role.PROCUREMENT_MANAGER})
 # Selling K2K products through e-commerce: Accounts Receivable, Admin, Credit Manager, Sales Manager, Setup.
 ECOMMERCE_ROLES: Roles = frozenset({Role.ACCOUNTS_RECEIVABLE, ADMIN, Role.CREDIT_MANAGER, Role.SALES_MANAGER,
                                     Role.SETUP})
@@ -56,6 +58,9 @@ CUSTOMER_READERS: Roles = CUSTOMER_ROLES | {Role.SALESPERSON, Role.ACCOUNTS_RECE
 # Vendors: set up by Admin, Setup, Procurement Manager; read by who buys.
 VENDOR_ROLES: Roles = frozenset({ADMIN, Role.SETUP, Role.PROCUREMENT_MANAGER})
 VENDOR_READERS: Roles = VENDOR_ROLES | PO_ROLES
+# The products catalogue: kept like the vendors; read by who stocks, buys or sells.
+PRODUCT_ROLES: Roles = VENDOR_ROLES
+PRODUCT_READERS: Roles = INVENTORY_ROLES | PO_ROLES | frozenset({Role.SALES_MANAGER, Role.SALESPERSON})
 # Data import: Admin only.
 IMPORT_ROLES: Roles = frozenset({ADMIN})
 OPERATOR_ROLES: Roles = frozenset({Role.OPERATOR})
@@ -87,6 +92,9 @@ ROUTES: Mapping[tuple[str, str], Roles] = {
     ("POST", "/connections/{connection_id}/suspend"): SETUP_ROLES,
     ("POST", "/connections/{connection_id}/resume"): SETUP_ROLES,
     # -- inventory and availability
+    ("GET", "/products"): PRODUCT_READERS,
+    ("GET", "/products/{product_code}"): PRODUCT_READERS,
+    ("PUT", "/products/{product_code}"): PRODUCT_ROLES,
     ("GET", "/inventory"): INVENTORY_ROLES | {Role.SALES_MANAGER},
     ("POST", "/inventory"): INVENTORY_ROLES,
     ("GET", "/inventory/{line_id}"): INVENTORY_ROLES | {Role.SALES_MANAGER},
@@ -104,9 +112,12 @@ ROUTES: Mapping[tuple[str, str], Roles] = {
     ("GET", "/prebooks"): PREBOOK_ROLES | PO_ROLES,
     ("GET", "/prebooks/{prebook_id}"): PREBOOK_ROLES | PO_ROLES,
     ("POST", "/prebooks/{prebook_id}/purchase-orders"): PO_ROLES,
-    ("POST", "/purchase-orders"): PO_ROLES,  # a PO with K2K products (seed 000's roles)
+    ("POST", "/purchase-orders"): PO_ROLES,  # a PO with K2K products (seed 000's roles), or a standalone PO
     ("GET", "/purchase-orders"): PO_ROLES,
     ("GET", "/purchase-orders/{po_id}"): PO_ROLES,
+    ("POST", "/purchase-orders/{po_id}/approve"): PO_APPROVER_ROLES,
+    # A standalone PO's goods arrived (into staging): who receives boxes from staging.
+    ("POST", "/purchase-orders/{po_id}/confirm"): PROCUREMENT_ROLES,
     ("PATCH", "/purchase-orders/{po_id}/lines/{line_no}"): PO_ROLES,
     ("GET", "/staging"): PROCUREMENT_ROLES,
     ("POST", "/staging/receive"): PROCUREMENT_ROLES,

@@ -52,6 +52,7 @@ Boxes = Annotated[int, Field(ge=1, le=100_000), BeforeValidator(_whole)]
 LineBoxes = Annotated[int, Field(ge=1, le=1_000), BeforeValidator(_whole)]  # one cart or prebook line
 BoxCount = Annotated[int, Field(ge=0, le=100_000), BeforeValidator(_whole)]
 StockBoxes = Annotated[int, Field(ge=0, le=1_000_000), BeforeValidator(_whole)]
+Quantity = Annotated[int, Field(ge=1, le=1_000_000), BeforeValidator(_whole)]  # units of a product on a PO line
 BunchesPerBox = Annotated[int, Field(ge=1, le=10_000), BeforeValidator(_whole)]
 StemsPerBunch = Annotated[int, Field(ge=1, le=1_000), BeforeValidator(_whole)]
 Days = Annotated[int, Field(ge=0, le=365), BeforeValidator(_whole)]

@@ -31,6 +31,9 @@ from k2k.bounds import (
 from k2k.events import event_type
 from k2k.models import Model
 from k2k.network import VendorTerms
+from k2k.products import ProductKind as ProductKind  # defined with the products; every line has a kind
+from k2k.products import UnitType as UnitType
+from k2k.products import unit_refusal
 
 
 class BoxType(StrEnum):
@@ -38,11 +41,6 @@ class BoxType(StrEnum):
     QB = "QB"
     HB = "HB"
     FB = "FB"
-
-
-class UnitType(StrEnum):
-    STEM = "STEM"
-    BUNCH = "BUNCH"
 
 
 class InventoryType(StrEnum):
@@ -68,6 +66,9 @@ class LineFields(Model):
     box_code: Code
     product_code: Short | None = None
     product: Name = Field(description="product description")
+    # Not `kind`: that name is the store's own attribute on every item (k2k.store.plain drops it).
+    product_kind: ProductKind = Field(default=ProductKind.LIVE_GOODS, description="only live goods are published "
+                                                                                "to K2K")
     category: Label | None = None
     colour: Short | None = None
     grade: Tag | None = None
@@ -90,6 +91,9 @@ class LineFields(Model):
     def _dates(self) -> LineFields:
         if self.inventory_type is InventoryType.FUTURE_SALES and self.available_date is None:
             raise ValueError("a future sales line needs its available_date")
+        why = unit_refusal(self.product_kind, self.unit_type)
+        if why:
+            raise ValueError(why)
         return self
 
 
@@ -106,6 +110,7 @@ class LinePatch(Input):
     version: Version | None = None
     product_code: Short | None = None
     product: Name | None = None
+    product_kind: ProductKind | None = None
     category: Label | None = None
     colour: Short | None = None
     grade: Tag | None = None
@@ -218,6 +223,7 @@ def stock_refusal(line: InventoryLine | None, box_code: str, take: int, quoted_p
 
 class Rule(StrEnum):
     NOT_OPEN_MARKET = "not open market (or future sales not shared)"
+    NOT_LIVE_GOODS = "not live goods (hard and finished goods are never published)"
     NO_PRICE = "has no price"
     NOT_IN_BOXES = "not in boxes"
     NO_BOXES = "no boxes on hand"
@@ -232,6 +238,8 @@ class Rule(StrEnum):
 def ineligibility(line: LineFields, terms: VendorTerms) -> list[Rule]:
     """Rules the line breaks for a buyer on these terms, aging aside (see age_ineligibility)."""
     broken = []
+    if line.product_kind is not ProductKind.LIVE_GOODS:
+        broken.append(Rule.NOT_LIVE_GOODS)
     shared = line.inventory_type is InventoryType.OPEN_MARKET or (
         line.inventory_type is InventoryType.FUTURE_SALES and terms.share_future_sales)
     if not shared:

@@ -136,6 +136,10 @@ def active_total(lines: Sequence[VendorOrderLine]) -> Decimal:
 
 
 class PurchaseOrder(Model):
+    """A K2K PO (from a cart, a prebook or the availability). Standalone POs share its key space and routes
+    (k2k.purchasing.StandalonePurchaseOrder); `kind` tells them apart, and is also the stored item's kind."""
+
+    kind: Literal["k2k"] = Field(default="k2k", description="a PO of K2K products")
     po_id: str
     buyer_company_id: str
     vendor_company_id: str

@@ -82,6 +82,11 @@ def list_vendors(db: Store, caller: Caller, limit: int, token: str | None) -> Pa
     return Page(items=[Vendor.model_validate(plain(i)) for i in items], next_token=next_token)
 
 
+def get_vendor(db: Store, company_id: str, code: str) -> Vendor | None:
+    item = db.get(keys.company_pk(company_id), keys.vendor_sk(code))
+    return Vendor.model_validate(plain(item)) if item else None
+
+
 def all_vendors(db: Store, company_id: str) -> list[Vendor]:
     """Every vendor of the company (an import checks its rows' vendor codes against them)."""
     return [Vendor.model_validate(plain(i)) for i in db.query(keys.company_pk(company_id), "VENDOR#")]

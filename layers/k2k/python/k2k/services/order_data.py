@@ -31,7 +31,7 @@ from k2k.orders import (
 )
 from k2k.paging import Page
 from k2k.services.inventory import StockMove, refusal
-from k2k.store import ConditionFailed, LostRace, Store, plain, to_item
+from k2k.store import ConditionFailed, Item, LostRace, Store, plain, to_item
 
 
 class Versioned(Protocol):
@@ -92,8 +92,27 @@ def get_cart(db: Store, company_id: str, cart_id: str) -> Cart:
     return _load(db, cart_key(company_id, cart_id), Cart, "cart")
 
 
+# K2K POs and standalone POs (services/purchasing.py, their owner) share the PO# key space: the item's
+# kind attribute is the PO's `kind` ("k2k", or "PO" as K2K POs were stored before standalone ones).
+STANDALONE_PO_KIND = "standalone"
+PO_PREFIX = "PO#"
+
+
+def is_k2k_po(item: Item) -> bool:
+    return item.get("kind") != STANDALONE_PO_KIND
+
+
+def k2k_po(item: Item) -> PurchaseOrder:
+    """A stored K2K PO item as its document (for a reader of both kinds: services/purchasing.py)."""
+    return PurchaseOrder.model_validate(plain(item))
+
+
 def get_po(db: Store, company_id: str, po_id: str) -> PurchaseOrder:
-    return _load(db, po_key(company_id, po_id), PurchaseOrder, "purchase order")
+    """A K2K PO; a standalone PO of that id is not one (NotFound)."""
+    item = db.get(*po_key(company_id, po_id).values())
+    if item is None or not is_k2k_po(item):
+        raise NotFound("purchase order not found")
+    return k2k_po(item)
 
 
 def get_prebook(db: Store, company_id: str, prebook_id: str) -> Prebook:
@@ -109,14 +128,10 @@ def _page(db: Store, company_id: str, prefix: str, model: type[M], limit: int, t
     return Page(items=[model.model_validate(plain(i)) for i in items], next_token=next_token)
 
 
-def list_pos(db: Store, company_id: str, limit: int, token: str | None) -> Page[PurchaseOrder]:
-    return _page(db, company_id, "PO#", PurchaseOrder, limit, token)
-
-
 def pos_by_id(db: Store, company_id: str, po_ids: Sequence[str]) -> dict[str, PurchaseOrder]:
-    """These POs of the company, by id (absent ones are left out): one batch read."""
+    """These K2K POs of the company, by id (absent ones are left out): one batch read."""
     found = db.batch_get([po_key(company_id, po_id) for po_id in dict.fromkeys(po_ids)])
-    return {po.po_id: po for po in (PurchaseOrder.model_validate(plain(i)) for i in found)}
+    return {po.po_id: po for po in (k2k_po(i) for i in found if is_k2k_po(i))}
 
 
 def list_orders(db: Store, company_id: str, limit: int, token: str | None) -> Page[VendorOrder]:
@@ -137,9 +152,10 @@ def orders_holding(db: Store, vendor_id: str, line_id: str) -> list[str]:
 
 
 def pending_pos(db: Store, buyer_id: str) -> list[PurchaseOrder]:
-    items = db.query(keys.company_pk(buyer_id), "PO#", consistent=True, filter_expression="#s = :p",
-                     names={"#s": "status"}, values={":p": PoStatus.PENDING_APPROVAL.value})
-    return [PurchaseOrder.model_validate(plain(i)) for i in items]
+    items = db.query(keys.company_pk(buyer_id), PO_PREFIX, consistent=True, filter_expression="#s = :p AND #k <> :sa",
+                     names={"#s": "status", "#k": "kind"},
+                     values={":p": PoStatus.PENDING_APPROVAL.value, ":sa": STANDALONE_PO_KIND})
+    return [k2k_po(i) for i in items]
 
 
 # -- save ---------------------------------------------------------------------------------------

@@ -11,15 +11,20 @@ the loser reads again, and goes to inventory with the reason if it no longer fit
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import date
 from decimal import Decimal
+from typing import Literal
 
 from pydantic import Field
 
 from k2k import clock, keys, paging, pricing, store
+from k2k import purchasing as purchasing_rules
 from k2k.auth import Caller
 from k2k.bounds import Boxes, Code, Id, Input
 from k2k.errors import Conflict, NotFound
 from k2k.events import new_event, outbox
+from k2k.inventory import LineFields
 from k2k.ledger import credit_refusal
 from k2k.models import Model
 from k2k.money import cents
@@ -28,6 +33,7 @@ from k2k.orders import K2kPrebookLine, OrderLine, StagingReceived, received_line
 from k2k.paging import Page
 from k2k.receivables import CustomerInvoice, CustomerInvoiceLine, CustomerInvoiceSource
 from k2k.services import inventory as inventory_svc
+from k2k.services import purchasing
 from k2k.services.accounts import get_customer, invoice_ops, next_invoice_number
 from k2k.services.network import get_company
 from k2k.services.order_data import get_prebook, transact
@@ -39,7 +45,9 @@ class StagedBoxes(Model):
     line_no: int
     box_code: str
     product: str
-    vendor_company_id: str
+    po_kind: Literal["k2k", "standalone"] = Field(default="k2k", description="the kind of PO the boxes came on")
+    vendor_company_id: str | None = Field(default=None, description="the vendor's K2K company (always for K2K)")
+    vendor_code: str | None = None
     vendor_name: str
     awb: str
     boxes_confirmed: int
@@ -101,18 +109,29 @@ def receive(db: Store, caller: Caller, body: ReceiveIn) -> Receipt:
         boxes = body.boxes or remaining
         if boxes > remaining:
             raise Conflict(f"only {remaining} boxes of {body.box_code} are waiting in staging")
-        line = OrderLine.model_validate(staged["line"])
-        receipt = Receipt(po_id=staged["po_id"], box_code=line.box_code, boxes=boxes)
         ops = [store.update({"pk": staged["pk"], "sk": staged["sk"]}, "SET boxes_received = boxes_received + :n",
                             values={":n": boxes, ":read": staged["boxes_received"]},
                             condition="boxes_received = :read")]
-        billed = False
-        if buyer.settings.buyer.automatic_billing_allocation and line.prebook_id:
-            billed = _bill(db, buyer, caller, line, boxes, receipt, ops)
-        if not billed:
-            _into_inventory(db, buyer, line, boxes, receipt, ops)
+        settings = buyer.settings.buyer
+        standalone = purchasing.staged_line(staged)
+        if standalone is not None:  # a standalone PO's line: counted on its PO, stocked at its landed cost
+            sa = standalone
+            receipt = Receipt(po_id=staged["po_id"], box_code=sa.box_code, boxes=boxes)
+            ops += purchasing.receipt_ops(db, buyer.company_id, receipt.po_id, sa.line_no, boxes)
+            _into_inventory(db, buyer, sa.box_code, boxes, receipt, ops, lambda today: purchasing_rules.received_line(
+                sa, boxes, settings.gpm_for(sa.location), today))
+        else:
+            line = OrderLine.model_validate(staged["line"])
+            receipt = Receipt(po_id=staged["po_id"], box_code=line.box_code, boxes=boxes)
+            billed = False
+            if settings.automatic_billing_allocation and line.prebook_id:
+                billed = _bill(db, buyer, caller, line, boxes, receipt, ops)
+            if not billed:
+                at = receiving_location(line.location, buyer.location_codes)
+                _into_inventory(db, buyer, line.box_code, boxes, receipt, ops, lambda today: received_line(
+                    line, boxes, at, settings.gpm_for(at), today))
         ops.append(outbox(new_event(StagingReceived(
-            buyer_company_id=buyer.company_id, po_id=receipt.po_id, box_code=line.box_code, boxes=boxes,
+            buyer_company_id=buyer.company_id, po_id=receipt.po_id, box_code=receipt.box_code, boxes=boxes,
             billed_invoice_id=receipt.billed.invoice_id if receipt.billed else None,
             into_inventory_line_id=receipt.into_inventory_line_id), company_id=buyer.company_id,
             aggregate_id=receipt.po_id, aggregate_version=0)))
@@ -149,21 +168,19 @@ def _bill(db: Store, buyer: Company, caller: Caller, line: OrderLine, boxes: int
     return True
 
 
-def _into_inventory(db: Store, buyer: Company, line: OrderLine, boxes: int, receipt: Receipt,
-                    ops: list[store.Op]) -> None:
-    """The boxes join the buyer's own inventory under the vendor's box code, at the landed cost the buyer
-    bought them at and priced for the location they were bought for (k2k.orders.received_line); boxes of a
-    code already in stock are added to that line. Either way the stock change publishes its event."""
-    existing = db.get(keys.company_pk(buyer.company_id), f"BOXCODE#{line.box_code}")
+def _into_inventory(db: Store, buyer: Company, box_code: str, boxes: int, receipt: Receipt, ops: list[store.Op],
+                    fields: Callable[[date], LineFields]) -> None:
+    """The boxes join the buyer's own inventory under their box code: a K2K line's at the landed cost the buyer
+    bought it at, priced for the location it was bought for (k2k.orders.received_line), a standalone PO line's
+    at its landed cost (k2k.purchasing.received_line); boxes of a code already in stock are added to that line.
+    Either way the stock change publishes its event."""
+    existing = db.get(keys.company_pk(buyer.company_id), f"BOXCODE#{box_code}")
     if existing is not None:
-        move = inventory_svc.StockMove(buyer.company_id, existing["line_id"], line.box_code, on_hand=boxes)
+        move = inventory_svc.StockMove(buyer.company_id, existing["line_id"], box_code, on_hand=boxes)
         ops += [move.op(), move.event()]
         receipt.into_inventory_line_id = existing["line_id"]
         return
     now = clock.now()
-    location = receiving_location(line.location, buyer.location_codes)
-    received = pricing.local_now(buyer.settings.timezone, now).date()
-    fields = received_line(line, boxes, location, buyer.settings.buyer.gpm_for(location), received)
-    new = inventory_svc.new_line(buyer, fields, now)
+    new = inventory_svc.new_line(buyer, fields(pricing.local_now(buyer.settings.timezone, now).date()), now)
     ops.extend(inventory_svc.create_ops(new))
     receipt.into_inventory_line_id = new.line_id

@@ -1,0 +1,258 @@
+"""Standalone purchase orders: a company buys products from any of its vendors, K2K or not
+(DOMAIN.md, Products and purchasing; seed 003).
+
+A standalone PO names a vendor of the company (its vendor code), an optional customer (the
+production company the goods are for), a ship date and lines of the company's products with their
+cost. It is created pending approval; once approved, its goods are confirmed into the staging area
+under their box codes (as a K2K PO's are when its vendor confirms), and received from there into
+inventory at their landed cost - or, for a line bought for a prebook, billed (services/staging.py).
+
+    PENDING_APPROVAL --approve--> APPROVED --confirm (goods arrived: staging)--> CONFIRMED
+    CONFIRMED --every box received from staging--> RECEIVED
+    PENDING_APPROVAL or APPROVED --cancel--> CANCELLED  (not built yet)
+
+Plain rules, no AWS: services/purchasing.py stores and moves them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from k2k import pricing
+from k2k.bounds import (
+    Boxes,
+    BunchesPerBox,
+    Code,
+    Input,
+    Quantity,
+    StemsPerBunch,
+    UnitMoney,
+)
+from k2k.errors import Conflict, Invalid
+from k2k.events import event_type
+from k2k.inventory import BoxType, Dimensions, DimensionsIn, InventoryType, LineFields
+from k2k.models import Model
+from k2k.money import cents
+from k2k.network import BuyerSettings
+from k2k.orders import PoStatus, PurchaseOrder
+from k2k.products import Product, ProductKind, UnitType
+
+# A PO is one document; its largest step (confirm: the PO, its event and a staging item per line)
+# is one transaction of at most 100 actions.
+MAX_PO_LINES = 50
+
+
+class PoLine(Model):
+    """A line of a standalone PO: `quantity` units of one product, packed `boxes` x units per box."""
+
+    line_no: int
+    product_code: str
+    description: str
+    kind: ProductKind
+    unit: UnitType = Field(description="what quantity, unit_cost and landed_cost count")
+    quantity: int = Field(ge=1, description="units (stems, bunches or units) ordered")
+    unit_cost: Decimal = Field(description="the vendor's cost per unit")
+    landed_cost: Decimal = Field(description="per unit: unit cost + the company's duties, handling and freight")
+    customer_code: str | None = Field(default=None, description="the customer the goods are for, e.g. the "
+                                                                "production company")
+    prebook_id: str | None = None
+    prebook_line_no: int | None = None
+    box_code: str = Field(description="the code its goods arrive and are stocked under")
+    box_type: BoxType | None = None
+    boxes: int = Field(ge=1, description="boxes, or loose units when box_type is null")
+    bunches_per_box: int = Field(default=1, description="bunches (or units) per box")
+    stems_per_bunch: int = 1
+    dimensions: Dimensions | None = None
+    location: str = Field(description="the company location it is received at")
+    boxes_received: int = 0
+
+    @property
+    def total(self) -> Decimal:
+        return cents(self.quantity * self.unit_cost)
+
+    # The names a staged line is read by (services/staging.py), shared with K2K PO lines.
+    @property
+    def product(self) -> str:
+        return self.description
+
+    @property
+    def unit_type(self) -> UnitType:
+        return self.unit
+
+
+class StandalonePurchaseOrder(Model):
+    kind: Literal["standalone"] = Field(default="standalone", description="a PO not born from K2K stock")
+    po_id: str
+    buyer_company_id: str
+    vendor_code: str
+    vendor_name: str
+    vendor_company_id: str | None = Field(default=None, description="the vendor's K2K company, when it has one")
+    customer_code: str | None = Field(default=None, description="e.g. the production company the goods are for")
+    ship_date: date
+    status: PoStatus
+    lines: list[PoLine]
+    awb: str | None = None
+    created_by: str | None = None
+    approved_by: str | None = None
+    version: int = 1
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def total(self) -> Decimal:
+        return sum((ln.total for ln in self.lines), Decimal("0.00"))
+
+
+class Packing(Input):
+    """How a line's units come packed; without it, they come loose (one unit per 'box')."""
+
+    box_type: BoxType | None = Field(default=None, description="null: not packed in boxes")
+    boxes: Boxes
+    bunches_per_box: BunchesPerBox = Field(default=1, description="bunches (or units, for UNIT goods) per box")
+    stems_per_bunch: StemsPerBunch = 1
+    dimensions: DimensionsIn | None = Field(default=None, description="a box's size, for freight by cube")
+
+
+class PoLineIn(Input):
+    product_code: Code = Field(description="a product of the company's catalogue")
+    quantity: Quantity = Field(description="in the product's unit: stems, bunches or units")
+    unit_cost: UnitMoney
+    customer_code: Code | None = Field(default=None, description="default: the PO's customer")
+    box_code: Code | None = Field(default=None, description="default: <po_id>-<line_no>")
+    packing: Packing | None = None
+
+
+class StandalonePoIn(Input):
+    kind: Literal["standalone"]
+    vendor_code: Code = Field(description="one of the company's vendors (PUT /vendors/{vendor_code})")
+    customer_code: Code | None = Field(default=None, description="e.g. the production company")
+    ship_date: date
+    location: Code | None = Field(default=None, description="where the goods are received; default: the first")
+    lines: list[PoLineIn] = Field(min_length=1, max_length=MAX_PO_LINES)
+
+    @model_validator(mode="after")
+    def _box_codes_once(self) -> StandalonePoIn:
+        codes = [ln.box_code for ln in self.lines if ln.box_code]
+        if len(codes) != len(set(codes)):
+            raise ValueError("each line needs its own box code")
+        return self
+
+
+class PlannedLine(Model):
+    """A line as a caller plans it (a REST body's line, or a prebook's line bought from a production
+    company with its link)."""
+
+    product_code: str
+    quantity: int
+    unit_cost: Decimal
+    customer_code: str | None = None
+    box_code: str | None = None
+    packing: Packing | None = None
+    prebook_id: str | None = None
+    prebook_line_no: int | None = None
+
+
+# -- events ---------------------------------------------------------------------------------------
+
+@event_type("k2k.orders", "PurchaseOrderCreated")
+class PurchaseOrderCreated(Model):
+    """A standalone PO was created, pending approval."""
+
+    purchase_order: StandalonePurchaseOrder
+
+
+@event_type("k2k.orders", "PurchaseOrderApproved")
+class PurchaseOrderApproved(Model):
+    """A standalone PO was approved."""
+
+    purchase_order: StandalonePurchaseOrder
+
+
+@event_type("k2k.orders", "PurchaseOrderConfirmed")
+class PurchaseOrderConfirmed(Model):
+    """A standalone PO's goods arrived: its lines wait in the staging area under their box codes."""
+
+    purchase_order: StandalonePurchaseOrder
+
+
+@event_type("k2k.orders", "PurchaseOrderReceived")
+class PurchaseOrderReceived(Model):
+    """Every box of a standalone PO was received from staging (into inventory, or billed)."""
+
+    purchase_order: StandalonePurchaseOrder
+
+
+# -- rules --------------------------------------------------------------------------------------
+
+def check_ship_date(ship_date: date, today: date) -> None:
+    if ship_date < today:
+        raise Invalid(f"the ship date {ship_date.isoformat()} is in the past (today is {today.isoformat()})",
+                      field="ship_date")
+
+
+def packed(product: Product, quantity: int, packing: Packing | None, field: str) -> Packing:
+    """The line's packing, checked against its quantity: boxes x units per box must be the quantity."""
+    if packing is None:
+        return Packing(boxes=quantity)
+    units = packing.boxes * pricing.units_per_box(product.unit.value, packing.bunches_per_box,
+                                                  packing.stems_per_bunch)
+    if units != quantity:
+        raise Invalid(f"{packing.boxes} boxes of this packing hold {units} {product.unit.value.lower()}s, "
+                      f"not the quantity {quantity}", field=f"{field}.quantity")
+    return packing
+
+
+def landed_cost(settings: BuyerSettings, unit_cost: Decimal, unit: UnitType, packing: Packing) -> Decimal:
+    """As for K2K boxes (BuyerSettings.landed_cost): the cost plus the company's duties, its handling per
+    box and its freight by the box's cube - for goods in boxes; loose units bear duties only."""
+    units = pricing.units_per_box(unit.value, packing.bunches_per_box, packing.stems_per_bunch)
+    if packing.box_type is None:
+        return pricing.landed_cost(unit_cost, cube=Decimal(0), units=1, cube_rate=Decimal(0),
+                                   duties_pct=settings.duties_pct)
+    dims = packing.dimensions
+    cube = pricing.box_cube(dims.length, dims.width, dims.height) if dims else Decimal(0)
+    return settings.landed_cost(unit_cost, cube=cube, units=units)
+
+
+def new_line(line_no: int, po_id: str, product: Product, planned: PlannedLine, packing: Packing,
+             customer_code: str | None, location: str, settings: BuyerSettings) -> PoLine:
+    return PoLine(
+        line_no=line_no, product_code=product.code, description=product.description, kind=product.kind,
+        unit=product.unit, quantity=planned.quantity, unit_cost=planned.unit_cost,
+        landed_cost=landed_cost(settings, planned.unit_cost, product.unit, packing),
+        customer_code=planned.customer_code or customer_code, prebook_id=planned.prebook_id,
+        prebook_line_no=planned.prebook_line_no, box_code=planned.box_code or f"{po_id}-{line_no}",
+        box_type=packing.box_type, boxes=packing.boxes, bunches_per_box=packing.bunches_per_box,
+        stems_per_bunch=packing.stems_per_bunch,
+        dimensions=Dimensions.model_validate(packing.dimensions.model_dump()) if packing.dimensions else None,
+        location=location)
+
+
+def check_status(po: StandalonePurchaseOrder, wanted: PoStatus, doing: str) -> None:
+    if po.status is not wanted:
+        raise Conflict(f"the purchase order is {po.status.value.lower().replace('_', ' ')}; only a "
+                       f"{wanted.value.lower().replace('_', ' ')} one can be {doing}")
+
+
+def fully_received(lines: Sequence[PoLine]) -> bool:
+    return all(ln.boxes_received >= ln.boxes for ln in lines)
+
+
+def received_line(line: PoLine, boxes: int, gpm_pct: Decimal, received: date) -> LineFields:
+    """A standalone PO line's boxes received from staging as an inventory line: under its box code, at its
+    landed cost, priced at the location's GPM, of its product's kind, received today."""
+    return LineFields(
+        box_code=line.box_code, product_code=line.product_code, product=line.description, product_kind=line.kind,
+        box_type=line.box_type, unit_type=line.unit, bunches_per_box=line.bunches_per_box,
+        stems_per_bunch=line.stems_per_bunch, boxes_on_hand=boxes, cost=line.landed_cost,
+        price=pricing.suggested_price(line.landed_cost, gpm_pct), location=line.location,
+        inventory_type=InventoryType.OPEN_MARKET, received_date=received, dimensions=line.dimensions)
+
+
+# A PO of either kind, as the PO routes answer it.
+AnyPurchaseOrder = Annotated[PurchaseOrder | StandalonePurchaseOrder, Field(discriminator="kind")]

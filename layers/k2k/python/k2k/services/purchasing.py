@@ -1,0 +1,234 @@
+"""Standalone purchase orders on the store: the one owner of their documents, and their use cases
+(k2k.purchasing has the rules).
+
+A standalone PO is one item in the company's partition under the same `PO#<po_id>` key as K2K POs
+(services/order_data.py owns those, and the key); its item kind is "standalone". Every step writes the
+PO conditional on the version read, with its event, in one transaction. Confirming puts its lines in
+the staging area (order_data.staging_key) where services/staging.py receives them by box code.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import date
+
+from pydantic import BaseModel, Field
+
+from k2k import clock, keys, paging, pricing, store
+from k2k.auth import Caller
+from k2k.bounds import Code, Input, Version
+from k2k.errors import Conflict, Invalid, NotFound
+from k2k.events import new_event, outbox
+from k2k.orders import PoStatus
+from k2k.paging import Page
+from k2k.purchasing import (
+    AnyPurchaseOrder,
+    PlannedLine,
+    PoLine,
+    PurchaseOrderApproved,
+    PurchaseOrderConfirmed,
+    PurchaseOrderCreated,
+    PurchaseOrderReceived,
+    StandalonePoIn,
+    StandalonePurchaseOrder,
+    check_ship_date,
+    check_status,
+    fully_received,
+    new_line,
+    packed,
+)
+from k2k.services import accounts, order_data, products
+from k2k.services.network import get_company, get_vendor
+from k2k.store import ConditionFailed, Item, LostRace, Store, plain, retrying, to_item
+
+KIND = order_data.STANDALONE_PO_KIND
+
+
+def _key(company_id: str, po_id: str) -> dict[str, str]:
+    return order_data.po_key(company_id, po_id)
+
+
+def _write(po: StandalonePurchaseOrder, read_version: int | None) -> store.Op:
+    item = to_item(po, **_key(po.buyer_company_id, po.po_id))  # its kind attribute: "standalone"
+    if read_version is None:
+        return store.put(item, condition="attribute_not_exists(pk)")
+    return store.put(item, condition="version = :v", values={":v": read_version})
+
+
+def _document(item: Item) -> StandalonePurchaseOrder:
+    return StandalonePurchaseOrder.model_validate(plain(item))
+
+
+def _event(po: StandalonePurchaseOrder, data: BaseModel) -> store.Op:
+    return outbox(new_event(data, company_id=po.buyer_company_id, aggregate_id=po.po_id,
+                            aggregate_version=po.version))
+
+
+# -- reads --------------------------------------------------------------------------------------
+
+def get_po(db: Store, company_id: str, po_id: str) -> StandalonePurchaseOrder:
+    """A standalone PO; a K2K PO of that id is not one (NotFound)."""
+    item = db.get(*_key(company_id, po_id).values())
+    if item is None or order_data.is_k2k_po(item):
+        raise NotFound("purchase order not found")
+    return _document(item)
+
+
+def _any(item: Item) -> AnyPurchaseOrder:
+    return order_data.k2k_po(item) if order_data.is_k2k_po(item) else _document(item)
+
+
+def get_any_po(db: Store, company_id: str, po_id: str) -> AnyPurchaseOrder:
+    item = db.get(*_key(company_id, po_id).values())
+    if item is None:
+        raise NotFound("purchase order not found")
+    return _any(item)
+
+
+def list_pos(db: Store, company_id: str, limit: int, token: str | None) -> Page[AnyPurchaseOrder]:
+    """Every PO of the company, K2K and standalone, in one list (one key prefix)."""
+    items, next_token = paging.read(db, company_id, keys.company_pk(company_id), order_data.PO_PREFIX,
+                                    limit=limit, token=token)
+    return Page(items=[_any(i) for i in items], next_token=next_token)
+
+
+# -- create ---------------------------------------------------------------------------------------
+
+def plan_po(db: Store, caller: Caller, vendor_code: str, customer_code: str | None, ship_date: date,
+            lines: Sequence[PlannedLine], location: str | None = None,
+            ) -> tuple[StandalonePurchaseOrder, list[store.Op]]:
+    """A new standalone PO, pending approval, and the ops that write it with its PurchaseOrderCreated
+    event (a caller may add them to its own transaction: POs from a prebook). Refuses (422, naming the
+    field) a vendor that is not the company's, an unknown customer or product, a ship date in the past,
+    a packing that does not hold the quantity."""
+    company = get_company(db, caller.company_id)
+    vendor = get_vendor(db, company.company_id, vendor_code)
+    if vendor is None:
+        raise Invalid(f"vendor {vendor_code} is not one of your vendors (PUT /vendors/{{vendor_code}})",
+                      field="vendor_code")
+    for field, code in [("customer_code", customer_code),
+                        *((f"lines.{n}.customer_code", ln.customer_code) for n, ln in enumerate(lines))]:
+        if code is not None:
+            accounts.require_customer(db, company.company_id, code, field)
+    if location is not None and location not in company.location_codes:
+        raise Invalid(f"location {location} is not one of {', '.join(company.location_codes)}", field="location")
+    now = clock.now()
+    check_ship_date(ship_date, pricing.local_now(company.settings.timezone, now).date())
+    known = products.products_by_code(db, company.company_id, [ln.product_code for ln in lines])
+    po_id = f"PO-{uuid.uuid4().hex[:12].upper()}"
+    po_lines: list[PoLine] = []
+    for n, ln in enumerate(lines):
+        product = known.get(ln.product_code)
+        if product is None:
+            raise Invalid(f"product {ln.product_code} is not in your catalogue (PUT /products/{{product_code}})",
+                          field=f"lines.{n}.product_code")
+        packing = packed(product, ln.quantity, ln.packing, f"lines.{n}")
+        po_lines.append(new_line(n + 1, po_id, product, ln, packing, customer_code,
+                                 location or company.location_codes[0], company.settings.buyer))
+    codes = [ln.box_code for ln in po_lines]
+    if len(set(codes)) != len(codes):
+        raise Invalid("each line needs its own box code", field="lines")
+    po = StandalonePurchaseOrder(
+        po_id=po_id, buyer_company_id=company.company_id, vendor_code=vendor.code, vendor_name=vendor.name,
+        vendor_company_id=vendor.k2k_company_id, customer_code=customer_code, ship_date=ship_date,
+        status=PoStatus.PENDING_APPROVAL, lines=po_lines, created_by=caller.email or caller.user_id,
+        created_at=now, updated_at=now)
+    return po, [_write(po, None), _event(po, PurchaseOrderCreated(purchase_order=po))]
+
+
+def create_po(db: Store, caller: Caller, body: StandalonePoIn) -> StandalonePurchaseOrder:
+    lines = [PlannedLine(product_code=ln.product_code, quantity=ln.quantity, unit_cost=ln.unit_cost,
+                         customer_code=ln.customer_code, box_code=ln.box_code, packing=ln.packing)
+             for ln in body.lines]
+    po, ops = plan_po(db, caller, body.vendor_code, body.customer_code, body.ship_date, lines, body.location)
+    db.transact(ops)
+    return po
+
+
+# -- approve and confirm ------------------------------------------------------------------------
+
+class ApproveIn(Input):
+    version: Version | None = Field(default=None, description="the version you read; 409 if it changed since")
+
+
+class ConfirmIn(Input):
+    awb: Code | None = Field(default=None, description="the air waybill the goods came on; default: made up")
+    version: Version | None = Field(default=None, description="the version you read; 409 if it changed since")
+
+
+def _step(db: Store, caller: Caller, po_id: str, version: int | None, wanted: PoStatus, doing: str,
+          ) -> StandalonePurchaseOrder:
+    po = get_po(db, caller.company_id, po_id)
+    if version is not None and version != po.version:
+        raise Conflict(f"the purchase order changed meanwhile (version {po.version}, not {version})")
+    check_status(po, wanted, doing)
+    return po
+
+
+def approve(db: Store, caller: Caller, po_id: str, body: ApproveIn) -> StandalonePurchaseOrder:
+    def attempt() -> StandalonePurchaseOrder:
+        po = _step(db, caller, po_id, body.version, PoStatus.PENDING_APPROVAL, "approved")
+        now = clock.now()
+        done = po.model_copy(update={"status": PoStatus.APPROVED, "approved_by": caller.email or caller.user_id,
+                                     "version": po.version + 1, "updated_at": now})
+        _commit(db, [_write(done, po.version), _event(done, PurchaseOrderApproved(purchase_order=done))])
+        return done
+
+    return retrying(attempt, f"purchase order {po_id}")
+
+
+def confirm(db: Store, caller: Caller, po_id: str, body: ConfirmIn) -> StandalonePurchaseOrder:
+    """The goods arrived: each line waits in the staging area under its box code, to be received
+    (POST /staging/receive) into inventory at its landed cost."""
+
+    def attempt() -> StandalonePurchaseOrder:
+        po = _step(db, caller, po_id, body.version, PoStatus.APPROVED, "confirmed")
+        now = clock.now()
+        awb = body.awb or f"PO-{uuid.uuid4().hex[:8].upper()}"
+        done = po.model_copy(update={"status": PoStatus.CONFIRMED, "awb": awb, "version": po.version + 1,
+                                     "updated_at": now})
+        staged = [store.put({**order_data.staging_key(po.buyer_company_id, po.po_id, ln.line_no),
+                             "kind": "STAGING", "po_kind": KIND, "po_id": po.po_id, "line_no": ln.line_no,
+                             "box_code": ln.box_code, "product": ln.description,
+                             "vendor_company_id": po.vendor_company_id, "vendor_code": po.vendor_code,
+                             "vendor_name": po.vendor_name, "awb": awb, "boxes_confirmed": ln.boxes,
+                             "boxes_received": 0, "customer_code": ln.customer_code,
+                             "prebook_id": ln.prebook_id, "prebook_line_no": ln.prebook_line_no,
+                             "line": to_item(ln)}, condition="attribute_not_exists(pk)")
+                  for ln in done.lines]
+        _commit(db, [_write(done, po.version), *staged, _event(done, PurchaseOrderConfirmed(purchase_order=done))])
+        return done
+
+    return retrying(attempt, f"purchase order {po_id}")
+
+
+def _commit(db: Store, ops: list[store.Op]) -> None:
+    try:
+        db.transact(ops)
+    except ConditionFailed as e:
+        raise LostRace from e  # the PO changed since read: go again (its status is checked afresh)
+
+
+# -- receiving from staging -----------------------------------------------------------------------
+
+def staged_line(staged: Item) -> PoLine | None:
+    """The standalone PO line of a staged item, or None for a K2K one."""
+    return PoLine.model_validate(staged["line"]) if staged.get("po_kind") == KIND else None
+
+
+def receipt_ops(db: Store, company_id: str, po_id: str, line_no: int, boxes: int) -> list[store.Op]:
+    """Count `boxes` of a line received on its PO (for the staging receipt's transaction): the PO is
+    RECEIVED, with its event, once every box of every line is. Conditional on the version read (a
+    receipt racing another on the same PO goes again)."""
+    po = get_po(db, company_id, po_id)
+    lines = [ln.model_copy(update={"boxes_received": ln.boxes_received + boxes}) if ln.line_no == line_no else ln
+             for ln in po.lines]
+    done = fully_received(lines)
+    changed = po.model_copy(update={"lines": lines, "version": po.version + 1, "updated_at": clock.now(),
+                                    "status": PoStatus.RECEIVED if done else po.status})
+    ops = [_write(changed, po.version)]
+    if done:
+        ops.append(_event(changed, PurchaseOrderReceived(purchase_order=changed)))
+    return ops
+
