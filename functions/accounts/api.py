@@ -9,24 +9,27 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from k2k.api import CodePath, DocumentNoPath, caller, create_resolver, handle
+from k2k.api import CodePath, DocumentNoPath, Limit, NextToken, caller, create_resolver, handle
+from k2k.bounds import PAGE_SIZE
 from k2k.config import Settings
 from k2k.ledger import LedgerEntry
 from k2k.network import Customer, CustomerIn
 from k2k.observability import logger
+from k2k.paging import Page
 from k2k.receivables import CustomerInvoice
 from k2k.services import accounts as svc
 from k2k.store import Store
 
 app = create_resolver()
 
+
 def _db() -> Store:
     return Store(Settings.from_env().table_name)
 
 
-@app.get("/customers", summary="The company's customers, with their ledger balances")
-def list_customers() -> list[Customer]:
-    return svc.list_customers(_db(), caller(app).company_id)
+@app.get("/customers", summary="The company's customers by code, with their ledger balances, a page at a time")
+def list_customers(limit: Limit = PAGE_SIZE, next_token: NextToken = None) -> Page[Customer]:
+    return svc.customers_page(_db(), caller(app).company_id, limit, next_token)
 
 
 @app.get("/customers/<customer_code>", summary="A customer and its balance")
@@ -46,8 +49,7 @@ def put_customer(customer_code: CodePath, body: Annotated[CustomerIn, Body()]) -
 def get_statement(customer_code: CodePath,
                   from_: Annotated[date | None, Query(alias="from", description="first posting date")] = None,
                   to: Annotated[date | None, Query(description="last posting date")] = None,
-                  limit: Annotated[int, Query(ge=1, le=200)] = 50,
-                  next_token: Annotated[str | None, Query(max_length=400)] = None) -> svc.Statement:
+                  limit: Limit = PAGE_SIZE, next_token: NextToken = None) -> svc.Statement:
     who = caller(app)
     return svc.statement(_db(), who.company_id, customer_code, from_, to, limit, next_token)
 
@@ -64,9 +66,11 @@ def record_adjustment(customer_code: CodePath, body: svc.AdjustmentIn) -> Ledger
     return svc.record_adjustment(_db(), caller(app), customer_code, body)
 
 
-@app.get("/customer-invoices", summary="Invoices to the company's customers: billed, raised by hand, imported")
-def list_invoices(customer_code: Annotated[str | None, Query(max_length=20)] = None) -> list[CustomerInvoice]:
-    return svc.list_invoices(_db(), caller(app).company_id, customer_code)
+@app.get("/customer-invoices", summary=(
+    "Invoices to the company's customers, a page at a time: billed or raised by hand (by number), then imported"))
+def list_invoices(customer_code: Annotated[str | None, Query(max_length=20)] = None, limit: Limit = PAGE_SIZE,
+                  next_token: NextToken = None) -> Page[CustomerInvoice]:
+    return svc.list_invoices(_db(), caller(app).company_id, customer_code, limit, next_token)
 
 
 @app.post("/customer-invoices", status_code=201, summary=(

@@ -92,7 +92,7 @@ def test_imports_billing_a_zero_dollar_hand_invoice_its_void_and_a_payment_all_l
     assert [(e["entry_type"], e["source"], D(e["amount"]), D(e["balance_after"])) for e in statement["entries"]] == [
         ("IMPORTED_INVOICE", "A-1", D("205.5"), D("205.5")), ("IMPORTED_INVOICE", "A-2", D("60"), D("265.5")),
         ("IMPORTED_CREDIT", "CR-1", D("-45.1"), D("220.4"))]
-    imported = books.ar.get("/customer-invoices", params={"customer_code": "FLORA"}).json()
+    imported = books.ar.items("/customer-invoices", {"customer_code": "FLORA"})
     assert [(i["invoice_id"], i["source"], D(i["total"])) for i in imported] == [
         ("A-1", "IMPORT", D("205.5")), ("A-2", "IMPORT", D("60"))]
     # The same file dropped again changes nothing.
@@ -147,10 +147,27 @@ def test_imports_billing_a_zero_dollar_hand_invoice_its_void_and_a_payment_all_l
                                                   "STAGING_INVOICE", "HAND_INVOICE", "VOID", "PAYMENT"]
     assert sum(D(e["amount"]) for e in entries) == D(entries[-1]["balance_after"]) == books.balance("FLORA")
     assert [e["seq"] for e in entries] == list(range(1, 8))
+    # A page at a time: the statement's opening balance is the page before's closing one, and a page that
+    # ends at the last entry is the last page (no token).
+    first = books.ar.get("/customers/FLORA/statement", params={"limit": 4}).json()
+    rest = books.ar.get("/customers/FLORA/statement", params={"limit": 3, "next_token": first["next_token"]}).json()
+    assert rest["opening_balance"] == first["entries"][-1]["balance_after"] and rest["next_token"] is None
+    assert first["entries"] + rest["entries"] == entries
+    # Flora's invoices one a page: those billed or raised here by number, then the imported ones; each once.
+    pages, token = [], None
+    while True:
+        page = books.ar.get("/customer-invoices", params={"customer_code": "FLORA", "limit": 1,
+                                                          **({"next_token": token} if token else {})}).json()
+        pages.append([i["invoice_id"] for i in page["items"]])
+        if (token := page["next_token"]) is None:
+            break
+    assert pages == [["AR-000001"], ["AR-000002"], ["A-1"], ["A-2"]]
+    codes = [c["code"] for c in books.ar.items("/customers", limit=1)]
+    assert "FLORA" in codes and codes == sorted(set(codes)) == [c["code"] for c in books.ar.items("/customers")]
     # Another company sees none of it: its own FLORA does not exist.
     assert books.other.get("/customers/FLORA/statement").status == 404
     assert books.other.post("/customer-invoices/AR-000001/void", json={"reason": "x"}).status == 404
-    assert books.other.get("/customer-invoices").json() == []
+    assert books.other.get("/customer-invoices").json() == {"items": [], "next_token": None}
 
 
 def test_ten_receipts_racing_for_the_last_of_a_customer_s_credit_never_take_it_over_its_limit(books):

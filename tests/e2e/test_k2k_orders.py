@@ -20,7 +20,7 @@ def shop(cloud, api, suffix, emails):
     rosaflor, bloom, petal = (f"{c}{suffix}" for c in ("rosaflor", "bloom", "petal"))
     vendor, buyer = api(rosaflor, "Admin"), api(bloom, "Admin")
     # Rosaflor's salesperson for the Bloom account is told of new K2K orders.
-    account = next(c for c in vendor.get("/customers").json() if c["code"] == "BLOOM")
+    account = next(c for c in vendor.items("/customers") if c["code"] == "BLOOM")
     change = {k: v for k, v in account.items() if k not in ("code", "balance", "entries")}  # the ledger's, not ours
     assert vendor.put("/customers/BLOOM", json={**change, "salesperson_email": "ana@rosaflor.example"}).status == 200
     for code, extra in (("FLORA", {}), ("HOLDCO", {"credit_hold": True}), ("TIGHT", {"credit_limit": "50"})):
@@ -106,7 +106,7 @@ def test_two_hb_bought_online_run_all_the_way_to_the_customers_invoice(shop, clo
     assert receipt.status == 200, receipt.json()
     invoice = receipt.json()["billed"]
     assert invoice["customer_code"] == "FLORA" and D(invoice["total"]) == D("260.00")
-    assert [i["invoice_id"] for i in shop.buyer.get("/customer-invoices").json()] == [invoice["invoice_id"]]
+    assert [i["invoice_id"] for i in shop.buyer.items("/customer-invoices")] == [invoice["invoice_id"]]
     assert shop.receiving.post("/staging/receive", json={"box_code": "FR50HB"}).status == 404  # nothing left
 
 
@@ -121,7 +121,7 @@ def test_a_customer_on_credit_hold_is_not_billed_the_boxes_go_to_inventory(shop,
     assert receipt["not_billed_because"] == "the customer is on credit hold"
     stocked = shop.buyer.items("/inventory")
     assert [(ln["box_code"], ln["boxes_on_hand"]) for ln in stocked] == [("FR50HB", 1)]
-    assert shop.buyer.get("/customer-invoices").json() == []
+    assert shop.buyer.items("/customer-invoices") == []
 
 
 def test_a_customer_over_its_credit_limit_is_not_billed(shop, cloud):

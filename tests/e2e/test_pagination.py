@@ -14,7 +14,8 @@ pytestmark = pytest.mark.e2e
 # Each list route and the query it needs (the vendor's side, then the buyer's).
 VENDOR_LISTS = {"/inventory": {}, "/orders": {}, "/invoices": {}, "/connections": {}, "/vendors": {},
                 "/imports": {}, "/pending-boxes": {}, "/open-invoices": {"customer_po": "PO-1"}}
-BUYER_LISTS = {"/prebooks": {}, "/purchase-orders": {}, "/staging": {}, "/reconciliation": {"status": "AP"}}
+BUYER_LISTS = {"/prebooks": {}, "/purchase-orders": {}, "/staging": {}, "/reconciliation": {"status": "AP"},
+               "/customers": {}, "/customer-invoices": {"customer_code": "FLORA"}}
 
 
 @pytest.fixture

@@ -42,7 +42,7 @@ def _story(cloud, faults: dict) -> dict:
 
     ids = demo.seed(cloud, suffix)["inventory_line_ids"]
     vendor, buyer = api(rosaflor), api(bloom)
-    account = next(c for c in vendor.get("/customers").json() if c["code"] == "BLOOM")
+    account = next(c for c in vendor.items("/customers") if c["code"] == "BLOOM")
     change = {k: v for k, v in account.items() if k not in ("code", "balance", "entries")}  # the ledger's, not ours
     assert vendor.put("/customers/BLOOM", json={**change, "salesperson_email": f"ana@{rosaflor}.example"}).status == 200
     buyer.put("/customers/FLORA", json={"name": "Flora", "email": f"orders@flora.{bloom}.example",

@@ -122,7 +122,7 @@ PAGE_READS = 10  # DynamoDB calls one page may take (each reads up to 1 MB)
 
 @dataclass
 class QueryPage:
-    """Items of one page and the key of the last one DynamoDB evaluated (None: there is no more)."""
+    """Items of one page and the key the next page starts after (None: nothing follows)."""
 
     items: list[Item]
     last_key: Item | None
@@ -185,22 +185,25 @@ class Store:
              names: dict[str, str] | None = None, descending: bool = False, index: str | None = None,
              between: tuple[str, str] | None = None) -> QueryPage:
         """One page of `iter_query`'s query: at most `limit` items that pass the filter, from `start` (the
-        `last_key` of the page before), and where the next page starts (None after the last one). A
-        filter may leave a page short, even empty: its `last_key` goes on. The caller checks that
-        `start` is in this query's partition (k2k.paging does)."""
+        `last_key` of the page before), and where the next page starts: None when nothing follows, for it
+        reads one item past the page to know (so a page that ends at the last item is the last page). A
+        filter may leave a page short, even empty: its `last_key` goes on. The caller checks that `start`
+        is in this query's partition (k2k.paging does)."""
         kwargs = self._query_args(pk, prefix, consistent=consistent, filter_expression=filter_expression,
                                   values=values, names=names, descending=descending, index=index, between=between)
         if start:
             kwargs["ExclusiveStartKey"] = serialize(start)
         items: list[Item] = []
         for _ in range(PAGE_READS):  # a sparse filter ends a page short rather than reading on and on
-            out = self.db.query(**kwargs, Limit=limit - len(items))  # evaluated, so never past `limit`
+            out = self.db.query(**kwargs, Limit=limit + 1 - len(items))  # evaluated: never 2 past the page
             items.extend(deserialize(raw) for raw in out.get("Items", []))
+            if len(items) > limit:  # the one past the page: the next page starts after the page's last
+                last = items[limit - 1]
+                key_names = ("pk", "sk", *((f"{index}pk", f"{index}sk") if index else ()))
+                return QueryPage(items[:limit], {name: last[name] for name in key_names})
             if "LastEvaluatedKey" not in out:
                 return QueryPage(items, None)
             kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
-            if len(items) >= limit:
-                break
         return QueryPage(items, deserialize(kwargs["ExclusiveStartKey"]))
 
     def _query_args(self, pk: str, prefix: str | None, *, consistent: bool, filter_expression: str | None,

@@ -20,9 +20,6 @@ do not touch, so a rename never races the balance and never resets it.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -31,7 +28,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from k2k import clock, keys, ledger, pricing, store
+from k2k import clock, keys, ledger, paging, pricing, store
 from k2k.auth import Caller
 from k2k.bounds import MAX_MONEY, Code, Id, Input, LineBoxes, Name, Note, StockBoxes, Tag, UnitMoney
 from k2k.errors import Conflict, Invalid, NotFound
@@ -39,6 +36,7 @@ from k2k.ledger import EntryType, LedgerEntry, Posting
 from k2k.models import Model
 from k2k.money import cents
 from k2k.network import Customer, CustomerIn
+from k2k.paging import Page
 from k2k.receivables import (
     ENTRY_TYPE,
     CustomerInvoice,
@@ -97,7 +95,15 @@ def require_customer(db: Store, company_id: str, code: str, field: str = "custom
 
 
 def list_customers(db: Store, company_id: str) -> list[Customer]:
+    """Every customer of the company at once (an import checks its rows against all of them)."""
     return [_customer(i) for i in db.query(keys.company_pk(company_id), "CUSTOMER#")]
+
+
+def customers_page(db: Store, company_id: str, limit: int, token: str | None) -> Page[Customer]:
+    """The company's customers by code, a page at a time."""
+    items, next_token = paging.read(db, company_id, keys.company_pk(company_id), "CUSTOMER#", limit=limit,
+                                    token=token)
+    return Page(items=[_customer(i) for i in items], next_token=next_token)
 
 
 def customer_linked_to(db: Store, company_id: str, other_company_id: str) -> Customer | None:
@@ -257,21 +263,6 @@ class Statement(Model):
     next_token: str | None = Field(default=None, description="pass back for the next page; null on the last")
 
 
-def _token(company_id: str, code: str, after: str) -> str:
-    raw = json.dumps({"c": company_id, "u": code, "a": after}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _after(company_id: str, code: str, token: str) -> str:
-    try:
-        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        if data["c"] == company_id and data["u"] == code and str(data["a"]).startswith("E#"):
-            return str(data["a"])
-    except (ValueError, KeyError, TypeError, binascii.Error):
-        pass
-    raise Invalid("next_token is not one this statement gave", field="query.next_token")
-
-
 def statement(db: Store, company_id: str, code: str, start: date | None, end: date | None, limit: int,
               next_token: str | None) -> Statement:
     customer = require_customer(db, company_id, code, field="path")
@@ -279,14 +270,14 @@ def statement(db: Store, company_id: str, code: str, start: date | None, end: da
         raise Invalid("from must not be after to", field="query.from")
     low = f"E#{start.isoformat()}" if start else "E#"
     high = f"E#{end.isoformat()}#~" if end else "E#~"
-    after = _after(company_id, code, next_token) if next_token else None
-    items = db.query(ledger_pk(company_id, code), consistent=True, between=(low, high), after=after,
-                     limit=limit + 1)
-    page = [LedgerEntry.model_validate(plain(i)) for i in items[:limit]]
+    # Each entry keeps its balance_after, so a page's opening balance needs nothing of the pages before it.
+    items, token = paging.read(db, company_id, ledger_pk(company_id, code), between=(low, high), consistent=True,
+                               limit=limit, token=next_token)
+    page = [LedgerEntry.model_validate(plain(i)) for i in items]
     currency = page[0].currency if page else network_svc.get_company(db, company_id).currency
     return Statement(customer_code=code, currency=currency, balance=customer.balance,
                      opening_balance=ledger.opening_balance(page[0]) if page else None, entries=page,
-                     next_token=_token(company_id, code, items[limit - 1]["sk"]) if len(items) > limit else None)
+                     next_token=token)
 
 
 # -- payments and adjustments -------------------------------------------------------------------
@@ -366,14 +357,18 @@ def _imported(item: Item) -> CustomerInvoice:
         created_by=f"import {item.get('import_job_id')}", created_at=item["imported_at"])
 
 
-def list_invoices(db: Store, company_id: str, customer_code: str | None = None) -> list[CustomerInvoice]:
-    """Billed from staging, raised by hand, and imported as open invoices."""
+def list_invoices(db: Store, company_id: str, customer_code: str | None, limit: int,
+                  token: str | None) -> Page[CustomerInvoice]:
+    """A page of the company's customer invoices: those billed from staging or raised by hand, by number,
+    then those imported as open invoices, by invoice number; of one customer if `customer_code` is given
+    (a filter in the query, so a page may be short)."""
     pk = keys.company_pk(company_id)
-    found = [CustomerInvoice.model_validate(plain(i)) for i in db.query(pk, "ARINV#")]
-    found += [_imported(i) for i in db.query(pk, "INVREF#")]
-    if customer_code:
-        found = [i for i in found if i.customer_code == customer_code]
-    return sorted(found, key=lambda i: (i.invoice_date, i.created_at, i.invoice_id))
+    of_customer = "customer_code = :c" if customer_code else None
+    values = {":c": customer_code} if customer_code else None
+    parts = [paging.Query(pk, prefix, filter_expression=of_customer, values=values) for prefix in ("ARINV#", "INVREF#")]
+    items, next_token = paging.read_parts(db, company_id, parts, limit=limit, token=token)
+    return Page(items=[_imported(i) if i["sk"].startswith("INVREF#") else CustomerInvoice.model_validate(plain(i))
+                       for i in items], next_token=next_token)
 
 
 def get_invoice(db: Store, company_id: str, invoice_id: str) -> CustomerInvoice:
