@@ -83,9 +83,11 @@ def get_prebook(prebook_id: IdPath) -> Prebook:
 
 
 @app.post("/prebooks/<prebook_id>/purchase-orders", status_code=201,
-          summary="Create the K2K POs for a prebook (auto-approved; orders appear at the vendors)")
-def create_pos(prebook_id: IdPath) -> list[PurchaseOrder]:
-    return svc.create_pos_from_prebook(_db(), caller(app), prebook_id)
+          summary="Buy a prebook: its K2K lines (auto-approved K2K POs; orders appear at the vendors) and the "
+                  "product lines the body names (a standalone PO per chosen vendor, e.g. the production company)")
+def create_pos(prebook_id: IdPath,
+               body: Annotated[svc.PrebookPosIn | None, Body()] = None) -> list[AnyPurchaseOrder]:
+    return svc.create_pos_from_prebook(_db(), caller(app), prebook_id, body)
 
 
 @app.post("/purchase-orders", status_code=201,

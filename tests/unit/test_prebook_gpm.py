@@ -15,6 +15,7 @@ from k2k.orders import (
     LineStatus,
     Prebook,
     ProductPrebookLine,
+    billing_price,
     check_prebook_size,
     line_gpm,
     prebook_gpm,
@@ -24,7 +25,7 @@ from k2k.orders import (
 
 def bouquets(n: int = 1, **fields) -> ProductPrebookLine:
     return ProductPrebookLine(**{"line_no": n, "product_code": "BQ-SPRING", "description": "Spring bouquet",
-                                 "kind": "FINISHED_GOODS", "unit": "EA", "quantity": 20, "unit_price": D("25.00"),
+                                 "kind": "FINISHED_GOODS", "unit": "UNIT", "quantity": 20, "unit_price": D("25.00"),
                                  "cost": D("310.00"), **fields})
 
 
@@ -87,3 +88,11 @@ def test_product_lines_count_as_lines_but_name_no_k2k_vendor_until_they_are_boug
     check_prebook_size([f"v{n}" for n in range(MAX_PREBOOK_VENDORS)] + [None] * 5)
     with pytest.raises(Invalid, match="at most 30 lines"):
         check_prebook_size([None] * (MAX_PREBOOK_LINES + 1))
+
+
+def test_what_a_received_line_is_billed_at():
+    assert billing_price(bouquets(), D("30")) == D("25.00")
+    assert billing_price(bouquets(unit_price=None, cost=None), D("30")) is None
+    assert billing_price(roses(), D("30")) == D("0.52")
+    quoted = roses().model_copy(update={"unit_price": None, "suggested_price": D("0.53")})
+    assert billing_price(quoted, D("30")) == D("0.53")  # a K2K line: the price its landed cost suggested

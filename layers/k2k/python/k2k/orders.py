@@ -25,6 +25,7 @@ from k2k.inventory import BoxType, Dimensions, InventoryType, LineFields, UnitTy
 from k2k.models import Model
 from k2k.money import cents
 from k2k.network import Connection
+from k2k.products import ProductKind
 
 
 class Source(StrEnum):
@@ -252,8 +253,8 @@ class ProductPrebookLine(Model):
     line_no: int
     product_code: str
     description: str
-    kind: str = Field(description="the product's kind: LIVE_GOODS, HARD_GOODS or FINISHED_GOODS")
-    unit: str
+    kind: ProductKind
+    unit: UnitType = Field(description="what quantity, price and cost count")
     quantity: int = Field(ge=1)
     unit_price: Decimal | None = Field(default=None, description="per unit; null or 0.00: no sales price yet "
                                        "(billed at the price suggested from the cost)")
@@ -517,13 +518,15 @@ def product_sale_price(line: ProductPrebookLine, gpm_pct: Decimal) -> Decimal | 
     return pricing.suggested_price(line.cost / line.quantity, gpm_pct)
 
 
-def sale_price(unit_price: Decimal | None, suggested: Decimal | None) -> Decimal:
-    """A prebook line with no price, or $0.00, is billed at the suggested price (landed cost + GPM)."""
-    if unit_price is not None and unit_price > 0:
-        return unit_price
-    if suggested is None:
-        raise Invalid("the line has no sales price and no suggested price")
-    return suggested
+def billing_price(line: K2kPrebookLine | ProductPrebookLine, gpm_pct: Decimal) -> Decimal | None:
+    """What a prebook line's goods are billed at per unit when they are received: its sales price; without one
+    (or at $0.00) the suggested price - a K2K line's from its landed cost as quoted, a product line's from its
+    cost (product_sale_price, at `gpm_pct`, the receiving location's). None when there is nothing to bill at."""
+    if isinstance(line, ProductPrebookLine):
+        return product_sale_price(line, gpm_pct)
+    if line.unit_price is not None and line.unit_price > 0:
+        return line.unit_price
+    return line.suggested_price
 
 
 def receiving_location(bought_for: str | None, locations: Sequence[str]) -> str:

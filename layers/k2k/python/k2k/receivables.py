@@ -19,7 +19,8 @@ from k2k.models import Model
 
 
 class CustomerInvoiceSource(StrEnum):
-    K2K_STAGING = "K2K_STAGING"
+    K2K_STAGING = "K2K_STAGING"  # automatic billing of K2K boxes received from staging
+    PO_STAGING = "PO_STAGING"  # automatic billing of a standalone PO's goods received from staging (seed 003)
     HAND = "HAND"
     IMPORT = "IMPORT"
 
@@ -27,6 +28,7 @@ class CustomerInvoiceSource(StrEnum):
 # The ledger entry each source posts.
 ENTRY_TYPE = {
     CustomerInvoiceSource.K2K_STAGING: EntryType.STAGING_INVOICE,
+    CustomerInvoiceSource.PO_STAGING: EntryType.STAGING_INVOICE,
     CustomerInvoiceSource.HAND: EntryType.HAND_INVOICE,
     CustomerInvoiceSource.IMPORT: EntryType.IMPORTED_INVOICE,
 }

@@ -18,7 +18,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal, TypeVar
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from k2k import clock, pricing, store
 from k2k.auth import Caller
@@ -31,7 +31,10 @@ from k2k.bounds import (
     Input,
     Label,
     LineBoxes,
+    LineNo,
+    Money,
     Name,
+    Quantity,
     StemsPerBunch,
     UnitMoney,
     Version,
@@ -59,6 +62,7 @@ from k2k.orders import (
     PoStatus,
     Prebook,
     PrebookLine,
+    ProductPrebookLine,
     PurchaseOrder,
     PurchaseOrderPlaced,
     ShipVia,
@@ -74,7 +78,9 @@ from k2k.orders import (
     choose_po,
     next_line_no,
 )
-from k2k.services import accounts
+from k2k.purchasing import PlannedLine, StandalonePurchaseOrder
+from k2k.services import accounts, purchasing
+from k2k.services import products as product_svc
 from k2k.services.inventory import StockMove, get_line, merged, present
 from k2k.services.inventory import events as stock_events
 from k2k.services.network import connection_for_buyer, get_company
@@ -97,6 +103,8 @@ from k2k.services.order_data import (
 from k2k.store import ConditionFailed, LostRace, Store, retrying
 
 L = TypeVar("L", bound=VendorOrderLine)
+
+MAX_TRANSACTION_ITEMS = 100  # DynamoDB's limit on one TransactWriteItems (the local cloud enforces it too)
 
 
 def _id() -> str:
@@ -377,10 +385,33 @@ def expire_cart(db: Store, buyer_id: str, cart_id: str) -> Cart | None:
 # -- prebooks and POs from prebooks -------------------------------------------------------------
 
 class PrebookLineIn(Input):
-    vendor_company_id: CompanyId
-    line_id: Id
-    boxes: LineBoxes
+    """A K2K line from the availability (vendor_company_id, line_id, boxes), or a product of the company's
+    catalogue (product_code, quantity, and its cost when known), e.g. finished goods pre-sold."""
+
+    vendor_company_id: CompanyId | None = Field(default=None, description="K2K lines: the vendor")
+    line_id: Id | None = Field(default=None, description="K2K lines: the vendor's line in the availability")
+    boxes: LineBoxes | None = Field(default=None, description="K2K lines")
+    product_code: Code | None = Field(default=None, description="product lines: a product of the catalogue")
+    quantity: Quantity | None = Field(default=None, description="product lines: units of the product")
     unit_price: UnitMoney | None = Field(default=None, description="null or 0.00: billed at the suggested price")
+    cost: Money | None = Field(default=None, description=(
+        "product lines: the line's total cost (live goods' landed cost + hard goods + labour, for all its "
+        "units), from which the prebook shows its GPM; a K2K line's cost comes from the availability"))
+
+    @model_validator(mode="after")
+    def _k2k_or_product(self) -> PrebookLineIn:
+        k2k = (self.vendor_company_id, self.line_id, self.boxes)
+        product = (self.product_code, self.quantity)
+        if any(v is not None for v in product) or self.cost is not None:
+            if any(v is not None for v in k2k):
+                raise ValueError("a line is either a K2K line (vendor_company_id, line_id, boxes) or a product "
+                                 "line (product_code, quantity, cost), not both")
+            if None in product:
+                raise ValueError("a product line names its product_code and quantity")
+        elif None in k2k:
+            raise ValueError("a K2K line names its vendor_company_id, line_id and boxes "
+                             "(a product line: product_code and quantity)")
+        return self
 
 
 class PrebookIn(Input):
@@ -391,8 +422,19 @@ class PrebookIn(Input):
     salesperson: Name | None = None
     location: Code | None = None
     lines: list[PrebookLineIn] = Field(min_length=1, max_length=MAX_PREBOOK_LINES,
-                                       description=f"at most {MAX_PREBOOK_LINES} lines from at most "
+                                       description=f"at most {MAX_PREBOOK_LINES} lines, the K2K ones from at most "
                                                    f"{MAX_PREBOOK_VENDORS} vendors (bought in one step)")
+
+
+def _product_line(db: Store, company_id: str, n: int, ln: PrebookLineIn) -> ProductPrebookLine:
+    assert ln.product_code is not None and ln.quantity is not None
+    try:
+        product = product_svc.get_product(db, company_id, ln.product_code)
+    except NotFound as e:
+        raise Invalid(f"product {ln.product_code} not found", field=f"lines.{n - 1}.product_code") from e
+    return ProductPrebookLine(line_no=n, product_code=product.code, description=product.description,
+                              kind=product.kind, unit=product.unit, quantity=ln.quantity,
+                              unit_price=ln.unit_price, cost=ln.cost)
 
 
 def create_prebook(db: Store, caller: Caller, body: PrebookIn) -> Prebook:
@@ -400,8 +442,14 @@ def create_prebook(db: Store, caller: Caller, body: PrebookIn) -> Prebook:
     if accounts.get_customer(db, buyer.company_id, body.customer_code) is None:
         raise Invalid(f"customer {body.customer_code} not found", field="customer_code")
     check_prebook_size([ln.vendor_company_id for ln in body.lines])
+    if body.location is not None and body.location not in buyer.location_codes:
+        raise Invalid(f"location {body.location} is not one of {', '.join(buyer.location_codes)}", field="location")
     lines: list[PrebookLine] = []
     for n, ln in enumerate(body.lines, start=1):
+        if ln.product_code is not None:
+            lines.append(_product_line(db, buyer.company_id, n, ln))
+            continue
+        assert ln.vendor_company_id is not None and ln.line_id is not None and ln.boxes is not None
         q = quote(db, buyer, ln.vendor_company_id, ln.line_id, body.location)
         check_ship_date(body.ship_date, q.earliest_ship_date)
         lines.append(K2kPrebookLine(line_no=n, vendor_company_id=ln.vendor_company_id, vendor_line_id=ln.line_id,
@@ -419,66 +467,163 @@ def create_prebook(db: Store, caller: Caller, body: PrebookIn) -> Prebook:
     return prebook
 
 
-def create_pos_from_prebook(db: Store, caller: Caller, prebook_id: str) -> list[PurchaseOrder]:
-    """Buy the prebook's K2K lines: one PO per vendor (joining a pending one when the rules allow),
-    auto-approved, with the vendor's order lines checked out - a prebook is a firm sale."""
-    buyer = get_company(db, caller.company_id)
+class PrebookPoLineIn(Input):
+    line_no: LineNo = Field(description="a product line of the prebook")
+    vendor_code: Code = Field(description="one of the company's vendors (K2K or not), e.g. the production company")
+    unit_cost: UnitMoney = Field(description="the PO line's cost per unit: for finished goods, the production "
+                                             "company's labour (the materials are in the prebook line's cost)")
 
-    def attempt() -> list[PurchaseOrder]:
+
+class PrebookPosIn(Input):
+    lines: list[PrebookPoLineIn] = Field(default_factory=list, max_length=MAX_PREBOOK_LINES, description=(
+        "the product lines to buy now, each with its vendor and cost: one standalone PO per vendor. The K2K "
+        "lines not yet on a PO are bought too, from their own vendors at the availability's cost"))
+
+    @model_validator(mode="after")
+    def _once_each(self) -> PrebookPosIn:
+        numbers = [ln.line_no for ln in self.lines]
+        if len(numbers) != len(set(numbers)):
+            raise ValueError("each prebook line is named once")
+        return self
+
+
+def create_pos_from_prebook(db: Store, caller: Caller, prebook_id: str,
+                            body: PrebookPosIn | None = None) -> list[PurchaseOrder | StandalonePurchaseOrder]:
+    """Buy a prebook's lines not yet on a PO, in one step: its K2K lines from their vendors (one PO per vendor,
+    joining a pending one when the rules allow, auto-approved, the vendor's order lines checked out - a
+    prebook is a firm sale), and the product lines `body` names on one standalone PO per chosen vendor
+    (purchasing.plan_po), each PO line linked to its prebook line."""
+    buyer = get_company(db, caller.company_id)
+    chosen = body.lines if body else []
+
+    def attempt() -> list[PurchaseOrder | StandalonePurchaseOrder]:
         now = clock.now()
         prebook = get_prebook(db, buyer.company_id, prebook_id)
-        todo = [ln for ln in prebook.lines if isinstance(ln, K2kPrebookLine) and ln.po_id is None
-                and ln.status is LineStatus.ACTIVE]
-        if not todo:
+        k2k_todo = [ln for ln in prebook.lines if isinstance(ln, K2kPrebookLine) and ln.po_id is None
+                    and ln.status is LineStatus.ACTIVE]
+        products = _chosen_product_lines(prebook, chosen)
+        if not k2k_todo and not products:
+            waiting = [str(ln.line_no) for ln in prebook.lines if isinstance(ln, ProductPrebookLine)
+                       and ln.po_id is None and ln.status is LineStatus.ACTIVE]
+            if waiting:
+                raise Invalid(f"line(s) {', '.join(waiting)} of this prebook are products: name a vendor and unit "
+                              "cost for each to buy them on a standalone PO", field="lines")
             raise Conflict("every line of this prebook is already on a purchase order")
-        check_prebook_size([ln.vendor_company_id for ln in todo])  # prebooks stored before it was checked
-        per_vendor = defaultdict(int, {v: sum(1 for ln in todo if ln.vendor_company_id == v)
-                                       for v in {ln.vendor_company_id for ln in todo}})
-        pos: dict[str, tuple[PurchaseOrder, VendorOrder]] = {}
-        moves: list[StockMove] = []
-        others: list[store.Op] = []
-        updated_lines = {ln.line_no: ln for ln in prebook.lines}
+        updated_lines: dict[int, PrebookLine] = {ln.line_no: ln for ln in prebook.lines}
         selling = prebook.location if prebook.location in buyer.location_codes else None
-        for ln in todo:
-            q = quote(db, buyer, ln.vendor_company_id, ln.vendor_line_id, selling)
-            if ln.vendor_company_id not in pos:
-                found = choose_po(pending_pos(db, buyer.company_id), ln.vendor_company_id, prebook.ship_date,
-                                  Source.PREBOOK, None, False, adding=per_vendor[ln.vendor_company_id])
-                if found is None:
-                    pos[ln.vendor_company_id] = _new_po(buyer, q, prebook.ship_date, Source.PREBOOK, False,
-                                                        PoStatus.PENDING_APPROVAL, now)
-                else:
-                    pos[ln.vendor_company_id] = (found, get_order(db, found.vendor_company_id, found.order_id))
-            po, order = pos[ln.vendor_company_id]
-            line = _order_line(q, next_line_no(po.lines), ln.boxes, prebook.customer_code, True,
-                               prebook_id=prebook_id, prebook_line_no=ln.line_no)
-            pos[ln.vendor_company_id] = (po.model_copy(update={"lines": [*po.lines, line]}),
-                                         order.model_copy(update={"lines": [*order.lines, line.for_vendor()]}))
-            updated_lines[ln.line_no] = ln.model_copy(update={"po_id": po.po_id, "po_line_no": line.line_no,
-                                                               "unit_cost": q.unit_cost})
-            moves.append(StockMove(ln.vendor_company_id, ln.vendor_line_id, q.line.box_code, on_hand=-ln.boxes,
-                                   sold=ln.boxes, price=q.line.price))
-        moves = merged(moves)  # one stock op per vendor line: a transaction touches each item once
-        others += stock_events(moves)
-        result = []
-        for po, order in pos.values():
-            created = po.version == 0
-            was = None if created else po.status
-            po = bump(po, status=PoStatus.APPROVED, updated_at=now)  # K2K POs are approved automatically
-            others += pending_guard(db, was, po)
-            order = bump(order, updated_at=now)
+        ops: list[store.Op] = []
+        moves: list[StockMove] = []
+        result: list[PurchaseOrder | StandalonePurchaseOrder] = []
+        if k2k_todo:
+            k2k_pos, ops, moves = _k2k_pos(db, buyer, prebook, k2k_todo, updated_lines, now)
+            result += k2k_pos
+        for vendor_code, lines in _by_vendor(products).items():
+            try:
+                po, po_ops = purchasing.plan_po(db, caller, vendor_code, prebook.customer_code, prebook.ship_date,
+                                                [_po_line(prebook, ln, cost) for ln, cost in lines], selling)
+            except Invalid as e:
+                if e.details and e.details[0].get("field") == "vendor_code":  # the request's line that named it
+                    first = next(i for i, c in enumerate(chosen) if c.vendor_code == vendor_code)
+                    raise Invalid(e.message, field=f"lines.{first}.vendor_code") from e
+                raise
             result.append(po)
-            others += [written(po, po_key(buyer.company_id, po.po_id), "PO"),
-                       written(order, order_key(po.vendor_company_id, order.order_id), "ORDER")]
-            if created:
-                others.append(outbox(new_event(PurchaseOrderPlaced(order=order), company_id=buyer.company_id,
-                                               aggregate_id=po.po_id, aggregate_version=po.version)))
+            ops += po_ops
+            for (ln, _), po_line in zip(lines, po.lines, strict=True):
+                updated_lines[ln.line_no] = ln.model_copy(update={
+                    "po_id": po.po_id, "po_line_no": po_line.line_no, "vendor_code": vendor_code})
         prebook = bump(prebook, lines=[updated_lines[n] for n in sorted(updated_lines)])
-        others.append(written(prebook, prebook_key(buyer.company_id, prebook_id), "PREBOOK"))
-        transact(db, others, moves)
+        ops.append(written(prebook, prebook_key(buyer.company_id, prebook_id), "PREBOOK"))
+        if len(ops) + len(moves) > MAX_TRANSACTION_ITEMS:
+            raise Invalid(f"buying these lines in one step takes {len(ops) + len(moves)} writes, more than "
+                          f"{MAX_TRANSACTION_ITEMS}: name fewer product lines (or vendors) and buy the rest "
+                          "next", field="lines")
+        transact(db, ops, moves)
         return result
 
     return retrying(attempt)
+
+
+def _chosen_product_lines(prebook: Prebook,
+                          chosen: list[PrebookPoLineIn]) -> list[tuple[ProductPrebookLine, PrebookPoLineIn]]:
+    """The product lines the request names, each still to buy; a line that is not one is the request's error."""
+    by_no = {ln.line_no: ln for ln in prebook.lines}
+    found = []
+    for i, choice in enumerate(chosen):
+        ln = by_no.get(choice.line_no)
+        where = f"lines.{i}.line_no"
+        if ln is None:
+            raise Invalid(f"the prebook has no line {choice.line_no}", field=where)
+        if not isinstance(ln, ProductPrebookLine):
+            raise Invalid(f"line {choice.line_no} is a K2K line: it is bought from its vendor at the "
+                          "availability's cost", field=where)
+        if ln.status is not LineStatus.ACTIVE:
+            raise Conflict(f"line {choice.line_no} is {ln.status.value.lower()}")
+        if ln.po_id is not None:
+            raise Conflict(f"line {choice.line_no} is already on purchase order {ln.po_id}")
+        found.append((ln, choice))
+    return found
+
+
+def _by_vendor(lines: list[tuple[ProductPrebookLine, PrebookPoLineIn]]
+               ) -> dict[str, list[tuple[ProductPrebookLine, Decimal]]]:
+    grouped: dict[str, list[tuple[ProductPrebookLine, Decimal]]] = defaultdict(list)
+    for ln, choice in lines:
+        grouped[choice.vendor_code].append((ln, choice.unit_cost))
+    return grouped
+
+
+def _po_line(prebook: Prebook, ln: ProductPrebookLine, unit_cost: Decimal) -> PlannedLine:
+    """A product line as a line of the PO that buys it, linked back to the prebook (staging bills it)."""
+    return PlannedLine(product_code=ln.product_code, quantity=ln.quantity, unit_cost=unit_cost,
+                       prebook_id=prebook.prebook_id, prebook_line_no=ln.line_no)
+
+
+def _k2k_pos(db: Store, buyer: Company, prebook: Prebook, todo: list[K2kPrebookLine],
+             updated_lines: dict[int, PrebookLine], now: datetime
+             ) -> tuple[list[PurchaseOrder], list[store.Op], list[StockMove]]:
+    """The K2K POs of a prebook's K2K lines, the ops that write them, and their stock moves."""
+    check_prebook_size([ln.vendor_company_id for ln in todo])  # prebooks stored before it was checked
+    per_vendor = defaultdict(int, {v: sum(1 for ln in todo if ln.vendor_company_id == v)
+                                   for v in {ln.vendor_company_id for ln in todo}})
+    pos: dict[str, tuple[PurchaseOrder, VendorOrder]] = {}
+    moves: list[StockMove] = []
+    others: list[store.Op] = []
+    selling = prebook.location if prebook.location in buyer.location_codes else None
+    for ln in todo:
+        q = quote(db, buyer, ln.vendor_company_id, ln.vendor_line_id, selling)
+        if ln.vendor_company_id not in pos:
+            found = choose_po(pending_pos(db, buyer.company_id), ln.vendor_company_id, prebook.ship_date,
+                              Source.PREBOOK, None, False, adding=per_vendor[ln.vendor_company_id])
+            if found is None:
+                pos[ln.vendor_company_id] = _new_po(buyer, q, prebook.ship_date, Source.PREBOOK, False,
+                                                    PoStatus.PENDING_APPROVAL, now)
+            else:
+                pos[ln.vendor_company_id] = (found, get_order(db, found.vendor_company_id, found.order_id))
+        po, order = pos[ln.vendor_company_id]
+        line = _order_line(q, next_line_no(po.lines), ln.boxes, prebook.customer_code, True,
+                           prebook_id=prebook.prebook_id, prebook_line_no=ln.line_no)
+        pos[ln.vendor_company_id] = (po.model_copy(update={"lines": [*po.lines, line]}),
+                                     order.model_copy(update={"lines": [*order.lines, line.for_vendor()]}))
+        updated_lines[ln.line_no] = ln.model_copy(update={"po_id": po.po_id, "po_line_no": line.line_no,
+                                                           "unit_cost": q.unit_cost})
+        moves.append(StockMove(ln.vendor_company_id, ln.vendor_line_id, q.line.box_code, on_hand=-ln.boxes,
+                               sold=ln.boxes, price=q.line.price))
+    moves = merged(moves)  # one stock op per vendor line: a transaction touches each item once
+    others += stock_events(moves)
+    result = []
+    for po, order in pos.values():
+        created = po.version == 0
+        was = None if created else po.status
+        po = bump(po, status=PoStatus.APPROVED, updated_at=now)  # K2K POs are approved automatically
+        others += pending_guard(db, was, po)
+        order = bump(order, updated_at=now)
+        result.append(po)
+        others += [written(po, po_key(buyer.company_id, po.po_id), "PO"),
+                   written(order, order_key(po.vendor_company_id, order.order_id), "ORDER")]
+        if created:
+            others.append(outbox(new_event(PurchaseOrderPlaced(order=order), company_id=buyer.company_id,
+                                           aggregate_id=po.po_id, aggregate_version=po.version)))
+    return result, others, moves
 
 
 # -- a PO with K2K products, bought from the buyer's availability ------------------------------

@@ -29,8 +29,9 @@ from k2k.ledger import credit_refusal
 from k2k.models import Model
 from k2k.money import cents
 from k2k.network import Company, Customer
-from k2k.orders import K2kPrebookLine, OrderLine, StagingReceived, received_line, receiving_location, sale_price
+from k2k.orders import OrderLine, StagingReceived, billing_price, received_line, receiving_location
 from k2k.paging import Page
+from k2k.purchasing import PoLine
 from k2k.receivables import CustomerInvoice, CustomerInvoiceLine, CustomerInvoiceSource
 from k2k.services import inventory as inventory_svc
 from k2k.services import purchasing
@@ -87,8 +88,8 @@ def _find(db: Store, buyer: str, body: ReceiveIn) -> Item:
     return waiting[0]
 
 
-def _invoice(invoice_id: str, buyer: Company, customer: Customer, line: OrderLine, boxes: int, price: Decimal,
-             prebook_id: str) -> CustomerInvoice:
+def _invoice(invoice_id: str, buyer: Company, customer: Customer, line: OrderLine | PoLine, boxes: int,
+             price: Decimal, prebook_id: str, source: CustomerInvoiceSource) -> CustomerInvoice:
     units = boxes * pricing.units_per_box(line.unit_type.value, line.bunches_per_box, line.stems_per_bunch)
     total = cents(units * price)
     now = clock.now()
@@ -97,7 +98,7 @@ def _invoice(invoice_id: str, buyer: Company, customer: Customer, line: OrderLin
         customer_code=customer.code, invoice_date=now.date(), lines=[CustomerInvoiceLine(
             box_code=line.box_code, product=line.product, boxes=boxes, unit_type=line.unit_type.value,
             units=units, unit_price=price, total=total)],
-        total=total, balance=total, source=CustomerInvoiceSource.K2K_STAGING, prebook_id=prebook_id, created_at=now)
+        total=total, balance=total, source=source, prebook_id=prebook_id, created_at=now)
 
 
 def receive(db: Store, caller: Caller, body: ReceiveIn) -> Receipt:
@@ -114,12 +115,16 @@ def receive(db: Store, caller: Caller, body: ReceiveIn) -> Receipt:
                             condition="boxes_received = :read")]
         settings = buyer.settings.buyer
         standalone = purchasing.staged_line(staged)
-        if standalone is not None:  # a standalone PO's line: counted on its PO, stocked at its landed cost
+        if standalone is not None:  # a standalone PO's line: counted on its PO, billed or stocked at landed cost
             sa = standalone
             receipt = Receipt(po_id=staged["po_id"], box_code=sa.box_code, boxes=boxes)
             ops += purchasing.receipt_ops(db, buyer.company_id, receipt.po_id, sa.line_no, boxes)
-            _into_inventory(db, buyer, sa.box_code, boxes, receipt, ops, lambda today: purchasing_rules.received_line(
-                sa, boxes, settings.gpm_for(sa.location), today))
+            # Bought for a prebook (finished goods from the production company, seed 003): bill its customer.
+            if not (settings.automatic_billing_allocation and sa.prebook_id
+                    and _bill(db, buyer, caller, sa, boxes, receipt, ops)):
+                _into_inventory(db, buyer, sa.box_code, boxes, receipt, ops,
+                                lambda today: purchasing_rules.received_line(sa, boxes, settings.gpm_for(sa.location),
+                                                                             today))
         else:
             line = OrderLine.model_validate(staged["line"])
             receipt = Receipt(po_id=staged["po_id"], box_code=line.box_code, boxes=boxes)
@@ -144,8 +149,11 @@ def receive(db: Store, caller: Caller, body: ReceiveIn) -> Receipt:
 RECEIPT_ATTEMPTS = 25  # receipts for one customer contend on its account: each round one of them wins
 
 
-def _bill(db: Store, buyer: Company, caller: Caller, line: OrderLine, boxes: int, receipt: Receipt,
+def _bill(db: Store, buyer: Company, caller: Caller, line: OrderLine | PoLine, boxes: int, receipt: Receipt,
           ops: list[store.Op]) -> bool:
+    """Bill the received boxes to the customer of the prebook the PO line was bought for, at the prebook
+    line's price (k2k.orders.billing_price), unless the customer is gone, on credit hold or would go over its
+    limit, or the line has no price to bill at: then False, and the receipt says why."""
     assert line.prebook_id is not None
     prebook = get_prebook(db, buyer.company_id, line.prebook_id)
     customer = get_customer(db, buyer.company_id, prebook.customer_code)
@@ -153,10 +161,14 @@ def _bill(db: Store, buyer: Company, caller: Caller, line: OrderLine, boxes: int
         receipt.not_billed_because = f"customer {prebook.customer_code} no longer exists"
         return False
     pl = next(p for p in prebook.lines if p.line_no == line.prebook_line_no)
-    assert isinstance(pl, K2kPrebookLine)  # a K2K PO line is bought for a K2K prebook line
+    price = billing_price(pl, buyer.settings.buyer.gpm_for(receiving_location(line.location, buyer.location_codes)))
+    if price is None:
+        receipt.not_billed_because = (f"line {pl.line_no} of prebook {prebook.prebook_id} has no sales price and "
+                                      "no cost to suggest one from")
+        return False
     invoice_id, take_number = next_invoice_number(db, buyer.company_id)
-    invoice = _invoice(invoice_id, buyer, customer, line, boxes, sale_price(pl.unit_price, pl.suggested_price),
-                       prebook.prebook_id)
+    source = CustomerInvoiceSource.PO_STAGING if isinstance(line, PoLine) else CustomerInvoiceSource.K2K_STAGING
+    invoice = _invoice(invoice_id, buyer, customer, line, boxes, price, prebook.prebook_id, source)
     why = credit_refusal(customer.credit_hold, customer.credit_limit, customer.balance, invoice.total)
     if why:
         receipt.not_billed_because = why
