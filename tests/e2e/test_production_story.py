@@ -161,7 +161,7 @@ def test_twenty_bouquets_presold_produced_by_a_third_party_and_billed_to_the_fin
     assert bloom.buyer.post("/staging/receive", json=receive).status == 404
     cloud.drain()
     assert bloom.balance("HOTEL") == D("500.00")
-    assert len(bloom.ar.get("/customer-invoices", params={"customer_code": "HOTEL"}).json()) == 1
+    assert len(bloom.ar.items("/customer-invoices", params={"customer_code": "HOTEL"})) == 1
 
 
 def test_buying_a_prebook_s_products_once_behind_tenant_walls_and_roles(bloom):
