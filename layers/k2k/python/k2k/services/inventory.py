@@ -56,14 +56,14 @@ def _box_code_key(company_id: str, box_code: str) -> dict[str, str]:
     return {"pk": keys.company_pk(company_id), "sk": f"BOXCODE#{box_code}"}
 
 
-def _check_location(company: Company, location: str) -> None:
+def check_location(company: Company, location: str) -> None:
     if location not in company.location_codes:
         raise Invalid(f"location {location} is not one of {', '.join(company.location_codes)}", field="location")
 
 
 def new_line(company: Company, fields: LineFields, now: datetime, today: date | None = None) -> InventoryLine:
     """A line as the vendor creates it (validated against the company, not yet stored)."""
-    _check_location(company, fields.location)
+    check_location(company, fields.location)
     if fields.received_date is None and fields.inventory_type is not InventoryType.FUTURE_SALES:
         # Received today where the vendor is, which is how its boxes age.
         local_today = today or pricing.local_now(company.settings.timezone, now).date()
@@ -119,7 +119,7 @@ def update_line(db: Store, caller: Caller, line_id: str, patch: LinePatch) -> In
         except ValidationError as e:  # the patched line as a whole breaks a rule (a future line with no date)
             details = bounds.problems(e, ("body",))
             raise Invalid(f"invalid input: {', '.join(d['field'] for d in details)}", details=details) from e
-        _check_location(company, changed.location)
+        check_location(company, changed.location)
         event = new_event(changed, company_id=changed.vendor_company_id, aggregate_id=line_id,
                           aggregate_version=changed.version)
         try:
@@ -132,6 +132,25 @@ def update_line(db: Store, caller: Caller, line_id: str, patch: LinePatch) -> In
             if patch.version is not None:
                 raise Conflict("the line changed meanwhile; read it again") from e
     raise Conflict("the line keeps changing; try again")
+
+
+def change_ops(current: InventoryLine, changed: InventoryLine, names: Iterable[str]) -> list[store.Op]:
+    """Transaction items that write a change made by `apply_patch` (the fields `names` names), if the line
+    is still at the version it was read at, and its event."""
+    event = new_event(changed, company_id=changed.vendor_company_id, aggregate_id=changed.line_id,
+                      aggregate_version=changed.version)
+    return [_patched(_line_key(current.vendor_company_id, current.line_id), changed, names, current.version),
+            outbox(event)]
+
+
+def line_for_box_code(db: Store, company_id: str, box_code: str) -> InventoryLine | None:
+    """The company's line with this box code (box codes are unique per company), or None."""
+    found = db.get(*_box_code_key(company_id, box_code).values())
+    if found is None:
+        return None
+    with suppress(NotFound):
+        return get_line(db, company_id, str(found["line_id"]))
+    return None
 
 
 def _patched(key: dict[str, str], changed: InventoryLine, names: Iterable[str], expected: int) -> store.Op:
@@ -152,31 +171,36 @@ def _patched(key: dict[str, str], changed: InventoryLine, names: Iterable[str], 
     return store.update(key, expression, values, condition="version = :expected", names=attributes)
 
 
+def removal_ops(current: InventoryLine) -> list[store.Op]:
+    """Transaction items that remove a line read at `current.version`, and its event. The removal is
+    conditional: whatever a read said, nothing held or sold unshipped at the write (`removal_refusal`)."""
+    company_id, line_id = current.vendor_company_id, current.line_id
+    removed = InventoryLineRemoved(line_id=line_id, vendor_company_id=company_id, version=current.version + 1)
+    event = new_event(removed, company_id=company_id, aggregate_id=line_id, aggregate_version=removed.version)
+    return [
+        store.delete(_line_key(company_id, line_id),
+                     condition="version = :v AND (attribute_not_exists(boxes_held) OR boxes_held = :zero) "
+                               "AND (attribute_not_exists(boxes_sold) OR boxes_sold = :zero "
+                               "OR boxes_sold = boxes_shipped)",
+                     values={":v": current.version, ":zero": 0}),
+        store.delete(_box_code_key(company_id, current.box_code)),
+        outbox(event),
+    ]
+
+
 def remove_line(db: Store, caller: Caller, line_id: str) -> None:
     current = get_line(db, caller.company_id, line_id)
-    _refuse_removal(db, current)
-    removed = InventoryLineRemoved(line_id=line_id, vendor_company_id=caller.company_id,
-                                   version=current.version + 1)
-    event = new_event(removed, company_id=caller.company_id, aggregate_id=line_id,
-                      aggregate_version=removed.version)
+    refuse_removal(db, current)
     try:
-        db.transact([
-            # The version read, and - whatever a read said - nothing held or sold unshipped at the write.
-            store.delete(_line_key(caller.company_id, line_id),
-                         condition="version = :v AND (attribute_not_exists(boxes_held) OR boxes_held = :zero) "
-                                   "AND (attribute_not_exists(boxes_sold) OR boxes_sold = :zero "
-                                   "OR boxes_sold = boxes_shipped)",
-                         values={":v": current.version, ":zero": 0}),
-            store.delete(_box_code_key(caller.company_id, current.box_code)),
-            outbox(event),
-        ])
+        db.transact(removal_ops(current))
     except ConditionFailed as e:
         with suppress(NotFound):  # removed meanwhile: the version check says so below
-            _refuse_removal(db, get_line(db, caller.company_id, line_id))
+            refuse_removal(db, get_line(db, caller.company_id, line_id))
         raise Conflict("the line changed meanwhile; read it again") from e
 
 
-def _refuse_removal(db: Store, line: InventoryLine) -> None:
+def refuse_removal(db: Store, line: InventoryLine) -> None:
+    """Conflict (409, naming the orders that hold it) when the line has boxes held or sold unshipped."""
     why = removal_refusal(line)
     if why is None:
         return
