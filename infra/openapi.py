@@ -57,6 +57,7 @@ TAGS: dict[str, tuple[str, ...]] = {
     "invoices": ("invoices",),
     "reconciliation": ("reconciliation",),
     "imports": ("imports", "open-invoices", "pending-boxes"),
+    "integrations": ("integrations",),
 }
 TAG_DESCRIPTIONS = {
     "network": "Companies, their vendors, and the K2K connections between a vendor and its buyers",
@@ -72,6 +73,8 @@ TAG_DESCRIPTIONS = {
     "invoices": "The vendor's invoices to its K2K buyers (numbered without gaps, with a PDF)",
     "reconciliation": "The buyer's purchase orders held against the vendor's invoices: approve, send back, pay",
     "imports": "Data Import: Excel files dropped or uploaded become open invoices, open credits or inventory",
+    "integrations": "Partner events: a company's K2K events to its webhook or its AWS account, failed deliveries, "
+                    "the event catalogue and schemas, inventory sent in batches by a vendor's own system",
 }
 TAG_OF = {segment: tag for tag, segments in TAGS.items() for segment in segments}
 # Reads that start from the caller's own company, which answers 404 until the operator has set it up.

@@ -31,6 +31,14 @@ Each fix is a monkeypatch applied when the emulator starts (`install()`) and und
   dashboard, and never removes one: most of what a busy day grows. Here the classes track their
   instances weakly: the dashboard and moto's resets still see every live one, and one that moto
   itself no longer holds is freed.
+
+One fix adds what moto lacks rather than what it keeps: EventBridge partner event sources (partner
+events, docs/integrate.md). moto creates the source in the company's account but puts a partner's
+events on that account's default bus, and reads an event bus name as the text after its last "/",
+so the partner event bus (named like its source, `aws.partner/<partner>/<stage>/<company>`) cannot
+be given a rule. Here a bus name or ARN keeps its slashes, and PutPartnerEvents goes to the bus
+the account associated with the source (CreateEventBus with EventSourceName), as in AWS; an event
+for a source no bus is associated with, or one that was deleted, reaches nothing.
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ import copy
 import inspect
 import json
 import time
+import uuid
 import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -57,6 +66,7 @@ from moto.dynamodb.models.table import Table
 from moto.dynamodb.models.utilities import bytesize
 from moto.dynamodbstreams.models import DynamoDBStreamsBackend, ShardIterator
 from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
+from moto.events.models import EventsBackend, events_backends
 
 # moto's item size limit (LimitedSizeDict: DynamoDB's 400 KB, as measured by moto's authors).
 ITEM_BYTES = 405_000
@@ -83,6 +93,9 @@ def install() -> None:
     _patch(DynamoDBStreamsHandler, "get_records", _get_records_as_json)
     _patch(dynamodb_models, "get_filter_expression", _condition)  # where moto's writes look it up
     _patch(table_module, "get_filter_expression", _condition)
+    _patch(EventsBackend, "_normalize_event_bus_arn", _event_bus_name)
+    _patch(EventsBackend, "put_partner_events", _put_partner_events)
+    _patch(EventsBackend, "create_partner_event_source", _create_partner_event_source)
 
 
 def uninstall() -> None:
@@ -364,3 +377,34 @@ def forget_stream_records(stream_arn: str, through: int) -> int:
     del shard.items[:dropped]
     shard.starting_sequence_number += dropped
     return dropped
+
+
+# -- EventBridge partner event sources -----------------------------------------------------------
+
+def _event_bus_name(self: EventsBackend, event_bus_arn: str | None) -> str:
+    if event_bus_arn is None:
+        return "default"
+    return event_bus_arn.split(":event-bus/", 1)[-1]  # a name may hold "/" (aws.partner/...)
+
+
+def _create_partner_event_source(self: EventsBackend, name: str, account_id: str) -> Any:
+    created = _original(EventsBackend, "create_partner_event_source")(self, name, account_id)
+    created.state = "ACTIVE"  # created again after a delete (moto keeps the deleted one)
+    return created
+
+
+def _put_partner_events(self: EventsBackend, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    answers = []
+    for entry in entries:
+        source = self.partner_event_sources.get(entry.get("Source", ""))
+        if source is None:
+            answers.append({"ErrorCode": "InvalidArgument", "ErrorMessage": f"no event source {entry.get('Source')}"})
+            continue
+        answers.append({"EventId": str(uuid.uuid4())})
+        for account_id in source.accounts:
+            backend = events_backends[account_id][self.region_name]
+            if backend.event_sources.get(source.name) is not source or source.state != "ACTIVE":
+                continue
+            if source.name in backend.event_buses:  # the partner event bus the account associated with it
+                backend.put_events([{**entry, "EventBusName": source.name}])
+    return answers

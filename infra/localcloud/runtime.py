@@ -58,6 +58,8 @@ FAKE_AWS_ENV = {
 UNSET_AWS_ENV = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL")
 # The layer's clock (k2k.clock) adds this to the system time; advance() moves it.
 CLOCK_OFFSET_ENV = "K2K_CLOCK_OFFSET_SECONDS"
+# k2k.services.partners: webhooks may go to http://127.0.0.1 here (deployed: https to public hosts only).
+PARTNER_WEBHOOKS_TO_LOOPBACK = "K2K_WEBHOOKS_TO_LOOPBACK"
 BACKGROUND_ROUNDS = 20
 # In the background, the schedules are listed this often (each drain round lists them).
 SCHEDULE_LISTING_SECONDS = 2.0
@@ -142,6 +144,7 @@ class LocalCloud:
         self._emulator.serialize(self._own.events)
         self.resources = provision(self.template, self._own)
         self._set_env(env)
+        self._set_env({PARTNER_WEBHOOKS_TO_LOOPBACK: "true"})  # tests' webhook receivers listen on 127.0.0.1
         self.clock_offset = 0.0
         self._set_env({CLOCK_OFFSET_ENV: "0"})
         isolation.install()  # concurrent requests must not share Powertools' current event

@@ -110,6 +110,11 @@ def build_world(cloud: Any, suffix: str) -> World:
     ok(rosa.post(f"/orders/{po['order_id']}/confirm", json={}))
     cloud.drain()
     receipt = ok(bloom.post("/staging/receive", json={"box_code": "FR50HB", "boxes": 1, "po_id": po["po_id"]}))
+    # Bloom's partner events: its AWS account, and a webhook nobody answers (port 9), whose CartOpened is parked.
+    subscription = ok(bloom.post("/integrations/subscriptions", json={
+        "target": "aws_account", "aws_account_id": "555555555555", "detail_types": ["OrderConfirmed"]}), 201)
+    ok(bloom.post("/integrations/subscriptions", json={
+        "target": "webhook", "url": "http://127.0.0.1:9/k2k", "detail_types": ["CartOpened"]}), 201)
     open_cart = ok(bloom.post("/carts", json=cart_add), 201)  # left open: its timer has not run out
     prebook = ok(bloom.post("/prebooks", json={
         "customer_code": customer, "ship_date": (cloud.now().date() + timedelta(days=6)).isoformat(),
@@ -118,6 +123,7 @@ def build_world(cloud: Any, suffix: str) -> World:
     cloud.drain()
     [invoice] = ok(rosa.get("/invoices"))["items"]
     billed = (receipt.get("billed") or {}).get("invoice_id")
+    [parked] = ok(bloom.get("/integrations/failed-deliveries"))["items"]
     assert billed, f"automatic billing made no customer invoice: {receipt}"
 
     rosa_id, bloom_id = company["rosaflor"], company["bloom"]
@@ -130,6 +136,8 @@ def build_world(cloud: Any, suffix: str) -> World:
         "customer_code": (bloom_id, customer), "vendor_code": (bloom_id, "ROSA"),
         "product_code": (bloom_id, "VASE-8"),
         "import_type": (None, "open-invoices"), "line_no": (None, "1"),
+        "subscription_id": (bloom_id, subscription["subscription_id"]),
+        "delivery_id": (bloom_id, parked["delivery_id"]), "detail_type": (None, "OrderConfirmed"),
     }
     body_ids = {"line_id": lines["FR50HB"], "vendor_company_id": rosa_id, "customer_code": customer,
                 "box_code": "FR50HB", "po_id": po["po_id"], "job_id": job["job_id"], "confirm": "CONFIRM",
@@ -138,7 +146,7 @@ def build_world(cloud: Any, suffix: str) -> World:
                 "pdf_base64": base64.b64encode(b"%PDF-1.4\n% matrix\n").decode()}
     secrets = {
         bloom_id: {email, name, po["po_id"], prebook["prebook_id"], bought["cart_id"], open_cart["cart_id"],
-                   job["job_id"], billed, po["order_id"]},
+                   job["job_id"], billed, po["order_id"], subscription["subscription_id"], parked["delivery_id"]},
         rosa_id: {po["order_id"], f"purchasing@{bloom_id}.example", f"purchasing@{company['petal']}.example"},
     }
     return World(cloud.base_url, company, ids, body_ids, secrets)

@@ -152,6 +152,17 @@ ROUTES: Mapping[tuple[str, str], Roles] = {
     ("GET", "/pending-boxes"): INVENTORY_ROLES,
     ("POST", "/pending-boxes/confirm"): INVENTORY_ROLES,
     ("POST", "/pending-boxes/discard"): INVENTORY_ROLES,
+    # -- partner events: where a company's events go is a K2K setting (Admin, Setup); docs/integrate.md
+    ("POST", "/integrations/subscriptions"): SETUP_ROLES,
+    ("GET", "/integrations/subscriptions"): SETUP_ROLES,
+    ("GET", "/integrations/subscriptions/{subscription_id}"): SETUP_ROLES,
+    ("DELETE", "/integrations/subscriptions/{subscription_id}"): SETUP_ROLES,
+    ("GET", "/integrations/failed-deliveries"): SETUP_ROLES,
+    ("POST", "/integrations/failed-deliveries/{delivery_id}/redrive"): SETUP_ROLES,
+    ("GET", "/integrations/event-types"): SETUP_ROLES,
+    ("GET", "/integrations/event-types/{detail_type}"): SETUP_ROLES,
+    # A vendor's own system keeping its K2K stock: who keeps stock.
+    ("POST", "/integrations/inventory"): INVENTORY_ROLES,
 }
 
 

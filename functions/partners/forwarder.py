@@ -1,0 +1,66 @@
+"""The partner forwarder: every K2K event a company may receive goes to its subscriptions (k2k.partners).
+
+A delivery that fails is retried with backoff: the record fails and its message comes back after
+`retry_delay(attempt)` (SQS visibility). After MAX_ATTEMPTS the failed deliveries are parked in the
+company's list of failed deliveries (GET /integrations/failed-deliveries) and the record succeeds.
+"""
+
+import json
+import os
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from k2k import aws
+from k2k.config import Settings
+from k2k.consumer import UnhandledEvent, partial_batch
+from k2k.events import Event, from_eventbridge
+from k2k.observability import logger, set_correlation_id
+from k2k.partners import INTERNAL, MAX_ATTEMPTS, RECIPIENTS, retry_delay
+from k2k.services import partners as svc
+from k2k.store import Store
+
+QUEUE_URL_ENV = "PARTNER_QUEUE_URL"
+
+
+class RetryLater(Exception):
+    """Some deliveries failed; the message comes back after the backoff."""
+
+
+def _db() -> Store:
+    return Store(Settings.from_env().table_name)
+
+
+def _forward(event: Event, record: dict[str, Any]) -> None:
+    attempt = int((record.get("attributes") or {}).get("ApproximateReceiveCount") or 1)
+    failures = svc.forward(_db(), event)
+    if not failures:
+        return
+    if attempt >= MAX_ATTEMPTS:
+        svc.park(_db(), failures, event, attempt)
+        return
+    delay = retry_delay(attempt)
+    queue_url = os.environ.get(QUEUE_URL_ENV)
+    if queue_url:
+        aws.client("sqs").change_message_visibility(QueueUrl=queue_url, ReceiptHandle=record["receiptHandle"],
+                                                    VisibilityTimeout=delay)
+    raise RetryLater(f"{len(failures)} deliveries failed (attempt {attempt} of {MAX_ATTEMPTS}); again in {delay} s")
+
+
+# Every event type the tenant-wall table lets out; the rule in template.yaml routes exactly these.
+HANDLERS = {detail_type: _forward for detail_type in RECIPIENTS if detail_type not in INTERNAL}
+
+
+def _record(record: dict[str, Any]) -> None:
+    event = from_eventbridge(json.loads(record["body"]))
+    set_correlation_id(event.metadata.correlation_id)
+    handler = HANDLERS.get(event.detail_type)
+    if handler is None:
+        raise UnhandledEvent(f"no handler for {event.detail_type} (event {event.metadata.event_id})")
+    handler(event, record)
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # A batch whose deliveries all wait for their backoff is not a failed invocation.
+    return partial_batch(event, _record, raise_when_all_fail=False)
