@@ -56,6 +56,11 @@ RECIPIENTS: dict[str, Recipients] = {
     "OrderConfirmed": Recipients(("order.vendor_company_id", "order.buyer_company_id"), BOTH),
     "OrderLinesRemoved": Recipients(("order.vendor_company_id", "order.buyer_company_id"), BOTH),
     "StagingReceived": Recipients(("buyer_company_id",), BUYER_ONLY),
+    # A standalone PO is the buyer's own document, even to a vendor that uses K2K (it never sees the PO).
+    "PurchaseOrderCreated": Recipients(("purchase_order.buyer_company_id",), BUYER_ONLY),
+    "PurchaseOrderApproved": Recipients(("purchase_order.buyer_company_id",), BUYER_ONLY),
+    "PurchaseOrderConfirmed": Recipients(("purchase_order.buyer_company_id",), BUYER_ONLY),
+    "PurchaseOrderReceived": Recipients(("purchase_order.buyer_company_id",), BUYER_ONLY),
     "InvoiceIssued": Recipients(("invoice.vendor_company_id", "invoice.buyer_company_id"), BOTH),
     "InvoiceUpdated": Recipients(("invoice.vendor_company_id", "invoice.buyer_company_id"), BOTH),
     "InvoiceVoided": Recipients(("invoice.vendor_company_id", "invoice.buyer_company_id"), BOTH),
