@@ -5,8 +5,6 @@ requestContext.authorizer.claims. The company always comes from there, never
 from a path, body or header.
 """
 
-from __future__ import annotations
-
 from enum import StrEnum
 from typing import Any
 

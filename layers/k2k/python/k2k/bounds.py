@@ -10,8 +10,6 @@ only forbids unknown fields and narrows what needs narrowing (emails, time zones
 An error message here is what the client reads (k2k.api passes a validator's message through).
 """
 
-from __future__ import annotations
-
 import re
 from decimal import Decimal
 from functools import cache

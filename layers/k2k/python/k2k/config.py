@@ -1,8 +1,7 @@
 """Typed configuration, parsed from the environment the template gives every function."""
 
-from __future__ import annotations
-
 import os
+from typing import Self
 
 from k2k.models import Model
 
@@ -18,7 +17,7 @@ class Settings(Model):
     schedule_dlq_arn: str = ""
 
     @classmethod
-    def from_env(cls) -> Settings:
+    def from_env(cls) -> Self:
         return cls(
             table_name=os.environ["TABLE_NAME"],
             event_bus_name=os.environ["EVENT_BUS_NAME"],

@@ -5,8 +5,6 @@ state change it describes; the relay (functions/event_relay) publishes it to
 the bus. detail = {"metadata": {...}, "data": {...}}.
 """
 
-from __future__ import annotations
-
 import json
 import uuid
 from collections.abc import Callable

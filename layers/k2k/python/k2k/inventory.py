@@ -5,12 +5,10 @@ holds. Aging is a function of time, so the projection keeps the received date
 and the read applies the age window (`age_ineligibility`).
 """
 
-from __future__ import annotations
-
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, Self
 
 from pydantic import Field, model_validator
 
@@ -88,7 +86,7 @@ class LineFields(Model):
     dimensions: Dimensions | None = None
 
     @model_validator(mode="after")
-    def _dates(self) -> LineFields:
+    def _dates(self) -> Self:
         if self.inventory_type is InventoryType.FUTURE_SALES and self.available_date is None:
             raise ValueError("a future sales line needs its available_date")
         why = unit_refusal(self.product_kind, self.unit_type)

@@ -15,8 +15,6 @@ the newest invoice version it has seen, so duplicate and reordered events end
 in the same state.
 """
 
-from __future__ import annotations
-
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum

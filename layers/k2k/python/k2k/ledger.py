@@ -10,8 +10,6 @@ the entry that moves it, and a statement's running balance is read, not
 recomputed.
 """
 
-from __future__ import annotations
-
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal

@@ -5,11 +5,10 @@ A connection links a vendor company (publishes, fulfils) and a buyer company
 "<vendor>.<buyer>", so a second request for the same pair is a conflict.
 """
 
-from __future__ import annotations
-
 from datetime import datetime, time
 from decimal import Decimal
 from enum import StrEnum
+from typing import Self
 
 from pydantic import Field, field_validator, model_validator
 
@@ -56,7 +55,7 @@ class VendorTerms(Model):
     markup_pct: Percent = Field(default=Decimal("0"), description="the buyer's price markup on the vendor's price")
 
     @model_validator(mode="after")
-    def _age_window(self) -> VendorTerms:
+    def _age_window(self) -> Self:
         if self.min_age_days > self.max_age_days:
             raise ValueError("min_age_days must not exceed max_age_days")
         return self

@@ -17,8 +17,6 @@ own list, which reads nothing the caller may not read anyway, at the price of a 
 function and of tokens that die when it rotates: not worth it here.
 """
 
-from __future__ import annotations
-
 import base64
 import binascii
 import hashlib

@@ -8,8 +8,6 @@ Keys (all in the importing company's partitions, see docs/data-import.md):
   balance adjustment  C#<cid>          BALADJ#<credit #>      gsi1: C#<cid>#CUSTBAL#<customer> / <date>#<credit #>
 """
 
-from __future__ import annotations
-
 import hashlib
 import secrets
 import time

@@ -5,8 +5,6 @@ hyphens are forgiven ("invoice  #", "INVOICE#", "Customer_Code"), and a few
 aliases are known. Columns we do not know are kept and copied to the results.
 """
 
-from __future__ import annotations
-
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum

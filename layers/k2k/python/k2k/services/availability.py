@@ -13,8 +13,6 @@ computed from; a write only lands if it is not older than the row on
 fresh read of the connection, so late or repeated events change nothing.
 """
 
-from __future__ import annotations
-
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
 from decimal import Decimal
