@@ -51,7 +51,7 @@ from k2k.imports.spec import SPECS, HeaderMatch, ImportSpec, match_header
 from k2k.imports.validate import Context, RowValidator
 from k2k.models import Model
 from k2k.network import Company, CompanyId
-from k2k.notifications import send_email
+from k2k.notifications import mark_sent, send_email
 from k2k.observability import logger
 from k2k.paging import Page
 from k2k.services.accounts import list_customers
@@ -494,7 +494,9 @@ def _notify(settings: Settings, company: Company, job: Job) -> None:
             if job.results_key else None)
     subject, text = email_text(spec, job, link)
     send_email(recipients(company, job), subject, text)
-    jobs.mark_notified(Store(settings.table_name), job)
+    # At least once, never twice for a failed write (k2k.notifications.mark_sent): only a Lambda dying
+    # right here sends it again.
+    mark_sent(lambda: jobs.mark_notified(Store(settings.table_name), job), subject)
 
 
 def email_text(spec: ImportSpec, job: Job, link: str | None) -> tuple[str, str]:

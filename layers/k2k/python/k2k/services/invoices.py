@@ -26,7 +26,7 @@ from urllib.parse import quote
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
-from k2k import aws, clock, consumer, keys, paging, store
+from k2k import aws, clock, keys, paging, store
 from k2k import invoices as rules
 from k2k.auth import Caller
 from k2k.bounds import Confirm, Input, Note, Version
@@ -50,7 +50,7 @@ from k2k.invoices import (
 )
 from k2k.models import Model
 from k2k.network import Company
-from k2k.notifications import send_email
+from k2k.notifications import send_once
 from k2k.observability import logger
 from k2k.orders import OrderConfirmed, PurchaseOrder
 from k2k.paging import Page
@@ -58,7 +58,7 @@ from k2k.services.network import get_company
 from k2k.services.order_data import get_po, pos_by_id, staging_prefix
 from k2k.store import ConditionFailed, LostRace, Store, as_int, plain, retrying, to_item
 
-NOTICES = "invoice-notices"  # inbox records: this event's emails were sent
+NOTICES = "invoice-notices"  # the marks of the emails sent for an invoice event (k2k.notifications.send_once)
 ATTEMPTS = 100  # numbering under contention: each round, one of the racing confirmations wins
 LINK_SECONDS = 300
 MAX_PDF_BYTES = 4 * 1024 * 1024  # base64 in a JSON body stays under the 6 MB Lambda payload
@@ -323,22 +323,21 @@ def _put_rec(db: Store, updated: Reconciliation, read: Reconciliation | None,
 
 def notify(db: Store, event: Event, invoice: Invoice, rec: Reconciliation | None, vendor: Company,
            buyer: Company) -> list[str]:
-    """Email the vendor's and the buyer's notification addresses for this event.
-
-    At least once: the inbox record is written after sending, so a Lambda that dies in between
-    sends again on redelivery, and no invoice email is ever lost; a redelivery after the record
-    sends nothing.
-    """
-    mark = consumer.inbox(NOTICES, invoice.vendor_company_id, event).key_or_item
-    if db.get(mark["pk"], mark["sk"]) is not None:
-        return []
-    sent = _send_notices(event.detail_type, invoice, rec, vendor, buyer)
-    db.put(mark)
+    """Email the vendor's and the buyer's notification addresses for this event: one email per company,
+    each sent at least once and marked once sent (k2k.notifications.send_once), so a redelivery sends only
+    what is not marked yet; returns the recipients of the emails sent now."""
+    subject, text = _notice(event.detail_type, invoice, rec, vendor, buyer)
+    pk, scope = keys.inbox_pk(invoice.vendor_company_id), f"{NOTICES}#{event.metadata.event_id}"
+    sent: list[str] = []
+    for company in (vendor, buyer):
+        sent += send_once(db, pk, f"{scope}#{company.company_id}", company.settings.notification_emails,
+                          subject, text)
     return sent
 
 
-def _send_notices(detail_type: str, invoice: Invoice, rec: Reconciliation | None, vendor: Company,
-                  buyer: Company) -> list[str]:
+def _notice(detail_type: str, invoice: Invoice, rec: Reconciliation | None, vendor: Company,
+            buyer: Company) -> tuple[str, str]:
+    """The invoice email's subject and text (the same for both companies)."""
     what = {"InvoiceIssued": "issued", "InvoiceUpdated": "updated", "InvoiceVoided": "voided"}[detail_type]
     lines = "\n".join(f"  {ln.box_code}  {ln.boxes} x {ln.product}  {ln.units} {ln.unit_type.value.lower()}s "
                       f"at {ln.unit_price:.3f} = {ln.total:,.2f}" for ln in invoice.lines)
@@ -350,14 +349,8 @@ def _send_notices(detail_type: str, invoice: Invoice, rec: Reconciliation | None
         where = "It is in the buyer's PO Reconciliation" + (f", status {rec.status.value}." if rec.status else ".")
     else:
         where = rec.sync.reason if rec is not None and rec.sync is not None and rec.sync.reason else ""
-    sent: list[str] = []
     subject = f"Invoice {invoice.invoice_no} {what}: {vendor.name} to {buyer.name}, {invoice.total:,.2f}"
-    for company in (vendor, buyer):
-        to = sorted(set(company.settings.notification_emails))
-        if to:
-            send_email(to, subject, f"{summary}{where}\nThe PDF is in K2K (Invoices / PO Reconciliation).")
-            sent += to
-    return sent
+    return subject, f"{summary}{where}\nThe PDF is in K2K (Invoices / PO Reconciliation)."
 
 
 # -- the buyer's PO reconciliation ---------------------------------------------------------------

@@ -5,18 +5,16 @@ companies - the vendor's people, the buyer's people, and each end customer on it
 own lines, and not the vendor's name: the buyer's supplier is the buyer's business). Order events
 carry the vendor's view of a line; who a line was for is read here from the buyer's PO.
 
-An email cannot join a DynamoDB transaction, so a notice is sent at least once:
-an event already recorded in the inbox is skipped; otherwise the email is sent
-and then the event recorded. A Lambda dying between the two sends that email
-again on redelivery; it never loses it.
+Each email is sent at least once and marked once sent (k2k.notifications.send_once): a redelivered
+event sends only the groups not marked yet, so an email goes out twice only if the Lambda dies in the
+instant between SES accepting it and its mark (docs/guarantees.md, "Emails").
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from contextlib import suppress
 
-from k2k import consumer, keys
+from k2k import keys
 from k2k.errors import NotFound
 from k2k.events import Event
 from k2k.orders import (
@@ -31,50 +29,28 @@ from k2k.orders import (
 from k2k.services.accounts import get_customer
 from k2k.services.network import get_company
 from k2k.services.order_data import get_po
-from k2k.store import ConditionFailed, Store
+from k2k.store import Store
 
 CONSUMER = "order-notices"
 
 
-def _send(to: Iterable[str | None], subject: str, text: str) -> list[str]:
-    from k2k.notifications import send_email
-
-    recipients = sorted({r for r in to if r})
-    if recipients:
-        send_email(recipients, subject, text)
-    return recipients
-
-
-def _sent(db: Store, company_id: str, event: Event) -> bool:
-    return db.get(keys.inbox_pk(company_id), f"{CONSUMER}#{event.metadata.event_id}") is not None
-
-
-def _record(db: Store, company_id: str, event: Event) -> None:
-    record = consumer.inbox(CONSUMER, company_id, event)
-    with suppress(ConditionFailed):  # a concurrent copy of the event recorded it first
-        db.put(record.key_or_item, record.condition)
+Group = tuple[Iterable[str | None], str, str]  # one email: (addresses, subject, text)
 
 
 def _lines(lines: Iterable[VendorOrderLine]) -> str:
     return "\n".join(f"  {ln.boxes} x {ln.box_type.value} {ln.product} (box code {ln.box_code})" for ln in lines)
 
 
-def _send_each(groups: Iterable[tuple[Iterable[str | None], str, str]]) -> list[str]:
-    """One email per recipient group: (addresses, subject, text)."""
-    sent: list[str] = []
-    for to, subject, text in groups:
-        sent += _send(to, subject, text)
-    return sent
-
-
 def notify(db: Store, event: Event) -> list[str]:
-    """Send the notices an order event calls for; returns the recipients (empty if already sent)."""
-    company = event.metadata.producer_company_id
-    if _sent(db, company, event):
-        return []
-    recipients = _compose(db, event)
-    _record(db, company, event)
-    return recipients
+    """Send the notices an order event calls for, one email per recipient group, each once; returns the
+    recipients of the emails sent now (empty when a delivery before this one sent them all)."""
+    from k2k.notifications import send_once
+
+    pk, scope = keys.inbox_pk(event.metadata.producer_company_id), f"{CONSUMER}#{event.metadata.event_id}"
+    sent: list[str] = []
+    for to, subject, text in _compose(db, event):
+        sent += send_once(db, pk, scope, to, subject, text)
+    return sent
 
 
 Contacts = list[str | None]
@@ -96,28 +72,28 @@ def _salespeople(db: Store, buyer_id: str, customer_codes: Iterable[str | None])
             if c]
 
 
-def _compose(db: Store, event: Event) -> list[str]:
+def _compose(db: Store, event: Event) -> list[Group]:
     if event.detail_type == "PurchaseOrderPlaced":
         placed = PurchaseOrderPlaced.model_validate(event.data)
         order = placed.order
         vendor = get_company(db, order.vendor_company_id)
         account = get_customer(db, order.vendor_company_id, order.customer_code) if order.customer_code else None
-        return _send([account.salesperson_email if account else None, *vendor.settings.notification_emails],
-                     f"New K2K order {order.order_id} from {order.buyer_name}",
-                     f"{order.buyer_name} placed K2K order {order.order_id} for ship date {order.ship_date}.\n"
-                     f"{_lines(order.lines)}\nLines not yet checked out are deleted when you confirm.")
+        return [([account.salesperson_email if account else None, *vendor.settings.notification_emails],
+                 f"New K2K order {order.order_id} from {order.buyer_name}",
+                 f"{order.buyer_name} placed K2K order {order.order_id} for ship date {order.ship_date}.\n"
+                 f"{_lines(order.lines)}\nLines not yet checked out are deleted when you confirm.")]
     if event.detail_type == "CartCheckedOut":
         done = CartCheckedOut.model_validate(event.data)
         buyer_id, code = done.cart.buyer_company_id, done.cart.customer_code
         customer = get_customer(db, buyer_id, code)
         items = "\n".join(f"  {ln.summary}" for ln in done.prebook.lines)
-        return _send_each([
+        return [
             ([customer.email if customer else None], f"Order {done.prebook.prebook_id} confirmed",
              f"Thank you: your order {done.prebook.prebook_id} ships {done.prebook.ship_date}.\n{items}"),
             ([customer.salesperson_email if customer else None],
              f"{code} checked out: prebook {done.prebook.prebook_id}",
              f"Your customer {code} checked out cart {done.cart.cart_id}: prebook {done.prebook.prebook_id} "
-             f"ships {done.prebook.ship_date}.\n{items}")])
+             f"ships {done.prebook.ship_date}.\n{items}")]
     if event.detail_type == "OrderConfirmed":
         confirmed = OrderConfirmed.model_validate(event.data)
         if not confirmed.deleted_lines:
@@ -129,7 +105,7 @@ def _compose(db: Store, event: Event) -> list[str]:
         for ln in theirs:
             if ln.customer_code:  # never checked out, so from a cart: it has an end customer
                 by_customer.setdefault(ln.customer_code, []).append(ln)
-        groups: list[tuple[Iterable[str | None], str, str]] = [
+        groups: list[Group] = [
             (vendor.settings.notification_emails, f"K2K order {order.order_id}: lines never checked out were deleted",
              f"You confirmed K2K order {order.order_id} for {order.buyer_name} (AWB {order.awb}). These lines "
              f"were never checked out and were deleted; their boxes are back on open market:\n"
@@ -145,7 +121,7 @@ def _compose(db: Store, event: Event) -> list[str]:
                            "Items you never checked out were removed from your cart",
                            "These items were still in your cart, never checked out, and are no longer "
                            f"reserved for you:\n{_lines(lines)}"))
-        return _send_each(groups)
+        return groups
     if event.detail_type == "OrderLinesRemoved":
         removed = OrderLinesRemoved.model_validate(event.data)
         order = removed.order
@@ -155,8 +131,8 @@ def _compose(db: Store, event: Event) -> list[str]:
         sales = _salespeople(db, order.buyer_company_id, [ln.customer_code for ln in theirs])
         what = "voided the whole order" if removed.voided else "deleted lines from the order"
         reason = f"\nReason: {removed.reason}" if removed.reason else ""
-        return _send([*sales, *buyer.settings.notification_emails],
-                     f"K2K order {order.order_id}: {vendor.name} {what}",
-                     f"{vendor.name} {what} {order.order_id} (your PO {order.po_id}). Find another supply for:\n"
-                     f"{_lines(removed.removed_lines)}{reason}")
+        return [([*sales, *buyer.settings.notification_emails],
+                 f"K2K order {order.order_id}: {vendor.name} {what}",
+                 f"{vendor.name} {what} {order.order_id} (your PO {order.po_id}). Find another supply for:\n"
+                 f"{_lines(removed.removed_lines)}{reason}")]
     return []
