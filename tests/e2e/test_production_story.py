@@ -8,6 +8,7 @@ from the prebook to Petalworks as vendor carries the labour; when the bouquets c
 staging, automatic billing invoices the Grand Hotel 20 x $25.00 = $500.00, and its statement shows it.
 """
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal as D
 
@@ -75,6 +76,14 @@ class Bloom:
 
     def balance(self, code):
         return D(self.admin.get(f"/customers/{code}").json()["balance"])
+
+
+def outbox(cloud, company_id):
+    """The events the company's changes wrote (the outbox items the relay publishes)."""
+    out = cloud.client("dynamodb").query(
+        TableName=cloud.name("K2KTable"), KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": f"C#{company_id}#OUTBOX"}})
+    return [(i["detail_type"]["S"], i["detail"]["S"]) for i in out["Items"]]
 
 
 @pytest.fixture
@@ -162,6 +171,13 @@ def test_twenty_bouquets_presold_produced_by_a_third_party_and_billed_to_the_fin
     cloud.drain()
     assert bloom.balance("HOTEL") == D("500.00")
     assert len(bloom.ar.items("/customer-invoices", params={"customer_code": "HOTEL"})) == 1
+    # Each state change of the labour PO told once, the billing receipt with its invoice.
+    told = [(kind, json.loads(detail)["data"]) for kind, detail in outbox(cloud, bloom.company_id)]
+    about = [kind for kind, data in told if data.get("purchase_order", {}).get("po_id") == production["po_id"]]
+    assert sorted(about) == ["PurchaseOrderApproved", "PurchaseOrderConfirmed", "PurchaseOrderCreated",
+                             "PurchaseOrderReceived"]
+    assert [data["billed_invoice_id"] for kind, data in told
+            if kind == "StagingReceived" and data["po_id"] == production["po_id"]] == [billed["invoice_id"]]
 
 
 def test_buying_a_prebook_s_products_once_behind_tenant_walls_and_roles(bloom):
