@@ -187,6 +187,9 @@ def test_buying_a_prebook_s_products_once_behind_tenant_walls_and_roles(bloom):
     path = f"/prebooks/{prebook['prebook_id']}/purchase-orders"
     unchosen = bloom.buyer.post(path)
     assert unchosen.status == 422 and "name a vendor" in unchosen.json()["error"]["message"]
+    stranger = bloom.buyer.post(path, json={"lines": [{"line_no": 1, "vendor_code": "NOBODY", "unit_cost": "4"}]})
+    assert stranger.status == 422 and stranger.json()["error"]["details"][0]["field"] == "lines.0.vendor_code"
+    assert bloom.seller.get(f"/prebooks/{prebook['prebook_id']}").json()["lines"][0]["po_id"] is None
     body = {"lines": [{"line_no": 1, "vendor_code": "PETALWORKS", "unit_cost": "4.00"}]}
 
     # Another company cannot see the prebook nor buy it; a salesperson may not buy.
@@ -209,3 +212,12 @@ def test_buying_a_prebook_s_products_once_behind_tenant_walls_and_roles(bloom):
     unknown = bloom.seller.post("/prebooks", json={"customer_code": "HOTEL", "ship_date": bloom.ship, "lines": [
         {"product_code": "NOPE", "quantity": 1}]})
     assert unknown.status == 422 and unknown.json()["error"]["details"][0]["field"] == "lines.0.product_code"
+
+    # With no sales price, the bouquets are billed at the price their cost suggests: $310.00 / 20 = $15.50 a
+    # bouquet at the company's 25% GPM is $20.67, x 20 = $413.40.
+    arrived = bloom.approved_and_arrived(pos[0]["po_id"])
+    receipt = bloom.receive(arrived)
+    assert (D(receipt["billed"]["lines"][0]["unit_price"]), D(receipt["billed"]["total"])) == (D("20.67"),
+                                                                                              D("413.40"))
+    assert bloom.balance("HOTEL") == D("413.40")
+
