@@ -128,6 +128,7 @@ def test_a_transaction_parses_each_condition_once_and_still_checks_it(
         cloud: LocalCloud, table: str, lines: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from moto.dynamodb import comparisons
 
+    monkeypatch.setattr(moto_fixes, "_parses", {})  # none kept from earlier tests
     parsed: list[str] = []
     real = comparisons.create_condition_expression_parser
 
@@ -139,10 +140,11 @@ def test_a_transaction_parses_each_condition_once_and_still_checks_it(
     new_line = {"Put": {"TableName": table, "Item": {"pk": {"S": "LINE"}, "sk": {"S": "D"}, "boxes": {"N": "1"}},
                         "ConditionExpression": "attribute_not_exists(pk)"}}
     lines.transact_write_items(TransactItems=[_take(table, "A", 1), _take(table, "B", 2), new_line])
-    # moto parsed each twice: to check it, then to write
+    # Once each (moto parsed each three times: to validate the request, to check it, then to write)
     assert parsed == ["boxes >= :n", "boxes >= :n", "attribute_not_exists(pk)"]
     with pytest.raises(ClientError):
         lines.transact_write_items(TransactItems=[_take(table, "A", 1), new_line])
+    assert len(parsed) == 3  # the same expressions, names and values again: kept parses, still checked
     assert [_stock(lines, table, sk) for sk in ("A", "B", "C", "D")] == [4, 3, 5, 1]
 
 
