@@ -139,6 +139,7 @@ def test_a_worker_that_died_halfway_counts_its_own_rows_as_imported_on_the_retry
         return real(*args, **kwargs)
 
     monkeypatch.setattr(writers, "write_keyed", dies_after_the_first_batch)
+    monkeypatch.setattr(service, "WRITE_BATCH", 100)  # writes of 100 rows: the worker dies after the first
     event = world.put("imports/bloom/open-invoices/big.xlsx", file)
     first = world.deliver(event, message_id="m-1")
     assert len(first["batchItemFailures"]) == 1  # SQS will deliver it again

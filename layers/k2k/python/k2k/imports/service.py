@@ -62,7 +62,10 @@ if TYPE_CHECKING:
     from k2k.imports.reader import Sheet
 
 MAX_RECEIVES = 3  # template.yaml ImportQueue maxReceiveCount: the last attempt fails the job
-WRITE_BATCH = 100
+# Rows written at a time: grouped by customer, a window this size fills the ledger's transactions (33 rows
+# each, with their entries and guards) and BatchWriteItem's 25; 100 rows left a 1-row transaction per
+# window and a customer's rows spread over many part-filled ones.
+WRITE_BATCH = 3_300
 PROGRESS_EVERY_SECONDS = 3.0
 HEADER_SEARCH_ROWS = 10
 VALIDATE_BATCH = 4096

@@ -201,21 +201,26 @@ def post(db: Store, company_id: str, code: str, postings: Sequence[Posting],
     size = 2 + max((len(d) for d in docs), default=0)
     per = (TRANSACTION_ITEMS - 1) // size
     todo = list(range(len(postings)))
+    customer: Customer | None = None
     while todo:
         chunk, todo = todo[:per], todo[per:]
-        _post_chunk(db, company_id, code, currency, [(i, postings[i], docs[i]) for i in chunk], result)
+        customer = _post_chunk(db, company_id, code, currency, [(i, postings[i], docs[i]) for i in chunk], result,
+                               customer)
     return result
 
 
 def _post_chunk(db: Store, company_id: str, code: str, currency: str,
-                chunk: list[tuple[int, Posting, list[store.Op]]], result: Posted) -> None:
+                chunk: list[tuple[int, Posting, list[store.Op]]], result: Posted,
+                known: Customer | None) -> Customer | None:
+    """One transaction's worth; returns the customer as this chunk left it (the next chunk starts from it
+    without reading it again: its `entries` condition still refuses a customer that moved meanwhile)."""
     todo = list(chunk)
 
     def attempt() -> None:
-        nonlocal todo
+        nonlocal todo, known
         if not todo:
             return
-        customer = require_customer(db, company_id, code)
+        customer, known = known or require_customer(db, company_id, code), None
         entries = entries_after(customer, [p for _, p, _ in todo], currency)
         customer_ops = append_ops(company_id, customer, entries)
         ops, at = [customer_ops[0]], []
@@ -233,9 +238,11 @@ def _post_chunk(db: Store, company_id: str, code: str, currency: str,
                 raise
             raise LostRace from e  # the customer moved (another append), or the rest must go again
         result.entries.extend(entries)
+        known = customer.model_copy(update={"entries": entries[-1].seq, "balance": entries[-1].balance_after})
         todo = []
 
     retrying(attempt, f"the account of customer {code}", ATTEMPTS)
+    return known
 
 
 def entry_for_source(db: Store, company_id: str, code: str, entry_id: str) -> LedgerEntry | None:
