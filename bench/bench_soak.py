@@ -7,6 +7,10 @@ the API keeps being called, and Ctrl-C (SIGINT).
 Printed per 1,000 requests: the server's RSS and p50/p95 request time; then the final RSS (goal < 600 MB),
 last-1,000 p50 / first-1,000 p50 (goal <= 1.3), the big import's time (goal < 60 s) with the API's p50/max
 meanwhile, and how long SIGINT took to stop the server (goal < 5 s). Nothing is asserted by wall clock.
+
+Just the big drop, on a fresh server with one buyer (about a minute):
+    K2K_SOAK_REQUESTS=0 python -m bench soak
+(K2K_SOAK_IMPORT_ROWS sets the drop's size.)
 """
 
 from __future__ import annotations
@@ -49,6 +53,12 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used (its threads included)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -88,6 +98,9 @@ class Server:
 
     def rss_mb(self) -> float:
         return _rss_mb(self.process.pid)
+
+    def cpu_seconds(self) -> float:
+        return _cpu_seconds(self.process.pid)
 
     def interrupt(self) -> float:
         """Seconds from SIGINT (Ctrl-C) to the process's exit; killed after 60 s."""
@@ -193,7 +206,7 @@ class Soak:
                                                           user=f"soak@{company or 'k2k'}.example"))
 
     # -- setup (not counted)
-    def setup(self) -> None:
+    def setup(self, buyers: int = BUYERS) -> None:
         operator, vendor = self.api(None, "Operator"), self.api(VENDOR, "Admin")
         self.bucket = next(b["Name"] for b in self.s3.list_buckets()["Buckets"] if "-drop-" in b["Name"])
         for n in range(LINES):
@@ -202,7 +215,7 @@ class Soak:
                 "bunches_per_box": 10, "stems_per_bunch": 25, "boxes_on_hand": 100_000, "price": "0.35",
                 "location": "MIA", "dimensions": {"length": "40", "width": "10", "height": "10"}})
             self.line_ids.append(line["line_id"])
-        for n in range(BUYERS):
+        for n in range(buyers):
             buyer = f"soak-buyer-{n}"
             operator.call("POST", "/operator/companies", {"company_id": buyer, "name": f"Soak Buyer {n}",
                                                           "locations": [{"code": "NYC", "name": "New York"}]})
@@ -288,15 +301,16 @@ class Soak:
         return Counter(self.api(buyer, "Admin").call("GET", f"/imports/{job_id}")["status"]
                        for buyer, job_id in self.jobs)
 
-    def big_import(self, rows: int) -> tuple[float, dict[str, Any], list[float]]:
-        """Drop `rows` open invoices; (seconds until the job finished, the job, API times meanwhile)."""
+    def big_import(self, rows: int) -> tuple[float, float, dict[str, Any], list[float]]:
+        """Drop `rows` open invoices; (seconds until the job finished, the server's CPU seconds meanwhile, the
+        job, API times meanwhile). On a busy machine the CPU figure is what the drop itself costs."""
         buyer = self.buyers[0]
         admin = self.api(buyer, "Admin")
         before = {j["job_id"] for j in admin.call("GET", "/imports")["items"]}
         body = _invoices_workbook(buyer, 1_000_000, rows)
         meanwhile = Clock()
         watcher = Api(meanwhile, self.server.base_url, admin.token)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), self.server.cpu_seconds()
         self.s3.put_object(Bucket=self.bucket, Key=f"imports/{buyer}/open-invoices/big.xlsx", Body=body)
         job: dict[str, Any] = {}
         while time.perf_counter() - started < 600:
@@ -306,7 +320,7 @@ class Soak:
                 break
             watcher.call("GET", "/availability")
             time.sleep(0.2)
-        return time.perf_counter() - started, job, meanwhile.durations
+        return time.perf_counter() - started, self.server.cpu_seconds() - cpu, job, meanwhile.durations
 
 
 def _put(url: str, body: bytes, content_type: str) -> int:
@@ -323,43 +337,52 @@ def _ms(values: list[float], q: float) -> float:
     return 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def _mixed(server: Server, soak: Soak, requests: int) -> None:
+    """The mixed workload: per-window RSS and request times, then the drift of p50."""
+    print(f"{'requests':>9} {'RSS MB':>8} {'p50 ms':>8} {'p95 ms':>8}", flush=True)
+    soak.clock.server = server
+    reported = 0
+    runner = threading.Thread(target=soak.run, args=(requests,), daemon=True)
+    runner.start()
+    while runner.is_alive() or reported < len(soak.clock.rss):
+        runner.join(timeout=1)
+        while reported < len(soak.clock.rss):
+            window = soak.clock.durations[reported * WINDOW:(reported + 1) * WINDOW]
+            reported += 1
+            print(f"{reported * WINDOW:>9} {soak.clock.rss[reported - 1]:>8.0f} {_ms(window, 0.5):>8.1f} "
+                  f"{_ms(window, 0.95):>8.1f}", flush=True)
+    durations = soak.clock.durations
+    first = statistics.median(durations[:WINDOW])
+    last = statistics.median(durations[-WINDOW:])
+    jobs = ", ".join(f"{n} {status}" for status, n in soak.upload_jobs().items())
+    print(f"{len(durations)} requests in {soak.cycles} cycles ({soak.imports} drops and uploads; upload jobs: "
+          f"{jobs}); final RSS {server.rss_mb():.0f} MB [goal < 600]; p50 last/first "
+          f"{last / first:.2f} [goal <= 1.3]", flush=True)
+
+
 def main() -> None:
     sys.path[:0] = [p for p in (str(ROOT), str(ROOT / "layers" / "k2k" / "python")) if p not in sys.path]
     requests = int(os.environ.get("K2K_SOAK_REQUESTS", REQUESTS))
     server = Server()
     try:
         up = server.wait_up()
-        print(f"local cloud up in {up:.1f}s, RSS {server.rss_mb():.0f} MB; setting up {BUYERS} buyers...", flush=True)
+        buyers = BUYERS if requests else 1
+        print(f"local cloud up in {up:.1f}s, RSS {server.rss_mb():.0f} MB; setting up {buyers} buyers...", flush=True)
         soak = Soak(server)
-        soak.setup()
+        soak.setup(buyers)
         setup_requests = soak.clock.count
         soak.clock = Clock()  # the setup is not part of the measured requests
         print(f"setup: {setup_requests} requests, RSS {server.rss_mb():.0f} MB", flush=True)
-        print(f"{'requests':>9} {'RSS MB':>8} {'p50 ms':>8} {'p95 ms':>8}", flush=True)
-        soak.clock.server = server
-        reported = 0
-        runner = threading.Thread(target=soak.run, args=(requests,), daemon=True)
-        runner.start()
-        while runner.is_alive() or reported < len(soak.clock.rss):
-            runner.join(timeout=1)
-            while reported < len(soak.clock.rss):
-                window = soak.clock.durations[reported * WINDOW:(reported + 1) * WINDOW]
-                reported += 1
-                print(f"{reported * WINDOW:>9} {soak.clock.rss[reported - 1]:>8.0f} {_ms(window, 0.5):>8.1f} "
-                      f"{_ms(window, 0.95):>8.1f}", flush=True)
-        durations = soak.clock.durations
-        first = statistics.median(durations[:WINDOW])
-        last = statistics.median(durations[-WINDOW:])
-        jobs = ", ".join(f"{n} {status}" for status, n in soak.upload_jobs().items())
-        print(f"{len(durations)} requests in {soak.cycles} cycles ({soak.imports} drops and uploads; upload jobs: "
-              f"{jobs}); final RSS {server.rss_mb():.0f} MB [goal < 600]; p50 last/first "
-              f"{last / first:.2f} [goal <= 1.3]", flush=True)
+        if requests:
+            _mixed(server, soak, requests)
         rows = int(os.environ.get("K2K_SOAK_IMPORT_ROWS", BIG_IMPORT_ROWS))
-        seconds, job, meanwhile = soak.big_import(rows)
+        load = os.getloadavg()[0]
+        seconds, cpu, job, meanwhile = soak.big_import(rows)
         print(f"{rows:,}-row Open Invoices drop: {job.get('status', 'not finished')}, imported "
-              f"{job.get('imported')}, in {seconds:.1f}s [goal < 60]; API meanwhile: {len(meanwhile)} requests, "
-              f"p50 {_ms(meanwhile, 0.5):.0f} ms, max {_ms(meanwhile, 1.0):.0f} ms; RSS {server.rss_mb():.0f} MB",
-              flush=True)
+              f"{job.get('imported')}, in {seconds:.1f}s [goal < 60] (server CPU {cpu:.1f}s; load average "
+              f"{load:.2f} before); API meanwhile: {len(meanwhile)} requests, "
+              f"p50 {_ms(meanwhile, 0.5):.0f} ms, max {_ms(meanwhile, 1.0):.0f} ms; RSS {server.rss_mb():.0f} MB; "
+              f"load average {os.getloadavg()[0]:.2f} at the end", flush=True)
         print(f"SIGINT stopped the server in {server.interrupt():.1f}s [goal < 5]", flush=True)
     finally:
         server.kill()
