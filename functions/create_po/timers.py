@@ -10,7 +10,6 @@ from k2k.events import Event
 from k2k.observability import logger
 from k2k.orders import CartOpened, CartTimerElapsed
 from k2k.services import cart_timers
-from k2k.services import orders as svc
 from k2k.store import Store
 
 
@@ -23,8 +22,12 @@ def _cart_opened(event: Event) -> None:
 
 
 def _timer_elapsed(event: Event) -> None:
+    # Imported here: the orders service (with accounts, staging's and the stock's data) is a third of this
+    # function's init, and a cold start for CartOpened never needs it (tests/packaging sends both events).
+    from k2k.services import orders
+
     data = CartTimerElapsed.model_validate(event.data)
-    svc.expire_cart(_db(), data.buyer_company_id, data.cart_id)
+    orders.expire_cart(_db(), data.buyer_company_id, data.cart_id)
 
 
 HANDLERS = {"CartOpened": _cart_opened, "CartTimerElapsed": _timer_elapsed}

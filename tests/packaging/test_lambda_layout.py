@@ -148,7 +148,7 @@ def trigger(fn: FunctionSpec, endpoint: str) -> dict[str, Any]:
         return api_event("GET", route.path, VENDOR, "Admin", path=path, params=params)
     if fn.sqs:
         (source,) = fn.sqs
-        return sqs_event(source.queue_arn, queue_message(source.queue, endpoint))
+        return sqs_event(source.queue_arn, queue_messages(source.queue, endpoint))
     if fn.streams:
         return outbox_stream_record(fn.streams[0].table_name)
     raise AssertionError(f"{fn.logical_id}: no trigger the packaging check knows how to send")
@@ -173,18 +173,20 @@ def api_event(method: str, resource: str, company: str | None, *roles: str, path
     }
 
 
-def queue_message(queue: str, endpoint: str) -> dict[str, Any]:
-    """What the rule feeding this queue delivers: a committed event fixture, or S3's "Object Created"."""
+def queue_messages(queue: str, endpoint: str) -> list[dict[str, Any]]:
+    """What the rule feeding this queue delivers: each of its detail-types that has a committed event fixture
+    (so a module a consumer imports only for one event type is loaded here too), or S3's "Object Created"."""
     rule = next((lid for lid in TEMPLATE.of_type("AWS::Events::Rule")
                  if any(t["Arn"] == {"Fn::GetAtt": [queue, "Arn"]} for t in TEMPLATE.raw_properties(lid)["Targets"])),
                 None)
     assert rule, f"no rule targets {queue}"
     pattern = TEMPLATE.raw_properties(rule)["EventPattern"]
     if pattern["source"] == ["aws.s3"]:
-        return dropped_workbook(endpoint)
-    detail_type = next(t for t in pattern["detail-type"] if (EVENTS / f"{t}.json").is_file())
-    envelope: dict[str, Any] = json.loads((EVENTS / f"{detail_type}.json").read_text())
-    return envelope
+        return [dropped_workbook(endpoint)]
+    envelopes = [json.loads((EVENTS / f"{t}.json").read_text()) for t in pattern["detail-type"]
+                 if (EVENTS / f"{t}.json").is_file()]
+    assert envelopes, f"no event fixture for any of {pattern['detail-type']}"
+    return envelopes
 
 
 def dropped_workbook(endpoint: str) -> dict[str, Any]:
@@ -204,14 +206,14 @@ def dropped_workbook(endpoint: str) -> dict[str, Any]:
     }
 
 
-def sqs_event(queue_arn: str, body: dict[str, Any]) -> dict[str, Any]:
+def sqs_event(queue_arn: str, bodies: list[dict[str, Any]]) -> dict[str, Any]:
     return {"Records": [{
         "messageId": str(uuid.uuid4()), "receiptHandle": "check", "body": json.dumps(body),
         "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1764583200000",
                        "SenderId": "AIDAIENQZJOLO23YVJ4VO", "ApproximateFirstReceiveTimestamp": "1764583200000"},
         "messageAttributes": {}, "md5OfBody": "0", "eventSource": "aws:sqs", "eventSourceARN": queue_arn,
         "awsRegion": REGION,
-    }]}
+    } for body in bodies]}
 
 
 def outbox_stream_record(table_name: str) -> dict[str, Any]:
