@@ -238,6 +238,25 @@ def test_a_salesperson_prebook_becomes_an_auto_approved_po_and_a_vendor_order(sh
     assert sorted(D(r["billed"]["lines"][0]["unit_price"]) for r in (first, second)) == [D("0.52"), D("0.60")]
 
 
+def test_a_prebook_of_k2k_boxes_and_bouquets_is_bought_in_one_step(shop):
+    bouquet = {"description": "Spring bouquet", "kind": "FINISHED_GOODS"}
+    assert shop.buyer.put("/products/BQ", json=bouquet).status == 200
+    assert shop.buyer.put("/vendors/PETALWORKS", json={"name": "Petalworks Production"}).status == 200
+    prebook = shop.buyer.post("/prebooks", json={"customer_code": "FLORA", "ship_date": shop.ship_date(), "lines": [
+        {"vendor_company_id": shop.vendor_id, "line_id": shop.lines["FR50HB"], "boxes": 1},
+        {"product_code": "BQ", "quantity": 10, "unit_price": "25.00", "cost": "150.00"}]}).json()
+    assert [ln["line_type"] for ln in prebook["lines"]] == ["K2K", "PRODUCT"] and prebook["gpm_pct"] == "40.00"
+    pos = shop.receiving.post(f"/prebooks/{prebook['prebook_id']}/purchase-orders", json={
+        "lines": [{"line_no": 2, "vendor_code": "PETALWORKS", "unit_cost": "4.00"}]})
+    assert pos.status == 201, pos.json()
+    k2k, standalone = sorted(pos.json(), key=lambda po: po["kind"])
+    assert (k2k["kind"], k2k["status"], standalone["kind"], standalone["vendor_code"]) == (
+        "k2k", "APPROVED", "standalone", "PETALWORKS")
+    assert shop.stock() == (11, 0, 1)
+    lines = shop.buyer.get(f"/prebooks/{prebook['prebook_id']}").json()["lines"]
+    assert [ln["po_id"] for ln in lines] == [k2k["po_id"], standalone["po_id"]]
+
+
 def test_a_shipped_po_is_modified_on_the_buyers_side_only(shop, cloud):
     cart = shop.add("FLORA", 2).json()
     shop.web.post(f"/carts/{cart['cart_id']}/checkout")
