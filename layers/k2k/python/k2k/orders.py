@@ -458,6 +458,8 @@ def next_line_no(lines: Sequence[VendorOrderLine]) -> int:
 #   expiry     one action fewer than checkout (no prebook)
 #   POs from a prebook: prebook + stock op and event per vendor line
 #              + (pending guard, PO, order, PurchaseOrderPlaced) per vendor  <= 1 + 2 x 30 + 4 x 9 = 97
+#              (a product line instead adds at most its standalone PO and PurchaseOrderCreated, 2 for the
+#              2 of a K2K line: still <= 97; the use case also checks the count before it writes)
 #   a PO with K2K products: PO + order + PurchaseOrderPlaced + stock op and event per line <= 3 + 2 x 30 = 63
 MAX_ORDER_LINES = 30
 MAX_CART_LINES = 19
