@@ -112,5 +112,9 @@ def test_a_partner_batch_is_its_own_company_s_and_is_refused_whole_when_malforme
     mixed = send(erp, [changed(9, version=1, location="XXX"), changed(10, version=1)])
     assert [r["outcome"] for r in mixed["results"]] == ["rejected", "created"]
     assert "location XXX" in mixed["results"][0]["reason"]
+    # The same box code twice in a batch: in order, each against what the one before left.
+    twice = send(erp, [changed(12, version=1, boxes=2), changed(12, version=2, boxes=3), changed(12, version=2)])
+    assert [r["outcome"] for r in twice["results"]] == ["created", "changed", "unchanged"]
+    assert rosa.get(f"/inventory/{twice['results'][0]['line_id']}").json()["line"]["boxes_on_hand"] == 3
     # A salesperson keeps no stock.
     assert api(rosaflor, "Salesperson").post("/integrations/inventory", json={"lines": [changed(11, 1)]}).status == 403

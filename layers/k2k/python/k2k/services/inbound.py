@@ -99,9 +99,11 @@ def apply_batch(db: Store, caller: Caller, batch: InboundBatch) -> BatchResult:
     company = get_company(db, caller.company_id)
     synced = {str(i["sk"])[4:]: i for i in db.batch_get(
         [{"pk": _pk(company.company_id), "sk": _sk(b)} for b in {ln.box_code for ln in batch.lines}])}
+    # Read up front, in batches: per line, only its transaction is left (and a read again if it lost a race).
+    current = lines.lines_for_box_codes(db, company.company_id, {ln.box_code for ln in batch.lines})
     results = []
     for line in batch.lines:
-        result = _apply_one(db, company, line, synced.get(line.box_code))
+        result = _apply_one(db, company, line, synced.get(line.box_code), current.pop(line.box_code, None))
         if result.outcome in (Outcome.CREATED, Outcome.CHANGED, Outcome.REMOVED):
             synced[line.box_code] = {"source_version": line.source_version}  # a later line of the batch sees it
         results.append(result)
@@ -115,15 +117,18 @@ def _summary(results: Sequence[LineResult]) -> BatchResult:
                        rejected=rejected)
 
 
-def _apply_one(db: Store, company: Company, line: InboundLine, synced: store.Item | None) -> LineResult:
+def _apply_one(db: Store, company: Company, line: InboundLine, synced: store.Item | None,
+               read: InventoryLine | None) -> LineResult:
     def result(outcome: Outcome, line_id: str | None = None, reason: str | None = None) -> LineResult:
         return LineResult(box_code=line.box_code, source_version=line.source_version, outcome=outcome,
                           line_id=line_id, reason=reason)
 
-    for _ in range(store.RACE_ATTEMPTS):
+    current = read  # as the batch read it; a transaction that finds it changed makes the next attempt read again
+    for attempt in range(store.RACE_ATTEMPTS):
         if synced is not None and store.as_int(synced.get("source_version")) >= line.source_version:
             return result(Outcome.UNCHANGED)
-        current = lines.line_for_box_code(db, company.company_id, line.box_code)
+        if attempt:
+            current = lines.line_for_box_code(db, company.company_id, line.box_code)
         try:
             outcome, written, ops = _change(db, company, line, current)
         except DomainError as e:

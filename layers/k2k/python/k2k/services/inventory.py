@@ -153,6 +153,14 @@ def line_for_box_code(db: Store, company_id: str, box_code: str) -> InventoryLin
     return None
 
 
+def lines_for_box_codes(db: Store, company_id: str, box_codes: Iterable[str]) -> dict[str, InventoryLine]:
+    """The company's lines with these box codes, by box code (absent ones left out): two batched reads."""
+    found = db.batch_get([_box_code_key(company_id, code) for code in set(box_codes)])
+    ids = {str(i["line_id"]) for i in found}
+    items = db.batch_get([_line_key(company_id, line_id) for line_id in ids]) if ids else []
+    return {line.box_code: line for line in (InventoryLine.model_validate(plain(i)) for i in items)}
+
+
 def _patched(key: dict[str, str], changed: InventoryLine, names: Iterable[str], expected: int) -> store.Op:
     """Write only the fields a patch names (with the version and time), if the line is still at the
     version the patch was applied to. What else the item carries (an import's origin) stays."""
