@@ -129,7 +129,8 @@ def modify_line(po_id: IdPath, line_no: LineNoPath,
     return PurchaseOrderView(purchase_order=po, differences=svc.differences(po))
 
 
-@app.get("/staging", summary="Confirmed K2K boxes waiting to be received, under the vendor's box codes")
+@app.get("/staging", summary="Boxes waiting to be received: confirmed K2K boxes under the vendor's box codes, "
+                             "standalone PO lines under theirs")
 def list_staging(limit: Limit = PAGE_SIZE, next_token: NextToken = None) -> Page[staging.StagedBoxes]:
     return staging.list_staging(_db(), caller(app), limit, next_token)
 

@@ -3,6 +3,7 @@ hard and finished goods; it buys 200 roses from a grower outside K2K and 20 vase
 standalone POs naming the production company as customer; the procurement manager approves them; the goods
 arrive in staging under their box codes and are received into Bloom's inventory at their landed cost."""
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from decimal import Decimal as D
 
@@ -124,7 +125,8 @@ def test_standalone_pos_for_live_and_hard_goods_are_approved_and_received_at_lan
     assert "VASE8-BOX" not in shown and "FR50HB" in shown and ids
 
 
-def test_bad_purchase_orders_are_refused_naming_what_is_wrong(cloud, api, suffix):
+def lone_company(api, suffix):
+    """Bloom alone (no K2K), with its catalogue and a glass supplier."""
     company = f"bloom{suffix}"
     operator = api("", "Operator", user="operator@k2k.example")
     assert operator.post("/operator/companies", json={"company_id": company, "name": "Bloom Wholesale",
@@ -132,6 +134,35 @@ def test_bad_purchase_orders_are_refused_naming_what_is_wrong(cloud, api, suffix
     admin = api(company, "Admin")
     catalogue(admin)
     assert admin.put("/vendors/GLASSCO", json={"name": "Glass Co"}).status == 200
+    return admin
+
+
+def test_receipts_racing_on_one_po_each_count_once_and_approvals_racing_approve_once(cloud, api, suffix):
+    admin = lone_company(api, suffix)
+    ship = (cloud.now() + timedelta(days=1)).date().isoformat()
+    lines = [{"product_code": "VASE-8", "quantity": 10 + n, "unit_cost": "3.50", "box_code": f"V{n}{suffix}"}
+             for n in range(6)]
+    po = admin.post("/purchase-orders", json={"kind": "standalone", "vendor_code": "GLASSCO", "ship_date": ship,
+                                              "lines": lines})
+    assert po.status == 201, po.json()
+    po_id = po.json()["po_id"]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        approvals = list(pool.map(lambda _: admin.post(f"/purchase-orders/{po_id}/approve", json={}), range(4)))
+    assert sorted(a.status for a in approvals) == [200, 409, 409, 409], [a.json() for a in approvals]
+    assert admin.post(f"/purchase-orders/{po_id}/confirm", json={}).status == 200
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        receipts = list(pool.map(lambda ln: admin.post("/staging/receive", json={"box_code": ln["box_code"]}), lines))
+    assert [r.status for r in receipts] == [200] * 6, [r.json() for r in receipts]
+    done = admin.get(f"/purchase-orders/{po_id}").json()["purchase_order"]
+    # Created, approved, confirmed, then one version per receipt: none lost, none counted twice.
+    assert (done["status"], done["version"]) == ("RECEIVED", 3 + 6)
+    assert [ln["boxes_received"] for ln in done["lines"]] == [10 + n for n in range(6)]
+    stock = {ln["box_code"]: ln["boxes_on_hand"] for ln in admin.items("/inventory")}
+    assert stock == {ln["box_code"]: ln["quantity"] for ln in lines}
+
+
+def test_bad_purchase_orders_are_refused_naming_what_is_wrong(cloud, api, suffix):
+    admin = lone_company(api, suffix)
     ship = (cloud.now() + timedelta(days=1)).date().isoformat()
 
     def refused(body, field, status=422):
