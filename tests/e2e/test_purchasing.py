@@ -183,6 +183,12 @@ def test_bad_purchase_orders_are_refused_naming_what_is_wrong(cloud, api, suffix
     refused({"lines": [{**vase, "packing": {"boxes": 3, "bunches_per_box": 6}}]}, "lines.0.quantity")
     refused({"lines": [{**vase, "quantity": 0}]}, "lines.0.quantity")
     refused({"lines": []}, "lines")
+    # A box code in stock as another product: the vases would join the roses' line.
+    roses = admin.post("/inventory", json={"box_code": "ROSEBOX", "product_code": "ROSE-FR50", "product": "Rose",
+                                           "bunches_per_box": 10, "boxes_on_hand": 2, "location": "NYC"})
+    assert roses.status == 201, roses.json()
+    assert "in stock as ROSE-FR50" in refused({"lines": [{**vase, "box_code": "ROSEBOX"}]},
+                                              "lines.0.box_code")["message"]
     # A product's unit must fit its kind.
     wrong = admin.put("/products/VASE-9", json={"description": "Vase", "kind": "HARD_GOODS", "unit": "STEM"})
     assert wrong.status == 422 and "UNIT" in wrong.json()["error"]["details"][0]["message"]

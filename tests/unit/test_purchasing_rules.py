@@ -14,6 +14,7 @@ from k2k.purchasing import (
     Packing,
     PlannedLine,
     PoLine,
+    box_code_refusal,
     check_ship_date,
     fully_received,
     landed_cost,
@@ -102,3 +103,16 @@ def test_a_po_line_reads_as_a_staged_line_does():
                   unit=UnitType.UNIT, quantity=20, unit_cost=D("3.5"), landed_cost=D("3.5"), box_code="B",
                   boxes=20, location="NYC")
     assert (line.product, line.unit_type, line.total) == ("Glass vase", UnitType.UNIT, D("70.00"))
+
+
+def test_a_po_line_is_not_stocked_under_a_box_code_that_holds_another_product():
+    line = PoLine(line_no=1, product_code="VASE-8", description="Glass vase", kind=ProductKind.HARD_GOODS,
+                  unit=UnitType.UNIT, quantity=20, unit_cost=D("3.5"), landed_cost=D("3.5"), box_code="B1",
+                  boxes=20, location="NYC")
+    held = InventoryLine(box_code="B1", product_code="ROSE-FR50", product="Rose", bunches_per_box=10,
+                         boxes_on_hand=2, location="NYC", line_id="L1", vendor_company_id="c", version=1,
+                         updated_at=datetime(2026, 12, 2, tzinfo=UTC))
+    assert box_code_refusal(line, None) is None
+    assert box_code_refusal(line, held.model_copy(update={"product_code": "VASE-8"})) is None  # more of the same
+    assert box_code_refusal(line, held) == ("box code B1 is in stock as ROSE-FR50, not VASE-8; "
+                                            "give this line its own box code")

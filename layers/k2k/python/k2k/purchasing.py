@@ -35,7 +35,7 @@ from k2k.bounds import (
 )
 from k2k.errors import Conflict, Invalid
 from k2k.events import event_type
-from k2k.inventory import BoxType, Dimensions, DimensionsIn, InventoryType, LineFields
+from k2k.inventory import BoxType, Dimensions, DimensionsIn, InventoryLine, InventoryType, LineFields
 from k2k.models import Model
 from k2k.money import cents
 from k2k.network import BuyerSettings
@@ -237,6 +237,15 @@ def check_status(po: StandalonePurchaseOrder, wanted: PoStatus, doing: str) -> N
     if po.status is not wanted:
         raise Conflict(f"the purchase order is {po.status.value.lower().replace('_', ' ')}; only a "
                        f"{wanted.value.lower().replace('_', ' ')} one can be {doing}")
+
+
+def box_code_refusal(line: PoLine, in_stock: InventoryLine | None) -> str | None:
+    """Why a PO line cannot be stocked under its box code: the code holds another product in inventory
+    (its boxes would join that line), or None."""
+    if in_stock is None or in_stock.product_code == line.product_code:
+        return None
+    return (f"box code {line.box_code} is in stock as {in_stock.product_code or in_stock.product}, "
+            f"not {line.product_code}; give this line its own box code")
 
 
 def fully_received(lines: Sequence[PoLine]) -> bool:

@@ -100,6 +100,17 @@ def get_line(db: Store, company_id: str, line_id: str) -> InventoryLine:
     return InventoryLine.model_validate(plain(item))
 
 
+def line_by_box_code(db: Store, company_id: str, box_code: str) -> InventoryLine | None:
+    """The company's line holding this box code, if any (box codes are unique per company)."""
+    held = db.get(*_box_code_key(company_id, box_code).values())
+    if held is None:
+        return None
+    try:
+        return get_line(db, company_id, held["line_id"])
+    except NotFound:  # removed since: its box code goes with it, in one transaction; read as free
+        return None
+
+
 def list_lines(db: Store, caller: Caller, limit: int, token: str | None) -> Page[InventoryLine]:
     items, next_token = paging.read(db, caller.company_id, keys.company_pk(caller.company_id), keys.INVENTORY_PREFIX,
                                     limit=limit, token=token)

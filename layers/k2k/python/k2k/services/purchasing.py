@@ -32,13 +32,14 @@ from k2k.purchasing import (
     PurchaseOrderReceived,
     StandalonePoIn,
     StandalonePurchaseOrder,
+    box_code_refusal,
     check_ship_date,
     check_status,
     fully_received,
     new_line,
     packed,
 )
-from k2k.services import accounts, order_data, products
+from k2k.services import accounts, inventory, order_data, products
 from k2k.services.network import get_company, get_vendor
 from k2k.store import ConditionFailed, Item, LostRace, Store, plain, retrying, to_item
 
@@ -129,6 +130,11 @@ def plan_po(db: Store, caller: Caller, vendor_code: str, customer_code: str | No
     codes = [ln.box_code for ln in po_lines]
     if len(set(codes)) != len(codes):
         raise Invalid("each line needs its own box code", field="lines")
+    for n, (planned, line) in enumerate(zip(lines, po_lines, strict=True)):
+        if planned.box_code is not None:
+            why = box_code_refusal(line, inventory.line_by_box_code(db, company.company_id, line.box_code))
+            if why:
+                raise Invalid(why, field=f"lines.{n}.box_code")
     po = StandalonePurchaseOrder(
         po_id=po_id, buyer_company_id=company.company_id, vendor_code=vendor.code, vendor_name=vendor.name,
         vendor_company_id=vendor.k2k_company_id, customer_code=customer_code, ship_date=ship_date,

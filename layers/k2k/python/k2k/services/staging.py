@@ -122,6 +122,11 @@ def receive(db: Store, caller: Caller, body: ReceiveIn) -> Receipt:
             # Bought for a prebook (finished goods from the production company, seed 003): bill its customer.
             if not (settings.automatic_billing_allocation and sa.prebook_id
                     and _bill(db, buyer, caller, sa, boxes, receipt, ops)):
+                # Its code taken by another product since the PO was made: its boxes must not join that line.
+                why = purchasing_rules.box_code_refusal(sa, inventory_svc.line_by_box_code(
+                    db, buyer.company_id, sa.box_code))
+                if why:
+                    raise Conflict(why)
                 _into_inventory(db, buyer, sa.box_code, boxes, receipt, ops,
                                 lambda today: purchasing_rules.received_line(sa, boxes, settings.gpm_for(sa.location),
                                                                              today))
