@@ -183,6 +183,8 @@ def test_bad_purchase_orders_are_refused_naming_what_is_wrong(cloud, api, suffix
     refused({"lines": [{**vase, "packing": {"boxes": 3, "bunches_per_box": 6}}]}, "lines.0.quantity")
     refused({"lines": [{**vase, "quantity": 0}]}, "lines.0.quantity")
     refused({"lines": []}, "lines")
+    assert "own box code" in refused({"lines": [{**vase, "box_code": "VB1"}, {**vase, "box_code": "VB1"}]},
+                                     "lines")["message"]
     # A box code in stock as another product: the vases would join the roses' line.
     roses = admin.post("/inventory", json={"box_code": "ROSEBOX", "product_code": "ROSE-FR50", "product": "Rose",
                                            "bunches_per_box": 10, "boxes_on_hand": 2, "location": "NYC"})

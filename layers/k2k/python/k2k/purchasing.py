@@ -21,7 +21,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from k2k import pricing
 from k2k.bounds import (
@@ -133,14 +133,8 @@ class StandalonePoIn(Input):
     customer_code: Code | None = Field(default=None, description="e.g. the production company")
     ship_date: date
     location: Code | None = Field(default=None, description="where the goods are received; default: the first")
-    lines: list[PoLineIn] = Field(min_length=1, max_length=MAX_PO_LINES)
-
-    @model_validator(mode="after")
-    def _box_codes_once(self) -> StandalonePoIn:
-        codes = [ln.box_code for ln in self.lines if ln.box_code]
-        if len(codes) != len(set(codes)):
-            raise ValueError("each line needs its own box code")
-        return self
+    lines: list[PoLineIn] = Field(min_length=1, max_length=MAX_PO_LINES,
+                                  description="each with its own box code (services.purchasing.plan_po checks)")
 
 
 class PlannedLine(Model):
