@@ -307,7 +307,8 @@ def dynamodb_requests(small: int = 1, large: int = 3_300) -> None:
     fixed = {op: counts[small].get(op, 0) - per_row[op] * small / 1000 for op in per_row}
     writes = sum(n for op, n in per_row.items() if op in WRITES)
     reads = sum(n for op, n in per_row.items() if op not in WRITES)
-    print(f"DynamoDB requests per 1,000 imported rows: {writes:.0f} writes + {reads:.0f} duplicate-check reads  "
+    print(f"DynamoDB requests per 1,000 imported rows (50 customers): {writes:.0f} writes + {reads:.0f} reads "
+          "(duplicate checks; each customer and its company's currency once per customer per write window)  "
           f"[33 rows, their ledger entries and guards fill a transaction: 1000/33 = 30]")
     print("  per 1,000 rows: " + ", ".join(f"{op} {n:.0f}" for op, n in sorted(per_row.items()) if n))
     print("  per job, whatever its size: " + ", ".join(f"{op} {n:.0f}" for op, n in sorted(fixed.items()) if n)
