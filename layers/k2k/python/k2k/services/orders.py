@@ -81,7 +81,7 @@ from k2k.orders import (
 from k2k.purchasing import PlannedLine, StandalonePurchaseOrder
 from k2k.services import accounts, purchasing
 from k2k.services import products as product_svc
-from k2k.services.inventory import StockMove, get_line, merged, present
+from k2k.services.inventory import StockMove, get_line, get_lines, merged, present
 from k2k.services.inventory import events as stock_events
 from k2k.services.network import connection_for_buyer, get_company
 from k2k.services.order_data import (
@@ -123,11 +123,16 @@ class Quote(Model):
     earliest_ship_date: date
 
 
-def quote(db: Store, buyer: Company, vendor_id: str, line_id: str, location: str | None = None) -> Quote:
-    """What a K2K line costs this buyer now, or why it cannot be bought (as if it did not exist)."""
+def _selling(buyer: Company, location: str | None) -> str:
+    """The buyer location a purchase is priced for and received at (default: the company's first)."""
     if location is not None and location not in buyer.location_codes:
         raise Invalid(f"location {location} is not one of {', '.join(buyer.location_codes)}", field="location")
-    selling = location or buyer.location_codes[0]
+    return location or buyer.location_codes[0]
+
+
+def quote(db: Store, buyer: Company, vendor_id: str, line_id: str, location: str | None = None) -> Quote:
+    """What a K2K line costs this buyer now, or why it cannot be bought (as if it did not exist)."""
+    selling = _selling(buyer, location)
     conn = connection_for_buyer(db, buyer.company_id, vendor_id)
     if conn is None or not conn.active:
         raise NotFound("K2K line not found")
@@ -135,6 +140,12 @@ def quote(db: Store, buyer: Company, vendor_id: str, line_id: str, location: str
         line = get_line(db, vendor_id, line_id)
     except NotFound:
         raise NotFound("K2K line not found") from None
+    return _priced(buyer, conn, line, selling)
+
+
+def _priced(buyer: Company, conn: Connection, line: InventoryLine, selling: str) -> Quote:
+    """What this vendor line costs the buyer now over this (active) connection, priced for the selling
+    location; a line the connection does not publish now cannot be bought (409 saying why)."""
     now = pricing.local_now(conn.vendor_timezone, clock.now())
     broken = ineligibility(line, conn.terms) + age_ineligibility(
         line.inventory_type.value, line.received_date, conn.terms, now.date())
@@ -656,18 +667,21 @@ def buy_from_availability(db: Store, caller: Caller, body: K2kPoIn) -> PurchaseO
     buyer = get_company(db, caller.company_id)
     check_distinct_lines([ln.line_id for ln in body.lines])
     vendor_id = body.vendor_company_id
+    selling = _selling(buyer, body.location)
 
     def attempt() -> PurchaseOrder:
         now = clock.now()
-        check_k2k_vendor(connection_for_buyer(db, buyer.company_id, vendor_id), vendor_id)
+        conn = check_k2k_vendor(connection_for_buyer(db, buyer.company_id, vendor_id), vendor_id)
+        found = get_lines(db, vendor_id, [ln.line_id for ln in body.lines])  # one read, however many lines
         bought: list[tuple[K2kPoLineIn, Quote]] = []
         for n, ln in enumerate(body.lines):
             where = f"lines.{n}"
-            try:
-                q = quote(db, buyer, vendor_id, ln.line_id, body.location)
-            except NotFound:
+            line = found.get(ln.line_id)
+            if line is None:
                 raise Invalid(f"line {ln.line_id} is not in your K2K availability from {vendor_id}",
-                              field=f"{where}.line_id") from None
+                              field=f"{where}.line_id")
+            try:
+                q = _priced(buyer, conn, line, selling)
             except Conflict as e:  # published once, not now (on hold, sold out, too old...)
                 raise Conflict(e.message, details=[{"field": f"{where}.line_id", "message": e.message}]) from None
             check_ship_date(body.ship_date, q.earliest_ship_date)
