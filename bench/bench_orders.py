@@ -1,5 +1,6 @@
 """DynamoDB requests (and transactions among them) spent on one K2K order's whole life:
-cart -> checkout -> vendor confirm -> staging receipt billed to the customer, events included."""
+cart -> checkout -> vendor confirm -> staging receipt billed to the customer, events included;
+and on a PO with K2K products bought from the availability (three lines, one step)."""
 
 from __future__ import annotations
 
@@ -49,3 +50,11 @@ def main() -> None:
                   + ", ".join(f"{op.split('.')[1]} {n}" for op, n in sorted(counts.items())))
         grand = sum((c for c in per_step.values()), Counter())
         print(f"{'whole order':<18} {sum(grand.values()):>8} {grand['dynamodb.TransactWriteItems']:>13}")
+        codes = ("FR50HB", "MND60QB", "HYDWFB")  # every line Rosaflor publishes to Bloom
+        ship_date = max(ln["earliest_ship_date"] for ln in ok(bloom.get("/availability"))["lines"])
+        run("PO, K2K (3 lines)", lambda: ok(bloom.post("/purchase-orders", json={
+            "kind": "k2k", "vendor_company_id": "rosaflor", "ship_date": ship_date,
+            "lines": [{"line_id": ids[code], "boxes": 1} for code in codes]}), 201))
+        counts = per_step["PO, K2K (3 lines)"]
+        print(f"{'PO, K2K (3 lines)':<18} {sum(counts.values()):>8} {counts['dynamodb.TransactWriteItems']:>13}   "
+              + ", ".join(f"{op.split('.')[1]} {n}" for op, n in sorted(counts.items())))
