@@ -207,6 +207,54 @@ def order_story(cloud: Any, faults: dict[str, Any]) -> dict[str, Any]:
     }) | {"calls": s.calls}
 
 
+def k2k_po_story(cloud: Any, faults: dict[str, Any]) -> dict[str, Any]:
+    """A PO with K2K products (seed 000): the buyer buys two lines from its availability for its own stock,
+    the vendor confirms (its invoice synced to the buyer's PO), the buyer receives both into its inventory."""
+    s = Story(cloud, faults)
+    vendor, buyer, ids = s.vendor, s.buyer, s.lines
+
+    def on(field: str, company: str) -> Callable[[dict[str, Any]], None]:
+        def change(settings: dict[str, Any]) -> None:
+            settings["automations"][field] = True
+            settings["notification_emails"] = [f"orders@{company}.example"]
+        return change
+
+    s.setting(vendor, on("vendor_invoice_sync", s.vendor_id))
+    s.setting(buyer, on("buyer_invoice_upload", s.buyer_id))
+    ship = max(ln["earliest_ship_date"] for ln in buyer.get("/availability")["lines"])
+
+    s.faulty()
+    po = _ok(buyer.post("/purchase-orders", json={
+        "kind": "k2k", "vendor_company_id": s.vendor_id, "ship_date": ship, "location": "CHI",
+        "lines": [{"line_id": ids["FR50HB"], "boxes": 2}, {"line_id": ids["MND60QB"], "boxes": 1}]}), 201)
+    s.drain()
+    _ok(vendor.post(f"/orders/{po['order_id']}/confirm", json={}))
+    s.drain()
+    for code in ("FR50HB", "MND60QB"):
+        _ok(buyer.post("/staging/receive", json={"box_code": code, "po_id": po["po_id"]}))
+    s.drain()
+    s.settle()
+
+    return s.plain({
+        "stock": sorted(_stock(vendor.get(f"/inventory/{line_id}")["line"]) for line_id in ids.values()),
+        "availability": sorted((ln["box_code"], ln["boxes_available"]) for ln in buyer.get("/availability")["lines"]),
+        "orders": sorted((o["status"], [(ln["box_code"], ln["boxes"], ln["status"], ln["checked_out"])
+                                        for ln in o["lines"]]) for o in vendor.get("/orders")),
+        "purchase_orders": sorted((p["status"], p["source"], [(ln["box_code"], ln["boxes"], ln["landed_cost"])
+                                                              for ln in p["lines"]])
+                                  for p in buyer.get("/purchase-orders")),
+        "invoices": [(i["invoice_no"], i["status"], i["total"], i["version"]) for i in vendor.get("/invoices")],
+        "reconciliation": sorted((r["status"], (r.get("vendor_invoice") or {}).get("amount"))
+                                 for r in buyer.get("/reconciliation")),
+        "staging": sorted((x["box_code"], x["boxes_confirmed"], x.get("boxes_received"))
+                          for x in buyer.get("/staging")),
+        "buyer_stock": sorted((ln["box_code"], ln["boxes_on_hand"], ln["cost"], ln["price"], ln["location"])
+                              for ln in buyer.get("/inventory")),
+        "customer_invoices": buyer.get("/customer-invoices"),
+        "emails": sorted(s.emails().items()),
+    }) | {"calls": s.calls}
+
+
 IMPORT_HEADER = [*wb.BOXES_HEADER, "Box Length", "Box Width", "Box Height"]
 
 
@@ -236,4 +284,5 @@ def import_story(cloud: Any, faults: dict[str, Any]) -> dict[str, Any]:
     }) | {"calls": s.calls}
 
 
-STORIES: dict[str, Callable[[Any, dict[str, Any]], dict[str, Any]]] = {"order": order_story, "import": import_story}
+STORIES: dict[str, Callable[[Any, dict[str, Any]], dict[str, Any]]] = {
+    "order": order_story, "import": import_story, "k2k_po": k2k_po_story}

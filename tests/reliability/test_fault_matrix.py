@@ -1,4 +1,4 @@
-"""The fault matrix at the AWS boundary: every handler on the order, invoice and import paths, each AWS error it
+"""The fault matrix at the AWS boundary: every handler on the order, invoice, K2K PO and import paths, each AWS error it
 can meet (or a crash) at its k-th call, converges to exactly the state the same story reaches without a fault.
 
 A cell is (story, function, fault kind, k). The fault is injected by the local cloud's botocore hook
@@ -40,6 +40,17 @@ PLAN: dict[str, dict[str, dict[str, int]]] = {
         "InvoiceSyncFunction": {"dynamodb.GetItem": 8, "dynamodb.TransactWriteItems": 1, "s3.HeadObject": 2,
                                 "s3.PutObject": 1, "dynamodb.PutItem": 3, "ses.SendEmail": 2},
         "EventRelayFunction": {"events.PutEvents": 6},
+    },
+    "k2k_po": {
+        "CreatePoFunction": {"dynamodb.PutItem": 3, "dynamodb.GetItem": 6, "dynamodb.BatchGetItem": 1,
+                             "dynamodb.TransactWriteItems": 3, "dynamodb.UpdateItem": 3, "dynamodb.Query": 2},
+        "ConfirmOrderFunction": {"dynamodb.PutItem": 1, "dynamodb.GetItem": 2, "dynamodb.BatchGetItem": 1,
+                                 "dynamodb.TransactWriteItems": 1, "dynamodb.UpdateItem": 1},
+        "OrderNoticesFunction": {"dynamodb.GetItem": 4, "ses.SendEmail": 1, "dynamodb.PutItem": 2},
+        "AvailabilitySyncFunction": {"dynamodb.GetItem": 2, "dynamodb.Query": 4, "dynamodb.PutItem": 4},
+        "InvoiceSyncFunction": {"dynamodb.GetItem": 7, "dynamodb.TransactWriteItems": 1, "s3.HeadObject": 2,
+                                "s3.PutObject": 1, "dynamodb.PutItem": 2, "ses.SendEmail": 2},
+        "EventRelayFunction": {"events.PutEvents": 4},
     },
     "import": {
         "ImportExcelFunction": {"dynamodb.PutItem": 2, "dynamodb.GetItem": 1, "dynamodb.UpdateItem": 1},
@@ -99,6 +110,8 @@ KNOWN: dict[tuple[str, str, str, int], str] = {
        for story, function, k in (("order", "OrderNoticesFunction", 10), ("order", "OrderNoticesFunction", 35),
                                   ("order", "InvoiceSyncFunction", 14), ("order", "InvoiceSyncFunction", 17),
                                   ("import", "ImportWorkerFunction", 14))},
+    **{("k2k_po", function, kind, k): RESUBMIT for kind in ("crash", "throttle", "throughput")
+       for function, k in (("CreatePoFunction", 18), ("ConfirmOrderFunction", 6))},
 }
 
 
@@ -125,6 +138,12 @@ def baseline(cloud: Any, story: str) -> dict[str, Any]:
             assert [i[:2] for i in state["invoices"]] == [[1, "ISSUED"]]
             assert state["balances"][0][1] != "0.00"  # the receipt billed the customer
             assert len(state["emails"]) >= 6
+        elif story == "k2k_po":
+            stock = {line[0]: tuple(line[1:4]) for line in state["stock"]}
+            assert (stock["FR50HB"], stock["MND60QB"]) == ((10, 0, 2), (5, 0, 1))
+            assert [p[:2] for p in state["purchase_orders"]] == [["CONFIRMED", "AVAILABILITY"]]
+            assert [b[:2] for b in state["buyer_stock"]] == [["FR50HB", 2], ["MND60QB", 1]]
+            assert state["reconciliation"] == [["AP", "227.50"]] and state["customer_invoices"] == []
         else:
             assert state["job"] == ["completed_with_errors", 5, 1]
         _baselines[key] = state
