@@ -46,7 +46,7 @@ REF = "#/components/schemas/"
 
 # The tag of an operation is its path's first segment's, as this table names it.
 TAGS: dict[str, tuple[str, ...]] = {
-    "network": ("operator", "company", "vendors", "connections"),
+    "network": ("operator", "company", "vendors", "connections", "procurement-connections"),
     "accounts": ("customers", "customer-invoices"),
     "inventory": ("inventory", "products"),
     "availability": ("availability",),

@@ -18,8 +18,9 @@ from k2k.models import Model
 from k2k.observability import logger
 from k2k.orders import Cart, Prebook, PurchaseOrder
 from k2k.paging import Page
+from k2k.procurement import PrebookAnswerIn
 from k2k.purchasing import AnyPurchaseOrder, StandalonePoIn, StandalonePurchaseOrder
-from k2k.services import order_data, purchasing, staging
+from k2k.services import order_data, procurement, purchasing, staging
 from k2k.services import orders as svc
 from k2k.store import Store
 
@@ -88,6 +89,14 @@ def get_prebook(prebook_id: IdPath) -> Prebook:
 def create_pos(prebook_id: IdPath,
                body: Annotated[svc.PrebookPosIn | None, Body()] = None) -> list[AnyPurchaseOrder]:
     return svc.create_pos_from_prebook(_db(), caller(app), prebook_id, body)
+
+
+@app.post("/prebooks/<prebook_id>/confirm",
+          summary="K2K for Procurement: the vendor answers a prebook transferred from its customer's PO (lines "
+                  "confirmed as they are unless named: another quantity or price, or rejected); the answer goes "
+                  "back onto the customer's PO")
+def confirm_prebook(prebook_id: IdPath, body: Annotated[PrebookAnswerIn, Body()]) -> Prebook:
+    return procurement.answer_prebook(_db(), caller(app), prebook_id, body)
 
 
 @app.post("/purchase-orders", status_code=201,

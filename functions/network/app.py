@@ -1,10 +1,12 @@
 """Companies, vendors, K2K connections and settings (Admin and Setup). Customers: functions/accounts."""
 
 
+from types import ModuleType
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import Field
 
 from k2k.api import CodePath, ConnectionIdPath, Limit, NextToken, caller, create_resolver, handle
 from k2k.bounds import PAGE_SIZE, Input, Version
@@ -21,6 +23,7 @@ from k2k.network import (
 )
 from k2k.observability import logger
 from k2k.paging import Page
+from k2k.procurement import ProcurementConnection, ProcurementSettingsIn
 from k2k.services import network as svc
 from k2k.store import Store
 
@@ -105,6 +108,41 @@ def suspend_connection(connection_id: ConnectionIdPath) -> Connection:
 @app.post("/connections/<connection_id>/resume", summary="The party that suspended resumes")
 def resume_connection(connection_id: ConnectionIdPath) -> Connection:
     return svc.resume_connection(_db(), caller(app), connection_id)
+
+
+def _procurement() -> ModuleType:
+    """The procurement service loads POs and prebooks: imported by its routes only, off this function's init."""
+    from k2k.services import procurement
+
+    return procurement
+
+
+class ProcurementRequest(Input):
+    vendor_company_id: CompanyId
+    settings: ProcurementSettingsIn = Field(default_factory=ProcurementSettingsIn)
+
+
+@app.get("/procurement-connections", summary="K2K for Procurement connections where the company is vendor or buyer")
+def list_procurement_connections(limit: Limit = PAGE_SIZE,
+                                 next_token: NextToken = None) -> Page[ProcurementConnection]:
+    return _procurement().list_connections(_db(), caller(app), limit, next_token)
+
+
+@app.post("/procurement-connections", status_code=201,
+          summary="A buyer asks a vendor to take its POs as prebooks (K2K for Procurement), with its settings")
+def request_procurement_connection(body: ProcurementRequest) -> ProcurementConnection:
+    return _procurement().request_connection(_db(), caller(app), body.vendor_company_id, body.settings)
+
+
+@app.get("/procurement-connections/<connection_id>", summary="One procurement connection (either party)")
+def get_procurement_connection(connection_id: ConnectionIdPath) -> ProcurementConnection:
+    return _procurement().get_connection(_db(), caller(app), connection_id)
+
+
+@app.post("/procurement-connections/<connection_id>/accept",
+          summary="The vendor accepts a procurement connection; each must have the other as customer / vendor")
+def accept_procurement_connection(connection_id: ConnectionIdPath) -> ProcurementConnection:
+    return _procurement().accept_connection(_db(), caller(app), connection_id)
 
 
 @logger.inject_lambda_context

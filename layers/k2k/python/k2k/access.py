@@ -91,6 +91,10 @@ ROUTES: Mapping[tuple[str, str], Roles] = {
     ("POST", "/connections/{connection_id}/accept"): SETUP_ROLES,
     ("POST", "/connections/{connection_id}/suspend"): SETUP_ROLES,
     ("POST", "/connections/{connection_id}/resume"): SETUP_ROLES,
+    ("GET", "/procurement-connections"): SETUP_ROLES,
+    ("POST", "/procurement-connections"): SETUP_ROLES,
+    ("GET", "/procurement-connections/{connection_id}"): SETUP_ROLES,
+    ("POST", "/procurement-connections/{connection_id}/accept"): SETUP_ROLES,
     # -- inventory and availability
     ("GET", "/products"): PRODUCT_READERS,
     ("GET", "/products/{product_code}"): PRODUCT_READERS,
@@ -112,6 +116,8 @@ ROUTES: Mapping[tuple[str, str], Roles] = {
     ("GET", "/prebooks"): PREBOOK_ROLES | PO_ROLES,
     ("GET", "/prebooks/{prebook_id}"): PREBOOK_ROLES | PO_ROLES,
     ("POST", "/prebooks/{prebook_id}/purchase-orders"): PO_ROLES,
+    # K2K for Procurement: the vendor answers its customer's PO as it answers a K2K order - its sellers.
+    ("POST", "/prebooks/{prebook_id}/confirm"): VENDOR_ORDER_ROLES,
     ("POST", "/purchase-orders"): PO_ROLES,  # a PO with K2K products (seed 000's roles), or a standalone PO
     ("GET", "/purchase-orders"): PO_ROLES,
     ("GET", "/purchase-orders/{po_id}"): PO_ROLES,

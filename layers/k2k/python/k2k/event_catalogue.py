@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextlib import suppress
 
-from k2k import inventory, invoices, orders, purchasing  # noqa: F401  (registers InventoryLineChanged, ..., order, invoice, PO events)
+from k2k import inventory, invoices, orders, procurement, purchasing  # noqa: F401  (registers InventoryLineChanged, ..., order, invoice, PO, procurement events)
 from k2k.events import CATALOGUE, EventSpec
 from k2k.services import network  # noqa: F401  (registers ConnectionChanged)
 

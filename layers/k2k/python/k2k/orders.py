@@ -25,6 +25,7 @@ from k2k.inventory import BoxType, Dimensions, InventoryType, LineFields, UnitTy
 from k2k.models import Model
 from k2k.money import cents
 from k2k.network import Connection
+from k2k.procurement import TransferredFrom
 from k2k.products import ProductKind
 
 
@@ -32,6 +33,7 @@ class Source(StrEnum):
     ECOMMERCE = "ECOMMERCE"
     PREBOOK = "PREBOOK"
     AVAILABILITY = "AVAILABILITY"  # a PO with K2K products, bought from the buyer's availability for its own stock
+    PROCUREMENT = "PROCUREMENT"  # a buyer's PO transferred by a K2K for Procurement connection (k2k.procurement)
 
 
 class CartStatus(StrEnum):
@@ -263,6 +265,8 @@ class ProductPrebookLine(Model):
     vendor_code: str | None = Field(default=None, description="the vendor of the PO the line is bought on")
     po_id: str | None = None
     po_line_no: int | None = None
+    box_type: BoxType | None = Field(default=None, description="how the units come packed, when known")
+    boxes: int | None = Field(default=None, description="boxes, when known (a transferred PO's line)")
     status: LineStatus = LineStatus.ACTIVE
 
     @computed_field(description=LINE_GPM)  # type: ignore[prop-decorator]
@@ -298,6 +302,8 @@ class Prebook(Model):
     cart_id: str | None = None
     location: str | None = Field(default=None, description="the buyer location that sells (prices, receives)")
     lines: list[PrebookLine]
+    transferred_from: TransferredFrom | None = Field(default=None, description=(
+        "K2K for Procurement: the customer's PO this prebook was transferred from"))
     version: int = 1
     created_at: datetime
 

@@ -40,6 +40,7 @@ from k2k.models import Model
 from k2k.money import cents
 from k2k.network import BuyerSettings
 from k2k.orders import PoStatus, PurchaseOrder
+from k2k.procurement import LineAnswer
 from k2k.products import Product, ProductKind, UnitType
 
 # A PO is one document; its largest step (confirm: the PO, its event and a staging item per line)
@@ -70,6 +71,8 @@ class PoLine(Model):
     dimensions: Dimensions | None = None
     location: str = Field(description="the company location it is received at")
     boxes_received: int = 0
+    vendor_answer: LineAnswer | None = Field(default=None, description=(
+        "K2K for Procurement: the vendor's answer to this line (status, quantity, price, differences)"))
 
     @property
     def total(self) -> Decimal:
@@ -97,6 +100,11 @@ class StandalonePurchaseOrder(Model):
     status: PoStatus
     lines: list[PoLine]
     awb: str | None = None
+    k2k_transfer: bool = Field(default=False, description=(
+        "marked for K2K for Procurement (a connection that transfers only marked POs transfers it)"))
+    vendor_prebook_id: str | None = Field(default=None, description=(
+        "K2K for Procurement: the vendor's prebook it became, set when the vendor answers"))
+    vendor_answered_at: datetime | None = None
     created_by: str | None = None
     approved_by: str | None = None
     version: int = 1
@@ -133,6 +141,8 @@ class StandalonePoIn(Input):
     customer_code: Code | None = Field(default=None, description="e.g. the production company")
     ship_date: date
     location: Code | None = Field(default=None, description="where the goods are received; default: the first")
+    k2k_transfer: bool = Field(default=False, description=(
+        "K2K for Procurement: transfer it to the vendor even when the connection transfers only marked POs"))
     lines: list[PoLineIn] = Field(min_length=1, max_length=MAX_PO_LINES,
                                   description="each with its own box code (services.purchasing.plan_po checks)")
 
@@ -170,6 +180,13 @@ class PurchaseOrderApproved(Model):
 @event_type("k2k.orders", "PurchaseOrderConfirmed")
 class PurchaseOrderConfirmed(Model):
     """A standalone PO's goods arrived: its lines wait in the staging area under their box codes."""
+
+    purchase_order: StandalonePurchaseOrder
+
+
+@event_type("k2k.orders", "PurchaseOrderAnswered")
+class PurchaseOrderAnswered(Model):
+    """K2K for Procurement: the vendor answered a standalone PO; each line carries its answer."""
 
     purchase_order: StandalonePurchaseOrder
 

@@ -92,7 +92,8 @@ def all_vendors(db: Store, company_id: str) -> list[Vendor]:
     return [Vendor.model_validate(plain(i)) for i in db.query(keys.company_pk(company_id), "VENDOR#")]
 
 
-def _vendor_linked(db: Store, company_id: str, other_company: str) -> Vendor | None:
+def vendor_linked_to(db: Store, company_id: str, other_company: str) -> Vendor | None:
+    """The company's vendor that is the other K2K company, if any (a connection's setup check)."""
     found = db.query(keys.company_pk(company_id), "VENDOR#", consistent=True,
                      filter_expression="k2k_company_id = :other", values={":other": other_company})
     return Vendor.model_validate(plain(found[0])) if found else None
@@ -181,7 +182,7 @@ def setup_gaps(db: Store, conn: Connection) -> tuple[list[network.SetupGap], str
     from k2k.services.accounts import customer_linked_to
 
     customer = customer_linked_to(db, conn.vendor_company_id, conn.buyer_company_id)
-    vendor = _vendor_linked(db, conn.buyer_company_id, conn.vendor_company_id)
+    vendor = vendor_linked_to(db, conn.buyer_company_id, conn.vendor_company_id)
     buyer = get_company(db, conn.buyer_company_id)
     gaps = network.missing_setup(customer, vendor, buyer.settings.buyer, conn.vendor_name, conn.buyer_name)
     return gaps, customer.code if customer else None, vendor.code if vendor else None

@@ -22,10 +22,12 @@ from k2k.errors import Conflict, Invalid, NotFound
 from k2k.events import new_event, outbox
 from k2k.orders import PoStatus
 from k2k.paging import Page
+from k2k.procurement import LineAnswer
 from k2k.purchasing import (
     AnyPurchaseOrder,
     PlannedLine,
     PoLine,
+    PurchaseOrderAnswered,
     PurchaseOrderApproved,
     PurchaseOrderConfirmed,
     PurchaseOrderCreated,
@@ -97,7 +99,7 @@ def list_pos(db: Store, company_id: str, limit: int, token: str | None) -> Page[
 # -- create ---------------------------------------------------------------------------------------
 
 def plan_po(db: Store, caller: Caller, vendor_code: str, customer_code: str | None, ship_date: date,
-            lines: Sequence[PlannedLine], location: str | None = None,
+            lines: Sequence[PlannedLine], location: str | None = None, *, k2k_transfer: bool = False,
             ) -> tuple[StandalonePurchaseOrder, list[store.Op]]:
     """A new standalone PO, pending approval, and the ops that write it with its PurchaseOrderCreated
     event (a caller may add them to its own transaction: POs from a prebook). Refuses (422, naming the
@@ -138,8 +140,8 @@ def plan_po(db: Store, caller: Caller, vendor_code: str, customer_code: str | No
     po = StandalonePurchaseOrder(
         po_id=po_id, buyer_company_id=company.company_id, vendor_code=vendor.code, vendor_name=vendor.name,
         vendor_company_id=vendor.k2k_company_id, customer_code=customer_code, ship_date=ship_date,
-        status=PoStatus.PENDING_APPROVAL, lines=po_lines, created_by=caller.email or caller.user_id,
-        created_at=now, updated_at=now)
+        status=PoStatus.PENDING_APPROVAL, lines=po_lines, k2k_transfer=k2k_transfer,
+        created_by=caller.email or caller.user_id, created_at=now, updated_at=now)
     return po, [_write(po, None), _event(po, PurchaseOrderCreated(purchase_order=po))]
 
 
@@ -147,7 +149,8 @@ def create_po(db: Store, caller: Caller, body: StandalonePoIn) -> StandalonePurc
     lines = [PlannedLine(product_code=ln.product_code, quantity=ln.quantity, unit_cost=ln.unit_cost,
                          customer_code=ln.customer_code, box_code=ln.box_code, packing=ln.packing)
              for ln in body.lines]
-    po, ops = plan_po(db, caller, body.vendor_code, body.customer_code, body.ship_date, lines, body.location)
+    po, ops = plan_po(db, caller, body.vendor_code, body.customer_code, body.ship_date, lines, body.location,
+                      k2k_transfer=body.k2k_transfer)
     db.transact(ops)
     return po
 
@@ -204,6 +207,35 @@ def confirm(db: Store, caller: Caller, po_id: str, body: ConfirmIn) -> Standalon
                              "line": to_item(ln)}, condition="attribute_not_exists(pk)")
                   for ln in done.lines]
         _commit(db, [_write(done, po.version), *staged, _event(done, PurchaseOrderConfirmed(purchase_order=done))])
+        return done
+
+    return retrying(attempt, f"purchase order {po_id}")
+
+
+def record_answer(db: Store, buyer_id: str, po_id: str, vendor_company_id: str, prebook_id: str,
+                  answers: Sequence[LineAnswer], auto_approve: bool) -> StandalonePurchaseOrder | None:
+    """K2K for Procurement: the vendor's answer onto each line of the PO it was transferred from, with its
+    PurchaseOrderAnswered event; a PO still pending approval is approved when the connection says so.
+    Once: a PO already answered is left as it is (None), so the answer delivered twice counts once; a PO
+    to another vendor is not this vendor's to answer (None)."""
+
+    def attempt() -> StandalonePurchaseOrder | None:
+        po = get_po(db, buyer_id, po_id)
+        if po.vendor_answered_at is not None or po.vendor_company_id != vendor_company_id:
+            return None
+        now = clock.now()
+        by_line = {a.line_no: a for a in answers}
+        lines = [ln.model_copy(update={"vendor_answer": by_line.get(ln.line_no)}) for ln in po.lines]
+        updates: dict = {"lines": lines, "vendor_prebook_id": prebook_id, "vendor_answered_at": now,
+                         "version": po.version + 1, "updated_at": now}
+        approving = auto_approve and po.status is PoStatus.PENDING_APPROVAL
+        if approving:
+            updates |= {"status": PoStatus.APPROVED, "approved_by": f"vendor confirmation ({po.vendor_name})"}
+        done = po.model_copy(update=updates)
+        ops = [_write(done, po.version), _event(done, PurchaseOrderAnswered(purchase_order=done))]
+        if approving:
+            ops.append(_event(done, PurchaseOrderApproved(purchase_order=done)))
+        _commit(db, ops)
         return done
 
     return retrying(attempt, f"purchase order {po_id}")

@@ -1,0 +1,35 @@
+"""K2K for Procurement, fed by the procurement queue: a buyer's new PO becomes its vendor's prebook, and the
+vendor's answer to that prebook comes back onto the PO (k2k.services.procurement)."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from k2k.config import Settings
+from k2k.consumer import sqs_batch
+from k2k.events import Event
+from k2k.observability import logger
+from k2k.procurement import PrebookAnswered
+from k2k.purchasing import PurchaseOrderCreated
+from k2k.services import procurement
+from k2k.store import Store
+
+
+def _db() -> Store:
+    return Store(Settings.from_env().table_name)
+
+
+def _po_created(event: Event) -> None:
+    procurement.transfer_po(_db(), PurchaseOrderCreated.model_validate(event.data).purchase_order)
+
+
+def _prebook_answered(event: Event) -> None:
+    procurement.on_prebook_answered(_db(), PrebookAnswered.model_validate(event.data))
+
+
+HANDLERS = {"PurchaseOrderCreated": _po_created, "PrebookAnswered": _prebook_answered}
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return sqs_batch(event, HANDLERS)

@@ -1,0 +1,199 @@
+"""K2K for Procurement: a buyer's standalone POs to a connected vendor reach the vendor as prebooks, and
+the vendor's answer comes back onto the PO (DOMAIN.md, K2K connections; docs/procurement.md).
+
+A Procurement connection is its own document, beside (never instead of) a Sales connection between the
+same two companies: a pair may have either, both or neither, and Sales' publishing never reads this one.
+Its id is "<vendor>.<buyer>", as a Sales connection's.
+
+    buyer requests --> REQUESTED --vendor accepts (setup checked)--> ACTIVE
+
+Transfer: a PO the connection transfers (all POs to that vendor, or only those marked) becomes, once it
+is created, the vendor's prebook `prebook_id_for(buyer, po)` for the buyer as its customer; that id is
+what makes a PurchaseOrderCreated delivered twice produce one prebook. The vendor answers each line
+(confirmed as is, a changed quantity or price, rejected); the answer comes back onto each PO line with
+its differences named. Plain rules, no AWS: services/procurement.py stores and moves them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from k2k.bounds import Input, LineNo, Quantity, UnitMoney, Version
+from k2k.errors import Conflict, Invalid, NotFound
+from k2k.events import event_type
+from k2k.models import Model
+from k2k.network import ConnectionStatus, SetupGap, Side
+
+
+class TransferMode(StrEnum):
+    ALL = "ALL"  # every standalone PO to this vendor
+    MARKED = "MARKED"  # only POs created with k2k_transfer: true
+
+
+class ProcurementSettings(Model):
+    transfer: TransferMode = Field(default=TransferMode.ALL, description=(
+        "which of the buyer's POs to this vendor transfer: ALL, or only those MARKED (k2k_transfer: true)"))
+    auto_approve_on_confirm: bool = Field(default=False, description=(
+        "the vendor's confirmation approves a PO still pending approval"))
+
+
+class ProcurementSettingsIn(Input, ProcurementSettings):
+    """Settings as a request states them."""
+
+
+class ProcurementConnection(Model):
+    connection_id: str
+    vendor_company_id: str
+    vendor_name: str
+    buyer_company_id: str
+    buyer_name: str
+    status: ConnectionStatus
+    settings: ProcurementSettings
+    buyer_customer_code: str | None = Field(default=None, description="the buyer as the vendor's customer")
+    vendor_code: str | None = Field(default=None, description="the vendor as the buyer's vendor")
+    requested_at: datetime
+    updated_at: datetime
+    version: int = 1
+
+    def side_of(self, company_id: str) -> Side:
+        if company_id == self.vendor_company_id:
+            return Side.VENDOR
+        if company_id == self.buyer_company_id:
+            return Side.BUYER
+        raise NotFound("procurement connection not found")  # not a party: indistinguishable from absent
+
+
+@event_type("k2k.network", "ProcurementConnectionChanged")
+class ProcurementConnectionChanged(Model):
+    """A K2K for Procurement connection was requested or accepted."""
+
+    connection: ProcurementConnection
+    change: str
+
+
+def missing_setup(has_customer: bool, has_vendor: bool, vendor_name: str, buyer_name: str) -> list[SetupGap]:
+    """As for Sales, less the buyer's freight rate (no K2K stock is priced to it): each has the other."""
+    gaps = []
+    if not has_customer:
+        gaps.append(SetupGap(party=Side.VENDOR, requirement=(
+            f"{vendor_name} must have {buyer_name} as a customer (a customer with k2k_company_id set)")))
+    if not has_vendor:
+        gaps.append(SetupGap(party=Side.BUYER, requirement=(
+            f"{buyer_name} must have {vendor_name} as a vendor (a vendor with k2k_company_id set)")))
+    return gaps
+
+
+def accept(conn: ProcurementConnection, by: Side, gaps: list[SetupGap]) -> ConnectionStatus:
+    if by is not Side.VENDOR:
+        raise Conflict("only the vendor company accepts a procurement connection request")
+    if conn.status is not ConnectionStatus.REQUESTED:
+        raise Conflict(f"the procurement connection is {conn.status.value}, not REQUESTED")
+    if gaps:
+        raise Invalid("the K2K setup is incomplete: " + "; ".join(g.requirement for g in gaps),
+                      details=[g.model_dump(mode="json") for g in gaps])
+    return ConnectionStatus.ACTIVE
+
+
+def transfers(conn: ProcurementConnection | None, marked: bool) -> bool:
+    """Whether a PO to this connection's vendor goes to the vendor as a prebook."""
+    if conn is None or conn.status is not ConnectionStatus.ACTIVE:
+        return False
+    return conn.settings.transfer is TransferMode.ALL or marked
+
+
+def prebook_id_for(buyer_company_id: str, po_id: str) -> str:
+    """The vendor's prebook for a buyer's PO: one id per PO, so a second transfer finds the first."""
+    return f"PB-{buyer_company_id}-{po_id}"
+
+
+class TransferredFrom(Model):
+    """On a vendor's prebook: the buyer's PO it was transferred from."""
+
+    buyer_company_id: str
+    po_id: str
+    confirmed_at: datetime | None = Field(default=None, description="when the vendor answered it")
+
+
+# -- the vendor's answer ---------------------------------------------------------------------------
+
+class AnswerStatus(StrEnum):
+    PENDING = "PENDING"  # transferred, not answered yet
+    CONFIRMED = "CONFIRMED"  # as ordered
+    CHANGED = "CHANGED"  # confirmed with another quantity or price
+    REJECTED = "REJECTED"
+
+
+class LineAnswerIn(Input):
+    line_no: LineNo
+    status: Literal["CONFIRMED", "REJECTED"]
+    quantity: Quantity | None = Field(default=None, description="CONFIRMED: another quantity than ordered")
+    unit_price: UnitMoney | None = Field(default=None, description="CONFIRMED: another price than ordered")
+
+    @model_validator(mode="after")
+    def _rejected_plain(self) -> LineAnswerIn:
+        if self.status == "REJECTED" and (self.quantity is not None or self.unit_price is not None):
+            raise ValueError("a rejected line names no quantity or price")
+        return self
+
+
+class PrebookAnswerIn(Input):
+    """The vendor's answer to a transferred prebook: a line it does not name is confirmed as it is."""
+
+    lines: list[LineAnswerIn] = Field(default_factory=list, max_length=50)
+    version: Version | None = None
+
+    @model_validator(mode="after")
+    def _once_each(self) -> PrebookAnswerIn:
+        numbers = [ln.line_no for ln in self.lines]
+        if len(numbers) != len(set(numbers)):
+            raise ValueError("each line is answered once")
+        return self
+
+
+class LineAnswer(Model):
+    """The vendor's answer to one line, as both sides keep it."""
+
+    line_no: int
+    status: AnswerStatus
+    quantity: int = Field(description="what the vendor confirmed (0 when rejected)")
+    unit_price: Decimal = Field(description="the vendor's price per unit")
+    differences: list[str] = Field(default_factory=list, description="what differs from the order, in words")
+
+
+def answer_line(line_no: int, quantity: int, unit_price: Decimal, given: LineAnswerIn | None) -> LineAnswer:
+    """One line's answer against what was ordered: its status and every difference named."""
+    if given is not None and given.status == "REJECTED":
+        return LineAnswer(line_no=line_no, status=AnswerStatus.REJECTED, quantity=0, unit_price=unit_price,
+                          differences=["rejected by the vendor"])
+    q = given.quantity if given is not None and given.quantity is not None else quantity
+    p = given.unit_price if given is not None and given.unit_price is not None else unit_price
+    differences = []
+    if q != quantity:
+        differences.append(f"quantity {quantity} -> {q}")
+    if p != unit_price:
+        differences.append(f"price {unit_price} -> {p}")
+    return LineAnswer(line_no=line_no, status=AnswerStatus.CHANGED if differences else AnswerStatus.CONFIRMED,
+                      quantity=q, unit_price=p, differences=differences)
+
+
+@event_type("k2k.orders", "PrebookAnswered")
+class PrebookAnswered(Model):
+    """The vendor answered a prebook transferred from a buyer's PO; the answer goes back onto that PO.
+    It carries the answer only, never the vendor's prebook (its customer codes, its own prices)."""
+
+    vendor_company_id: str
+    prebook_id: str
+    buyer_company_id: str
+    po_id: str
+    answers: list[LineAnswer]
+
+
+def check_answers(line_numbers: set[int], answers: list[LineAnswerIn]) -> None:
+    for n, given in enumerate(answers):
+        if given.line_no not in line_numbers:
+            raise Invalid(f"the prebook has no line {given.line_no}", field=f"lines.{n}.line_no")

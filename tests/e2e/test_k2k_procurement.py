@@ -1,0 +1,95 @@
+"""K2K for Procurement over HTTP on the local cloud: Bloom asks Rosaflor to take its POs as prebooks; Bloom's
+PO of three lines to Rosaflor appears in Rosaflor as a prebook for its customer BLOOM, without anyone keying
+it again; Rosaflor confirms two lines (one with fewer stems) and rejects the third, and Bloom's PO shows each
+line's answer with the differences named - and, as the connection says, is approved by that confirmation.
+Tulipa (no connection) sees none of it; Petal, connected to Rosaflor for Sales only, transfers nothing."""
+
+from datetime import timedelta
+
+import pytest
+
+from infra.localcloud import demo
+
+pytestmark = pytest.mark.e2e
+
+BOX = {"length": "40", "width": "10", "height": "10"}
+
+
+def test_a_buyer_s_po_becomes_the_vendor_s_prebook_and_the_vendor_s_answer_comes_back(cloud, api, suffix):
+    demo.seed(cloud, suffix)
+    rosaflor, bloom, petal, tulipa = (f"{c}{suffix}" for c in ("rosaflor", "bloom", "petal", "tulipa"))
+    bloom_admin, rosa_admin = api(bloom, "Admin"), api(rosaflor, "Admin")
+    buyer = api(bloom, "ProcurementUser", user="buyer@bloom.example")
+    seller = api(rosaflor, "Salesperson", user="ana@rosaflor.example")
+
+    # The connection: the buyer asks with its settings, the vendor accepts (each has the other already).
+    assert buyer.post("/procurement-connections", json={"vendor_company_id": rosaflor}).status == 403  # setup's
+    asked = bloom_admin.post("/procurement-connections", json={
+        "vendor_company_id": rosaflor, "settings": {"transfer": "ALL", "auto_approve_on_confirm": True}})
+    assert asked.status == 201, asked.json()
+    conn_id = asked.json()["connection_id"]
+    assert bloom_admin.post(f"/procurement-connections/{conn_id}/accept").status == 409  # only the vendor accepts
+    accepted = rosa_admin.post(f"/procurement-connections/{conn_id}/accept")
+    assert accepted.status == 200, accepted.json()
+    assert (accepted.json()["status"], accepted.json()["buyer_customer_code"], accepted.json()["vendor_code"]) == (
+        "ACTIVE", "BLOOM", "ROSA")
+    again = bloom_admin.post("/procurement-connections", json={"vendor_company_id": rosaflor})
+    assert again.status == 409
+    assert api(tulipa, "Admin").get(f"/procurement-connections/{conn_id}").status == 404
+    assert [c["connection_id"] for c in rosa_admin.items("/procurement-connections")] == [conn_id]
+
+    for code, desc, kind in (("ROSE-FR50", "Rose Freedom 50cm", "LIVE_GOODS"),
+                             ("HYD-WH", "Hydrangea White", "LIVE_GOODS"), ("VASE-8", "Glass vase 8in", "HARD_GOODS")):
+        for admin in (bloom_admin, api(petal, "Admin")):
+            assert admin.put(f"/products/{code}", json={"description": desc, "kind": kind}).status == 200
+    ship = (cloud.now() + timedelta(days=4)).date().isoformat()
+    lines = [{"product_code": "ROSE-FR50", "quantity": 200, "unit_cost": "0.30",
+              "packing": {"box_type": "HB", "boxes": 2, "bunches_per_box": 4, "stems_per_bunch": 25,
+                          "dimensions": BOX}},
+             {"product_code": "HYD-WH", "quantity": 30, "unit_cost": "1.10"},
+             {"product_code": "VASE-8", "quantity": 20, "unit_cost": "3.50"}]
+    po = buyer.post("/purchase-orders", json={"kind": "standalone", "vendor_code": "ROSA", "ship_date": ship,
+                                              "lines": lines})
+    assert po.status == 201, po.json()
+    po = po.json()
+    # Petal is Rosaflor's buyer for Sales only: its PO to Rosaflor stays its own.
+    petal_po = api(petal, "Admin").post("/purchase-orders", json={"kind": "standalone", "vendor_code": "ROSA",
+                                                                   "ship_date": ship, "lines": lines[1:2]})
+    assert petal_po.status == 201, petal_po.json()
+    cloud.drain()
+
+    # The vendor sees a prebook for its customer BLOOM, with the same lines at the buyer's cost.
+    [prebook] = seller.items("/prebooks")
+    assert (prebook["customer_code"], prebook["ship_date"], prebook["source"]) == ("BLOOM", ship, "PROCUREMENT")
+    assert prebook["transferred_from"]["po_id"] == po["po_id"]
+    assert [(ln["product_code"], ln["quantity"], ln["unit_price"], ln["box_type"], ln["boxes"])
+            for ln in prebook["lines"]] == [("ROSE-FR50", 200, "0.30", "HB", 2), ("HYD-WH", 30, "1.10", None, 30),
+                                            ("VASE-8", 20, "3.50", None, 20)]
+    assert api(tulipa, "Admin").get(f"/prebooks/{prebook['prebook_id']}").status == 404
+    assert api(bloom, "Admin").get(f"/prebooks/{prebook['prebook_id']}").status == 404  # the vendor's document
+
+    # The vendor answers: the roses with fewer stems, the hydrangeas as they are, the vases rejected.
+    bad = seller.post(f"/prebooks/{prebook['prebook_id']}/confirm", json={"lines": [{"line_no": 9, "status": "REJECTED"}]})
+    assert bad.status == 422 and bad.json()["error"]["details"][0]["field"] == "lines.0.line_no"
+    answered = seller.post(f"/prebooks/{prebook['prebook_id']}/confirm", json={"lines": [
+        {"line_no": 1, "status": "CONFIRMED", "quantity": 150}, {"line_no": 3, "status": "REJECTED"}]})
+    assert answered.status == 200, answered.json()
+    assert [(ln["quantity"], ln["status"]) for ln in answered.json()["lines"]] == [
+        (150, "ACTIVE"), (30, "ACTIVE"), (20, "DELETED")]
+    assert seller.post(f"/prebooks/{prebook['prebook_id']}/confirm", json={}).status == 409  # answered once
+    cloud.drain()
+
+    mine = buyer.get(f"/purchase-orders/{po['po_id']}").json()["purchase_order"]
+    assert [(ln["vendor_answer"]["status"], ln["vendor_answer"]["quantity"], ln["vendor_answer"]["differences"])
+            for ln in mine["lines"]] == [("CHANGED", 150, ["quantity 200 -> 150"]), ("CONFIRMED", 30, []),
+                                         ("REJECTED", 0, ["rejected by the vendor"])]
+    assert [ln["quantity"] for ln in mine["lines"]] == [200, 30, 20]  # what was ordered stays on the PO
+    assert (mine["status"], mine["vendor_prebook_id"]) == ("APPROVED", prebook["prebook_id"])  # auto-approved
+    assert mine["approved_by"].startswith("vendor confirmation")
+
+    # Tenant walls: Tulipa sees neither document; Petal's PO was never transferred.
+    assert api(tulipa, "Admin").get(f"/purchase-orders/{po['po_id']}").status == 404
+    assert api(tulipa, "Admin").items("/prebooks") == [] and api(tulipa, "Admin").items("/procurement-connections") == []
+    assert len(seller.items("/prebooks")) == 1
+    petal_mine = api(petal, "Admin").get(f"/purchase-orders/{petal_po.json()['po_id']}").json()["purchase_order"]
+    assert petal_mine["status"] == "PENDING_APPROVAL" and petal_mine["vendor_prebook_id"] is None
