@@ -69,7 +69,8 @@ def test_a_buyer_s_po_becomes_the_vendor_s_prebook_and_the_vendor_s_answer_comes
     assert api(bloom, "Admin").get(f"/prebooks/{prebook['prebook_id']}").status == 404  # the vendor's document
 
     # The vendor answers: the roses with fewer stems, the hydrangeas as they are, the vases rejected.
-    bad = seller.post(f"/prebooks/{prebook['prebook_id']}/confirm", json={"lines": [{"line_no": 9, "status": "REJECTED"}]})
+    bad = seller.post(f"/prebooks/{prebook['prebook_id']}/confirm",
+                      json={"lines": [{"line_no": 9, "status": "REJECTED"}]})
     assert bad.status == 422 and bad.json()["error"]["details"][0]["field"] == "lines.0.line_no"
     answered = seller.post(f"/prebooks/{prebook['prebook_id']}/confirm", json={"lines": [
         {"line_no": 1, "status": "CONFIRMED", "quantity": 150}, {"line_no": 3, "status": "REJECTED"}]})
@@ -89,7 +90,8 @@ def test_a_buyer_s_po_becomes_the_vendor_s_prebook_and_the_vendor_s_answer_comes
 
     # Tenant walls: Tulipa sees neither document; Petal's PO was never transferred.
     assert api(tulipa, "Admin").get(f"/purchase-orders/{po['po_id']}").status == 404
-    assert api(tulipa, "Admin").items("/prebooks") == [] and api(tulipa, "Admin").items("/procurement-connections") == []
+    third = api(tulipa, "Admin")
+    assert third.items("/prebooks") == [] and third.items("/procurement-connections") == []
     assert len(seller.items("/prebooks")) == 1
     petal_mine = api(petal, "Admin").get(f"/purchase-orders/{petal_po.json()['po_id']}").json()["purchase_order"]
     assert petal_mine["status"] == "PENDING_APPROVAL" and petal_mine["vendor_prebook_id"] is None

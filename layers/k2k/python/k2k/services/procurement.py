@@ -18,8 +18,8 @@ from k2k.errors import Conflict, Invalid, NotFound
 from k2k.events import new_event, outbox
 from k2k.network import ConnectionStatus
 from k2k.observability import logger
-from k2k.paging import Page
 from k2k.orders import Classification, LineStatus, Prebook, ProductPrebookLine, Source
+from k2k.paging import Page
 from k2k.procurement import (
     AnswerStatus,
     PrebookAnswered,

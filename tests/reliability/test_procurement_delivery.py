@@ -1,0 +1,78 @@
+"""K2K for Procurement's events delivered twice, out of order, or after a crash change nothing: one prebook
+per PO at the vendor, one answer on the buyer's PO (its version: created, answered once), the same line statuses.
+
+Each story runs on the shared local cloud in companies of its own (the demo's, with a suffix); what it
+records names no company, so stories told with different faults can be compared."""
+
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from infra.localcloud import demo
+from infra.localcloud.client import ApiClient
+from infra.localcloud.tokens import mint
+
+
+def _story(cloud, faults: dict) -> dict:
+    suffix = f"-{uuid.uuid4().hex[:6]}"
+    rosaflor, bloom = f"rosaflor{suffix}", f"bloom{suffix}"
+    cloud.drain()
+    cloud.reset_counters()
+
+    def api(company):
+        return ApiClient(cloud.base_url, mint(company, ("Admin",)))
+
+    def drain():
+        cloud.faults.apply(faults)
+        cloud.drain()
+        cloud.faults.reset()
+        cloud.drain()
+
+    demo.seed(cloud, suffix)
+    vendor, buyer = api(rosaflor), api(bloom)
+    conn = buyer.post("/procurement-connections", json={"vendor_company_id": rosaflor}).json()
+    assert vendor.post(f"/procurement-connections/{conn['connection_id']}/accept").status == 200
+    for code in ("ROSE-FR50", "HYD-WH"):
+        assert buyer.put(f"/products/{code}", json={"description": code, "kind": "LIVE_GOODS"}).status == 200
+    ship = (cloud.now() + timedelta(days=4)).date().isoformat()
+    pos = [buyer.post("/purchase-orders", json={
+        "kind": "standalone", "vendor_code": "ROSA", "ship_date": ship,
+        "lines": [{"product_code": "ROSE-FR50", "quantity": 100 * n, "unit_cost": "0.30"},
+                  {"product_code": "HYD-WH", "quantity": 10, "unit_cost": "1.10"}]}).json()["po_id"] for n in (1, 2)]
+    drain()
+    prebooks = vendor.items("/prebooks")
+    for pb in prebooks:
+        answered = vendor.post(f"/prebooks/{pb['prebook_id']}/confirm", json={"lines": [
+            {"line_no": 1, "status": "CONFIRMED", "unit_price": "0.35"}, {"line_no": 2, "status": "REJECTED"}]})
+        assert answered.status == 200, answered.json()
+    drain()
+    mine = [buyer.get(f"/purchase-orders/{po}").json()["purchase_order"] for po in pos]
+    return {
+        "prebooks": sorted((pb["transferred_from"]["po_id"] in pos, tuple(ln["quantity"] for ln in pb["lines"]))
+                           for pb in prebooks),
+        "pos": sorted((po["status"], po["version"],
+                       tuple((ln["vendor_answer"]["status"], ln["vendor_answer"]["unit_price"]) for ln in po["lines"]))
+                      for po in mine),
+        "crashed": sorted({c.function for c in cloud.crashes}),
+    }
+
+
+@pytest.fixture(scope="module")
+def once(shared_cloud):
+    state = _story(shared_cloud.get(), {})
+    assert state["prebooks"] == [(True, (100, 10)), (True, (200, 10))]
+    assert state["pos"] == [("PENDING_APPROVAL", 2, (("CHANGED", "0.35"), ("REJECTED", "1.10")))] * 2
+    return state
+
+
+@pytest.mark.parametrize("faults", [
+    {"duplicate": True},
+    {"duplicate": True, "reorder": True},
+    {"drop_then_redeliver": True},
+    {"crash_after": {"ProcurementTransferFunction": 2}},
+], ids=["twice", "twice-reordered", "dropped", "transfer-crash"])
+def test_faulty_delivery_of_procurement_events_changes_nothing(once, cloud, faults):
+    state = _story(cloud, faults)
+    assert state.pop("crashed") == sorted(faults.get("crash_after", {}))
+    assert state == {k: v for k, v in once.items() if k != "crashed"}
