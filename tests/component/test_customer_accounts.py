@@ -154,6 +154,33 @@ def test_many_rows_for_one_customer_stay_under_the_transaction_limit(db):
     assert flora(db).balance == D("125.00") and len(assert_books_balance(db)) == 100
 
 
+def test_one_posting_reads_the_customer_once_and_again_only_when_another_append_moved_it(db, monkeypatch):
+    """accounts.post carries the customer from one 33-row transaction to the next; a customer moved by
+    another append in between fails the next transaction's condition and is read again."""
+    real_transact, real_get = db.transact, db.get
+    transactions, import_reads, racing_now = [], [], []
+
+    def racing(ops, **kwargs):
+        real_transact(ops, **kwargs)
+        transactions.append(len(ops))
+        if len(transactions) == 1:  # a hand invoice lands between the import's first and second transaction
+            racing_now.append(True)
+            hand(db, price="5.00", units=1)
+            racing_now.clear()
+
+    def counted(pk, sk, **kwargs):
+        if sk == "CUSTOMER#FLORA" and not racing_now:
+            import_reads.append(sk)
+        return real_get(pk, sk, **kwargs)
+
+    monkeypatch.setattr(db, "transact", racing)
+    monkeypatch.setattr(db, "get", counted)
+    rows = [(n, invoice_row(f"R-{n}", "1.25")) for n in range(2, 102)]  # 100 rows: 4 transactions
+    assert import_rows(db, ImportType.OPEN_INVOICES, "job-r", rows) == []  # none taken for "already posted"
+    assert len(import_reads) == 2  # at the start, and again after the hand invoice moved the customer
+    assert flora(db).balance == D("130.00") and len(assert_books_balance(db)) == 101
+
+
 # -- statements ---------------------------------------------------------------------------------------
 
 def test_a_statement_pages_through_the_ledger_with_its_running_balance_and_filters_by_date(db):

@@ -230,8 +230,10 @@ def _post_chunk(db: Store, company_id: str, code: str, currency: str,
         try:
             db.transact(ops)
         except ConditionFailed as e:
+            # Posted before: its document or its guard exists. Its entry's key alone taken means the
+            # customer moved on (another append used that number): read again, not "already posted".
             done = [n for n, (_, _, doc) in enumerate(todo)
-                    if any(e.failed_at(at[n] + k) for k in range(len(doc) + 2))]
+                    if any(e.failed_at(at[n] + k) for k in range(len(doc) + 1))]
             result.already.extend(todo[n][0] for n in done)  # posted before: skipped, not written twice
             todo = [c for n, c in enumerate(todo) if n not in done]
             if not done and not e.failed_at(0):
