@@ -18,7 +18,7 @@ from k2k.models import Model
 from k2k.observability import logger
 from k2k.orders import Cart, Prebook, PurchaseOrder
 from k2k.paging import Page
-from k2k.procurement import PrebookAnswerIn
+from k2k.procurement import PrebookAnswerIn, ShipIn
 from k2k.purchasing import AnyPurchaseOrder, StandalonePoIn, StandalonePurchaseOrder
 from k2k.services import order_data, procurement, purchasing, staging
 from k2k.services import orders as svc
@@ -97,6 +97,13 @@ def create_pos(prebook_id: IdPath,
                   "back onto the customer's PO")
 def confirm_prebook(prebook_id: IdPath, body: Annotated[PrebookAnswerIn, Body()]) -> Prebook:
     return procurement.answer_prebook(_db(), caller(app), prebook_id, body)
+
+
+@app.post("/prebooks/<prebook_id>/ship",
+          summary="K2K for Procurement: the vendor ships an answered transferred prebook (its confirmed lines under "
+                  "their box codes, one AWB); the boxes wait in the customer's staging area")
+def ship_prebook(prebook_id: IdPath, body: Annotated[ShipIn, Body()]) -> Prebook:
+    return procurement.ship_prebook(_db(), caller(app), prebook_id, body)
 
 
 @app.post("/purchase-orders", status_code=201,

@@ -1,5 +1,6 @@
 """K2K for Procurement, fed by the procurement queue: a buyer's new PO becomes its vendor's prebook, and the
-vendor's answer to that prebook comes back onto the PO (k2k.services.procurement)."""
+vendor's answer to that prebook comes back onto the PO,
+and its shipment into the buyer's staging area (k2k.services.procurement)."""
 
 from typing import Any
 
@@ -9,7 +10,7 @@ from k2k.config import Settings
 from k2k.consumer import sqs_batch
 from k2k.events import Event
 from k2k.observability import logger
-from k2k.procurement import PrebookAnswered
+from k2k.procurement import PrebookAnswered, PrebookShipped
 from k2k.purchasing import PurchaseOrderCreated
 from k2k.services import procurement
 from k2k.store import Store
@@ -27,7 +28,12 @@ def _prebook_answered(event: Event) -> None:
     procurement.on_prebook_answered(_db(), PrebookAnswered.model_validate(event.data))
 
 
-HANDLERS = {"PurchaseOrderCreated": _po_created, "PrebookAnswered": _prebook_answered}
+def _prebook_shipped(event: Event) -> None:
+    procurement.on_prebook_shipped(_db(), PrebookShipped.model_validate(event.data))
+
+
+HANDLERS = {"PurchaseOrderCreated": _po_created, "PrebookAnswered": _prebook_answered,
+            "PrebookShipped": _prebook_shipped}
 
 
 @logger.inject_lambda_context

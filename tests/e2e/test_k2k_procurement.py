@@ -1,7 +1,8 @@
 """K2K for Procurement over HTTP on the local cloud: Bloom asks Rosaflor to take its POs as prebooks; Bloom's
 PO of three lines to Rosaflor appears in Rosaflor as a prebook for its customer BLOOM, without anyone keying
 it again; Rosaflor confirms two lines (one with fewer stems) and rejects the third, and Bloom's PO shows each
-line's answer with the differences named - and, as the connection says, is approved by that confirmation.
+line's answer with the differences named - and, as the connection says, is approved by that confirmation;
+Rosaflor ships under its box codes and the boxes arrive in Bloom's staging area, from which Bloom receives them.
 Tulipa (no connection) sees none of it; Petal, connected to Rosaflor for Sales only, transfers nothing."""
 
 from datetime import timedelta
@@ -87,6 +88,28 @@ def test_a_buyer_s_po_becomes_the_vendor_s_prebook_and_the_vendor_s_answer_comes
     assert [ln["quantity"] for ln in mine["lines"]] == [200, 30, 20]  # what was ordered stays on the PO
     assert (mine["status"], mine["vendor_prebook_id"]) == ("APPROVED", prebook["prebook_id"])  # auto-approved
     assert mine["approved_by"].startswith("vendor confirmation")
+
+    # The vendor ships what it confirmed under its own box codes; the boxes wait in Bloom's staging area.
+    ship_at = f"/prebooks/{prebook['prebook_id']}/ship"
+    rejected = seller.post(ship_at, json={"awb": "AWB-7788", "lines": [
+        {"line_no": 1, "box_code": "RF-FR50", "boxes": 2}, {"line_no": 3, "box_code": "RF-VASE", "boxes": 20}]})
+    assert rejected.status == 422 and "rejected" in rejected.json()["error"]["message"]
+    shipped = seller.post(ship_at, json={"awb": "AWB-7788", "lines": [
+        {"line_no": 1, "box_code": "RF-FR50", "boxes": 2}, {"line_no": 2, "box_code": "RF-HYD", "boxes": 30}]})
+    assert shipped.status == 200, shipped.json()
+    assert seller.post(ship_at, json={"awb": "AWB-7788", "lines": [
+        {"line_no": 1, "box_code": "RF-FR50", "boxes": 2}, {"line_no": 2, "box_code": "RF-HYD", "boxes": 30}]}
+                       ).status == 409  # shipped once
+    cloud.drain()
+    staged = {s["box_code"]: s for s in buyer.items("/staging")}
+    assert {c: (s["po_id"], s["awb"], s["boxes_confirmed"]) for c, s in staged.items()} == {
+        "RF-FR50": (po["po_id"], "AWB-7788", 2), "RF-HYD": (po["po_id"], "AWB-7788", 30)}
+    assert buyer.get(f"/purchase-orders/{po['po_id']}").json()["purchase_order"]["status"] == "CONFIRMED"
+    for code in ("RF-FR50", "RF-HYD"):
+        receipt = buyer.post("/staging/receive", json={"box_code": code})
+        assert receipt.status == 200, receipt.json()
+    # Every box it will ever get is in: the rejected vases are not waited for.
+    assert buyer.get(f"/purchase-orders/{po['po_id']}").json()["purchase_order"]["status"] == "RECEIVED"
 
     # Tenant walls: Tulipa sees neither document; Petal's PO was never transferred.
     assert api(tulipa, "Admin").get(f"/purchase-orders/{po['po_id']}").status == 404

@@ -1,5 +1,6 @@
 """K2K for Procurement's events delivered twice, out of order, or after a crash change nothing: one prebook
-per PO at the vendor, one answer on the buyer's PO (its version: created, answered once), the same line statuses.
+per PO at the vendor, one answer and one shipment on the buyer's PO (its version: created, answered,
+shipped), the same line statuses and staged boxes.
 
 Each story runs on the shared local cloud in companies of its own (the demo's, with a suffix); what it
 records names no company, so stories told with different faults can be compared."""
@@ -47,6 +48,11 @@ def _story(cloud, faults: dict) -> dict:
             {"line_no": 1, "status": "CONFIRMED", "unit_price": "0.35"}, {"line_no": 2, "status": "REJECTED"}]})
         assert answered.status == 200, answered.json()
     drain()
+    for n, pb in enumerate(prebooks):
+        shipped = vendor.post(f"/prebooks/{pb['prebook_id']}/ship", json={
+            "awb": f"AWB-{n}", "lines": [{"line_no": 1, "box_code": f"RF-{n}", "boxes": 1}]})
+        assert shipped.status == 200, shipped.json()
+    drain()
     mine = [buyer.get(f"/purchase-orders/{po}").json()["purchase_order"] for po in pos]
     return {
         "prebooks": sorted((pb["transferred_from"]["po_id"] in pos, tuple(ln["quantity"] for ln in pb["lines"]))
@@ -54,6 +60,7 @@ def _story(cloud, faults: dict) -> dict:
         "pos": sorted((po["status"], po["version"],
                        tuple((ln["vendor_answer"]["status"], ln["vendor_answer"]["unit_price"]) for ln in po["lines"]))
                       for po in mine),
+        "staging": sorted((s["box_code"], s["boxes_confirmed"]) for s in buyer.items("/staging")),
         "crashed": sorted({c.function for c in cloud.crashes}),
     }
 
@@ -62,7 +69,8 @@ def _story(cloud, faults: dict) -> dict:
 def once(shared_cloud):
     state = _story(shared_cloud.get(), {})
     assert state["prebooks"] == [(True, (100, 10)), (True, (200, 10))]
-    assert state["pos"] == [("PENDING_APPROVAL", 2, (("CHANGED", "0.35"), ("REJECTED", "1.10")))] * 2
+    assert state["pos"] == [("CONFIRMED", 3, (("CHANGED", "0.35"), ("REJECTED", "1.10")))] * 2
+    assert state["staging"] == [("RF-0", 1), ("RF-1", 1)]
     return state
 
 

@@ -13,10 +13,12 @@ from k2k.procurement import (
     PrebookAnswerIn,
     ProcurementConnection,
     ProcurementSettings,
+    ShipIn,
     TransferMode,
     accept,
     answer_line,
     check_answers,
+    check_shipment,
     missing_setup,
     prebook_id_for,
     transfers,
@@ -74,3 +76,17 @@ def test_an_answer_names_real_lines_once_and_a_rejection_carries_no_quantity():
         PrebookAnswerIn(lines=[{"line_no": 1, "status": "REJECTED"}, {"line_no": 1, "status": "CONFIRMED"}])
     with pytest.raises(ValueError):
         LineAnswerIn(line_no=1, status="REJECTED", quantity=3)
+
+
+def ship(*lines) -> ShipIn:
+    return ShipIn(awb="AWB-1", lines=[{"line_no": n, "box_code": code, "boxes": 1} for n, code in lines])
+
+
+def test_a_shipment_carries_every_confirmed_line_once_each_under_its_own_box_code():
+    assert [s.box_code for s in check_shipment({3}, {1, 2}, ship((1, "A"), (2, "B")))] == ["A", "B"]
+    for body, message in ((ship((1, "A"), (3, "C")), "line 3 was rejected"),
+                          (ship((1, "A")), r"line\(s\) 2 are confirmed"),
+                          (ship((1, "A"), (2, "A")), "its own box code"),
+                          (ship((1, "A"), (1, "B"), (2, "C")), "shipped once")):
+        with pytest.raises(Invalid, match=message):
+            check_shipment({3}, {1, 2}, body)

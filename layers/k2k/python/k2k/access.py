@@ -118,6 +118,7 @@ ROUTES: Mapping[tuple[str, str], Roles] = {
     ("POST", "/prebooks/{prebook_id}/purchase-orders"): PO_ROLES,
     # K2K for Procurement: the vendor answers its customer's PO as it answers a K2K order - its sellers.
     ("POST", "/prebooks/{prebook_id}/confirm"): VENDOR_ORDER_ROLES,
+    ("POST", "/prebooks/{prebook_id}/ship"): VENDOR_ORDER_ROLES,
     ("POST", "/purchase-orders"): PO_ROLES,  # a PO with K2K products (seed 000's roles), or a standalone PO
     ("GET", "/purchase-orders"): PO_ROLES,
     ("GET", "/purchase-orders/{po_id}"): PO_ROLES,

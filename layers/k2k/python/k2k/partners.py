@@ -67,6 +67,7 @@ RECIPIENTS: dict[str, Recipients] = {
     "ProcurementConnectionChanged": Recipients(("connection.vendor_company_id", "connection.buyer_company_id"),
                                                BOTH),
     "PrebookAnswered": Recipients(("vendor_company_id", "buyer_company_id"), BOTH),
+    "PrebookShipped": Recipients(("vendor_company_id", "buyer_company_id"), BOTH),
     "InvoiceIssued": Recipients(("invoice.vendor_company_id", "invoice.buyer_company_id"), BOTH),
     "InvoiceUpdated": Recipients(("invoice.vendor_company_id", "invoice.buyer_company_id"), BOTH),
     "InvoiceVoided": Recipients(("invoice.vendor_company_id", "invoice.buyer_company_id"), BOTH),

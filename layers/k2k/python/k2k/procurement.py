@@ -23,7 +23,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from k2k.bounds import Input, LineNo, Quantity, UnitMoney, Version
+from k2k.bounds import Boxes, Code, Input, LineNo, Quantity, UnitMoney, Version
 from k2k.errors import Conflict, Invalid, NotFound
 from k2k.events import event_type
 from k2k.models import Model
@@ -117,6 +117,8 @@ class TransferredFrom(Model):
     buyer_company_id: str
     po_id: str
     confirmed_at: datetime | None = Field(default=None, description="when the vendor answered it")
+    shipped_at: datetime | None = Field(default=None, description="when the vendor shipped it")
+    awb: str | None = None
 
 
 # -- the vendor's answer ---------------------------------------------------------------------------
@@ -197,3 +199,55 @@ def check_answers(line_numbers: set[int], answers: list[LineAnswerIn]) -> None:
     for n, given in enumerate(answers):
         if given.line_no not in line_numbers:
             raise Invalid(f"the prebook has no line {given.line_no}", field=f"lines.{n}.line_no")
+
+
+# -- the vendor's shipment -------------------------------------------------------------------------
+
+class ShippedLine(Model):
+    line_no: int
+    box_code: str = Field(description="the vendor's box code: the buyer stages and stocks the boxes under it")
+    boxes: int
+
+
+class ShipLineIn(Input):
+    line_no: LineNo
+    box_code: Code = Field(description="the vendor's box code for this line's boxes")
+    boxes: Boxes
+
+
+class ShipIn(Input):
+    """The vendor ships an answered transferred prebook: every line it did not reject, once each."""
+
+    awb: Code = Field(description="the air waybill the boxes fly on")
+    lines: list[ShipLineIn] = Field(min_length=1, max_length=50)
+
+
+@event_type("k2k.orders", "PrebookShipped")
+class PrebookShipped(Model):
+    """The vendor shipped a prebook transferred from a buyer's PO: its boxes wait in the buyer's staging area
+    under the vendor's box codes."""
+
+    vendor_company_id: str
+    prebook_id: str
+    buyer_company_id: str
+    po_id: str
+    awb: str
+    lines: list[ShippedLine]
+
+
+def check_shipment(rejected: set[int], to_ship: set[int], body: ShipIn) -> list[ShippedLine]:
+    """Every line the vendor confirmed is shipped, each once, each under its own box code."""
+    for n, ln in enumerate(body.lines):
+        if ln.line_no not in to_ship:
+            why = "was rejected" if ln.line_no in rejected else "is not a line of the prebook"
+            raise Invalid(f"line {ln.line_no} {why}", field=f"lines.{n}.line_no")
+    named = [ln.line_no for ln in body.lines]
+    if len(set(named)) != len(named):
+        raise Invalid("each line is shipped once", field="lines")
+    missing = sorted(to_ship - set(named))
+    if missing:
+        raise Invalid(f"line(s) {', '.join(map(str, missing))} are confirmed: ship them too", field="lines")
+    codes = [ln.box_code for ln in body.lines]
+    if len(set(codes)) != len(codes):
+        raise Invalid("each line needs its own box code", field="lines")
+    return [ShippedLine(line_no=ln.line_no, box_code=ln.box_code, boxes=ln.boxes) for ln in body.lines]

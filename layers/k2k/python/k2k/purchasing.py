@@ -40,7 +40,7 @@ from k2k.models import Model
 from k2k.money import cents
 from k2k.network import BuyerSettings
 from k2k.orders import PoStatus, PurchaseOrder
-from k2k.procurement import LineAnswer
+from k2k.procurement import AnswerStatus, LineAnswer
 from k2k.products import Product, ProductKind, UnitType
 
 # A PO is one document; its largest step (confirm: the PO, its event and a staging item per line)
@@ -260,7 +260,9 @@ def box_code_refusal(line: PoLine, in_stock: InventoryLine | None) -> str | None
 
 
 def fully_received(lines: Sequence[PoLine]) -> bool:
-    return all(ln.boxes_received >= ln.boxes for ln in lines)
+    """Every box of every line is in, but a line its K2K vendor rejected: none of it ever comes."""
+    return all(ln.boxes_received >= ln.boxes for ln in lines
+               if ln.vendor_answer is None or ln.vendor_answer.status is not AnswerStatus.REJECTED)
 
 
 def received_line(line: PoLine, boxes: int, gpm_pct: Decimal, received: date) -> LineFields:

@@ -24,13 +24,16 @@ from k2k.procurement import (
     AnswerStatus,
     PrebookAnswered,
     PrebookAnswerIn,
+    PrebookShipped,
     ProcurementConnection,
     ProcurementConnectionChanged,
     ProcurementSettings,
+    ShipIn,
     TransferredFrom,
     accept,
     answer_line,
     check_answers,
+    check_shipment,
     missing_setup,
     prebook_id_for,
     transfers,
@@ -215,3 +218,45 @@ def on_prebook_answered(db: Store, data: PrebookAnswered) -> StandalonePurchaseO
         return None
     return purchasing.record_answer(db, data.buyer_company_id, data.po_id, data.vendor_company_id,
                                     data.prebook_id, data.answers, conn.settings.auto_approve_on_confirm)
+
+
+# -- the vendor's shipment -------------------------------------------------------------------------
+
+def ship_prebook(db: Store, caller: Caller, prebook_id: str, body: ShipIn) -> Prebook:
+    """The vendor ships an answered transferred prebook (every line it confirmed, under its box codes, on
+    one AWB); its PrebookShipped event puts the boxes in the buyer's staging area. Once."""
+
+    def attempt() -> Prebook:
+        prebook = order_data.get_prebook(db, caller.company_id, prebook_id)
+        source = prebook.transferred_from
+        if source is None:
+            raise Conflict("this prebook was not transferred from a customer's PO: ship it as any prebook")
+        if source.confirmed_at is None:
+            raise Conflict("answer the prebook first (POST /prebooks/{prebook_id}/confirm)")
+        if source.shipped_at is not None:
+            raise Conflict("this prebook was shipped already")
+        rejected = {ln.line_no for ln in prebook.lines if ln.status is LineStatus.DELETED}
+        shipped = check_shipment(rejected, {ln.line_no for ln in prebook.lines} - rejected, body)
+        done = order_data.bump(prebook, transferred_from=source.model_copy(
+            update={"shipped_at": clock.now(), "awb": body.awb}))
+        event = new_event(PrebookShipped(vendor_company_id=caller.company_id, prebook_id=prebook_id,
+                                         buyer_company_id=source.buyer_company_id, po_id=source.po_id,
+                                         awb=body.awb, lines=shipped),
+                          company_id=caller.company_id, aggregate_id=prebook_id, aggregate_version=done.version)
+        try:
+            db.transact([order_data.written(done, order_data.prebook_key(caller.company_id, prebook_id),
+                                            PREBOOK_KIND), outbox(event)])
+        except ConditionFailed as e:
+            raise LostRace from e
+        return done
+
+    return retrying(attempt, f"prebook {prebook_id}")
+
+
+def on_prebook_shipped(db: Store, data: PrebookShipped) -> StandalonePurchaseOrder | None:
+    """The shipment into the buyer's staging area, on the PO it was transferred from (once)."""
+    if connection_of(db, data.buyer_company_id, data.vendor_company_id) is None:
+        logger.warning("shipment from an unconnected vendor ignored", extra={"po_id": data.po_id})
+        return None
+    return purchasing.stage_shipment(db, data.buyer_company_id, data.po_id, data.vendor_company_id, data.awb,
+                                     data.lines)

@@ -22,7 +22,7 @@ from k2k.errors import Conflict, Invalid, NotFound
 from k2k.events import new_event, outbox
 from k2k.orders import PoStatus
 from k2k.paging import Page
-from k2k.procurement import LineAnswer
+from k2k.procurement import LineAnswer, ShippedLine
 from k2k.purchasing import (
     AnyPurchaseOrder,
     PlannedLine,
@@ -197,15 +197,7 @@ def confirm(db: Store, caller: Caller, po_id: str, body: ConfirmIn) -> Standalon
         awb = body.awb or f"PO-{uuid.uuid4().hex[:8].upper()}"
         done = po.model_copy(update={"status": PoStatus.CONFIRMED, "awb": awb, "version": po.version + 1,
                                      "updated_at": now})
-        staged = [store.put({**order_data.staging_key(po.buyer_company_id, po.po_id, ln.line_no),
-                             "kind": "STAGING", "po_kind": KIND, "po_id": po.po_id, "line_no": ln.line_no,
-                             "box_code": ln.box_code, "product": ln.description,
-                             "vendor_company_id": po.vendor_company_id, "vendor_code": po.vendor_code,
-                             "vendor_name": po.vendor_name, "awb": awb, "boxes_confirmed": ln.boxes,
-                             "boxes_received": 0, "customer_code": ln.customer_code,
-                             "prebook_id": ln.prebook_id, "prebook_line_no": ln.prebook_line_no,
-                             "line": to_item(ln)}, condition="attribute_not_exists(pk)")
-                  for ln in done.lines]
+        staged = [_staged(done, ln) for ln in done.lines]
         _commit(db, [_write(done, po.version), *staged, _event(done, PurchaseOrderConfirmed(purchase_order=done))])
         return done
 
@@ -236,6 +228,42 @@ def record_answer(db: Store, buyer_id: str, po_id: str, vendor_company_id: str, 
         if approving:
             ops.append(_event(done, PurchaseOrderApproved(purchase_order=done)))
         _commit(db, ops)
+        return done
+
+    return retrying(attempt, f"purchase order {po_id}")
+
+
+def _staged(po: StandalonePurchaseOrder, ln: PoLine) -> store.Op:
+    """A confirmed line's boxes in the staging area, under its box code (services/staging.py receives them)."""
+    return store.put({**order_data.staging_key(po.buyer_company_id, po.po_id, ln.line_no),
+                      "kind": "STAGING", "po_kind": KIND, "po_id": po.po_id, "line_no": ln.line_no,
+                      "box_code": ln.box_code, "product": ln.description,
+                      "vendor_company_id": po.vendor_company_id, "vendor_code": po.vendor_code,
+                      "vendor_name": po.vendor_name, "awb": po.awb, "boxes_confirmed": ln.boxes,
+                      "boxes_received": 0, "customer_code": ln.customer_code,
+                      "prebook_id": ln.prebook_id, "prebook_line_no": ln.prebook_line_no,
+                      "line": to_item(ln)}, condition="attribute_not_exists(pk)")
+
+
+def stage_shipment(db: Store, buyer_id: str, po_id: str, vendor_company_id: str, awb: str,
+                   shipped: Sequence[ShippedLine]) -> StandalonePurchaseOrder | None:
+    """K2K for Procurement: the vendor shipped the PO's prebook. The PO is CONFIRMED as if the buyer had
+    confirmed the goods' arrival: each shipped line waits in staging under the vendor's box code and boxes
+    (a rejected line is not staged). A PO pending approval is confirmed too - the boxes are on their way.
+    Once: a PO confirmed already (or another vendor's) is left as it is (None)."""
+
+    def attempt() -> StandalonePurchaseOrder | None:
+        po = get_po(db, buyer_id, po_id)
+        if po.vendor_company_id != vendor_company_id or po.status not in (PoStatus.PENDING_APPROVAL,
+                                                                          PoStatus.APPROVED):
+            return None
+        by_no = {s.line_no: s for s in shipped}
+        lines = [ln.model_copy(update={"box_code": by_no[ln.line_no].box_code, "boxes": by_no[ln.line_no].boxes})
+                 if ln.line_no in by_no else ln for ln in po.lines]
+        done = po.model_copy(update={"status": PoStatus.CONFIRMED, "awb": awb, "lines": lines,
+                                     "version": po.version + 1, "updated_at": clock.now()})
+        _commit(db, [_write(done, po.version), *(_staged(done, ln) for ln in done.lines if ln.line_no in by_no),
+                     _event(done, PurchaseOrderConfirmed(purchase_order=done))])
         return done
 
     return retrying(attempt, f"purchase order {po_id}")
