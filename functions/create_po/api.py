@@ -132,6 +132,13 @@ def approve_po(po_id: IdPath, body: purchasing.ApproveIn) -> StandalonePurchaseO
     return purchasing.approve(_db(), caller(app), po_id, body)
 
 
+@app.post("/purchase-orders/<po_id>/cancel",
+          summary="Cancel a standalone PO not yet confirmed; one transferred to a K2K vendor only until the vendor "
+                  "answers it (its prebook is cancelled too)")
+def cancel_po(po_id: IdPath, body: purchasing.ApproveIn) -> StandalonePurchaseOrder:
+    return procurement.cancel_po(_db(), caller(app), po_id, body)
+
+
 @app.post("/purchase-orders/<po_id>/confirm",
           summary="An approved standalone PO's goods arrived: its lines wait in staging under their box codes")
 def confirm_po(po_id: IdPath, body: purchasing.ConfirmIn) -> StandalonePurchaseOrder:

@@ -11,7 +11,7 @@ from k2k.consumer import sqs_batch
 from k2k.events import Event
 from k2k.observability import logger
 from k2k.procurement import PrebookAnswered, PrebookShipped
-from k2k.purchasing import PurchaseOrderCreated
+from k2k.purchasing import PurchaseOrderCancelled, PurchaseOrderCreated
 from k2k.services import procurement
 from k2k.store import Store
 
@@ -32,8 +32,12 @@ def _prebook_shipped(event: Event) -> None:
     procurement.on_prebook_shipped(_db(), PrebookShipped.model_validate(event.data))
 
 
-HANDLERS = {"PurchaseOrderCreated": _po_created, "PrebookAnswered": _prebook_answered,
-            "PrebookShipped": _prebook_shipped}
+def _po_cancelled(event: Event) -> None:
+    procurement.on_po_cancelled(_db(), PurchaseOrderCancelled.model_validate(event.data).purchase_order)
+
+
+HANDLERS = {"PurchaseOrderCreated": _po_created, "PurchaseOrderCancelled": _po_cancelled,
+            "PrebookAnswered": _prebook_answered, "PrebookShipped": _prebook_shipped}
 
 
 @logger.inject_lambda_context

@@ -5,6 +5,7 @@ line's answer with the differences named - and, as the connection says, is appro
 Rosaflor ships under its box codes and the boxes arrive in Bloom's staging area, from which Bloom receives them.
 Tulipa (no connection) sees none of it; Petal, connected to Rosaflor for Sales only, transfers nothing."""
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -111,10 +112,60 @@ def test_a_buyer_s_po_becomes_the_vendor_s_prebook_and_the_vendor_s_answer_comes
     # Every box it will ever get is in: the rejected vases are not waited for.
     assert buyer.get(f"/purchase-orders/{po['po_id']}").json()["purchase_order"]["status"] == "RECEIVED"
 
+    # Cancelling: the buyer may until the vendor answers (the vendor's prebook is cancelled with it), not after.
+    assert buyer.post(f"/purchase-orders/{po['po_id']}/cancel", json={}).status == 409  # received
+    second = buyer.post("/purchase-orders", json={"kind": "standalone", "vendor_code": "ROSA", "ship_date": ship,
+                                                  "lines": lines[:1]}).json()
+    third = buyer.post("/purchase-orders", json={"kind": "standalone", "vendor_code": "ROSA", "ship_date": ship,
+                                                 "lines": lines[:1]}).json()
+    cloud.drain()
+    pb2, pb3 = (f"PB-{bloom}-{p['po_id']}" for p in (second, third))
+    assert seller.post(f"/prebooks/{pb3}/confirm", json={}).status == 200
+    cloud.drain()
+    late = buyer.post(f"/purchase-orders/{third['po_id']}/cancel", json={})
+    assert late.status == 409 and "confirmed this purchase order already" in late.json()["error"]["message"]
+    cancelled = buyer.post(f"/purchase-orders/{second['po_id']}/cancel", json={})
+    assert cancelled.status == 200 and cancelled.json()["status"] == "CANCELLED", cancelled.json()
+    cloud.drain()
+    theirs = seller.get(f"/prebooks/{pb2}").json()
+    assert [ln["status"] for ln in theirs["lines"]] == ["CANCELLED"] and theirs["transferred_from"]["cancelled_at"]
+    too_late = seller.post(f"/prebooks/{pb2}/confirm", json={})
+    assert too_late.status == 409 and "cancelled" in too_late.json()["error"]["message"]
+
     # Tenant walls: Tulipa sees neither document; Petal's PO was never transferred.
     assert api(tulipa, "Admin").get(f"/purchase-orders/{po['po_id']}").status == 404
     third = api(tulipa, "Admin")
     assert third.items("/prebooks") == [] and third.items("/procurement-connections") == []
-    assert len(seller.items("/prebooks")) == 1
+    assert len(seller.items("/prebooks")) == 3  # Bloom's three POs; none of Petal's
     petal_mine = api(petal, "Admin").get(f"/purchase-orders/{petal_po.json()['po_id']}").json()["purchase_order"]
     assert petal_mine["status"] == "PENDING_APPROVAL" and petal_mine["vendor_prebook_id"] is None
+
+
+def test_a_cancel_and_the_vendor_s_answer_racing_cannot_both_win(cloud, api, suffix):
+    demo.seed(cloud, suffix)
+    rosaflor, bloom = f"rosaflor{suffix}", f"bloom{suffix}"
+    buyer, seller = api(bloom, "Admin"), api(rosaflor, "Admin")
+    conn = buyer.post("/procurement-connections", json={"vendor_company_id": rosaflor}).json()
+    assert seller.post(f"/procurement-connections/{conn['connection_id']}/accept").status == 200
+    assert buyer.put("/products/HYD-WH", json={"description": "Hydrangea", "kind": "LIVE_GOODS"}).status == 200
+    ship = (cloud.now() + timedelta(days=4)).date().isoformat()
+    line = {"product_code": "HYD-WH", "quantity": 10, "unit_cost": "1.10"}
+    pos = [buyer.post("/purchase-orders", json={"kind": "standalone", "vendor_code": "ROSA", "ship_date": ship,
+                                                "lines": [line]}).json()["po_id"] for _ in range(4)]
+    cloud.drain()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for po_id in pos:
+            cancel = pool.submit(buyer.post, f"/purchase-orders/{po_id}/cancel", json={})
+            answer = pool.submit(seller.post, f"/prebooks/PB-{bloom}-{po_id}/confirm", json={})
+            statuses = sorted((cancel.result().status, answer.result().status))
+            assert statuses == [200, 409], (po_id, statuses)  # exactly one wins
+    cloud.drain()
+    for po_id in pos:
+        po = buyer.get(f"/purchase-orders/{po_id}").json()["purchase_order"]
+        prebook = seller.get(f"/prebooks/PB-{bloom}-{po_id}").json()
+        # Both sides agree on who won: a cancelled PO has a cancelled, unanswered prebook; an answered one stands.
+        if po["status"] == "CANCELLED":
+            assert prebook["transferred_from"].get("confirmed_at") is None
+            assert [ln["status"] for ln in prebook["lines"]] == ["CANCELLED"]
+        else:
+            assert po["vendor_answered_at"] and prebook["transferred_from"].get("cancelled_at") is None

@@ -1,6 +1,7 @@
 """K2K for Procurement's events delivered twice, out of order, or after a crash change nothing: one prebook
 per PO at the vendor, one answer and one shipment on the buyer's PO (its version: created, answered,
-shipped), the same line statuses and staged boxes.
+shipped), the same line statuses and staged boxes; a PO cancelled before its transfer is delivered leaves
+no live prebook (none, or a cancelled one when the transfer came first).
 
 Each story runs on the shared local cloud in companies of its own (the demo's, with a suffix); what it
 records names no company, so stories told with different faults can be compared."""
@@ -40,9 +41,13 @@ def _story(cloud, faults: dict) -> dict:
     pos = [buyer.post("/purchase-orders", json={
         "kind": "standalone", "vendor_code": "ROSA", "ship_date": ship,
         "lines": [{"product_code": "ROSE-FR50", "quantity": 100 * n, "unit_cost": "0.30"},
-                  {"product_code": "HYD-WH", "quantity": 10, "unit_cost": "1.10"}]}).json()["po_id"] for n in (1, 2)]
+                  {"product_code": "HYD-WH", "quantity": 10, "unit_cost": "1.10"}]}).json()["po_id"] for n in (1, 2, 3)]
+    # The third is cancelled before its transfer is delivered: delivered in either order, no live prebook.
+    assert buyer.post(f"/purchase-orders/{pos.pop()}/cancel", json={}).status == 200
     drain()
-    prebooks = vendor.items("/prebooks")
+    everything = vendor.items("/prebooks")
+    prebooks = [pb for pb in everything if not pb["transferred_from"].get("cancelled_at")]
+    assert all(ln["status"] == "CANCELLED" for pb in everything if pb not in prebooks for ln in pb["lines"])
     for pb in prebooks:
         answered = vendor.post(f"/prebooks/{pb['prebook_id']}/confirm", json={"lines": [
             {"line_no": 1, "status": "CONFIRMED", "unit_price": "0.35"}, {"line_no": 2, "status": "REJECTED"}]})

@@ -123,6 +123,7 @@ ROUTES: Mapping[tuple[str, str], Roles] = {
     ("GET", "/purchase-orders"): PO_ROLES,
     ("GET", "/purchase-orders/{po_id}"): PO_ROLES,
     ("POST", "/purchase-orders/{po_id}/approve"): PO_APPROVER_ROLES,
+    ("POST", "/purchase-orders/{po_id}/cancel"): PO_ROLES,  # creating and modifying POs
     # A standalone PO's goods arrived (into staging): who receives boxes from staging.
     ("POST", "/purchase-orders/{po_id}/confirm"): PROCUREMENT_ROLES,
     ("PATCH", "/purchase-orders/{po_id}/lines/{line_no}"): PO_ROLES,

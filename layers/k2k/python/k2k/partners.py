@@ -61,6 +61,7 @@ RECIPIENTS: dict[str, Recipients] = {
     "PurchaseOrderApproved": Recipients(("purchase_order.buyer_company_id",), BUYER_ONLY),
     "PurchaseOrderConfirmed": Recipients(("purchase_order.buyer_company_id",), BUYER_ONLY),
     "PurchaseOrderReceived": Recipients(("purchase_order.buyer_company_id",), BUYER_ONLY),
+    "PurchaseOrderCancelled": Recipients(("purchase_order.buyer_company_id",), BUYER_ONLY),
     "PurchaseOrderAnswered": Recipients(("purchase_order.buyer_company_id",), BUYER_ONLY),
     # K2K for Procurement: the connection is both parties'; the vendor's answer names the buyer's PO and
     # the vendor's prebook, and carries only what both agreed on (quantities, the buyer's own prices).

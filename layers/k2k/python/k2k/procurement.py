@@ -118,6 +118,7 @@ class TransferredFrom(Model):
     po_id: str
     confirmed_at: datetime | None = Field(default=None, description="when the vendor answered it")
     shipped_at: datetime | None = Field(default=None, description="when the vendor shipped it")
+    cancelled_at: datetime | None = Field(default=None, description="when the customer cancelled its PO")
     awb: str | None = None
 
 

@@ -9,7 +9,7 @@ inventory at their landed cost - or, for a line bought for a prebook, billed (se
 
     PENDING_APPROVAL --approve--> APPROVED --confirm (goods arrived: staging)--> CONFIRMED
     CONFIRMED --every box received from staging--> RECEIVED
-    PENDING_APPROVAL or APPROVED --cancel--> CANCELLED  (not built yet)
+    PENDING_APPROVAL or APPROVED --cancel (not once its K2K vendor answered it)--> CANCELLED
 
 Plain rules, no AWS: services/purchasing.py stores and moves them.
 """
@@ -191,6 +191,13 @@ class PurchaseOrderAnswered(Model):
     purchase_order: StandalonePurchaseOrder
 
 
+@event_type("k2k.orders", "PurchaseOrderCancelled")
+class PurchaseOrderCancelled(Model):
+    """A standalone PO was cancelled before its goods were confirmed (and before its K2K vendor answered it)."""
+
+    purchase_order: StandalonePurchaseOrder
+
+
 @event_type("k2k.orders", "PurchaseOrderReceived")
 class PurchaseOrderReceived(Model):
     """Every box of a standalone PO was received from staging (into inventory, or billed)."""
@@ -257,6 +264,16 @@ def box_code_refusal(line: PoLine, in_stock: InventoryLine | None) -> str | None
         return None
     return (f"box code {line.box_code} is in stock as {in_stock.product_code or in_stock.product}, "
             f"not {line.product_code}; give this line its own box code")
+
+
+def check_cancellable(po: StandalonePurchaseOrder) -> None:
+    """The buyer cancels until the goods are confirmed, and a PO transferred to a K2K vendor (k2k.procurement)
+    until that vendor answers it: after that a change is the vendor's to accept (not built)."""
+    if po.status not in (PoStatus.PENDING_APPROVAL, PoStatus.APPROVED):
+        raise Conflict(f"the purchase order is {po.status.value.lower().replace('_', ' ')}; only one pending "
+                       "approval or approved can be cancelled")
+    if po.vendor_answered_at is not None:
+        raise Conflict(f"{po.vendor_name} confirmed this purchase order already: ask them to change it")
 
 
 def fully_received(lines: Sequence[PoLine]) -> bool:

@@ -18,7 +18,7 @@ from k2k.errors import Conflict, Invalid, NotFound
 from k2k.events import new_event, outbox
 from k2k.network import ConnectionStatus
 from k2k.observability import logger
-from k2k.orders import Classification, LineStatus, Prebook, ProductPrebookLine, Source
+from k2k.orders import Classification, LineStatus, PoStatus, Prebook, ProductPrebookLine, Source
 from k2k.paging import Page
 from k2k.procurement import (
     AnswerStatus,
@@ -160,9 +160,11 @@ def transfer_po(db: Store, po: StandalonePurchaseOrder) -> Prebook | None:
                       created_at=clock.now())
     try:
         db.transact([order_data.write(prebook, order_data.prebook_key(conn.vendor_company_id, prebook.prebook_id),
-                                      PREBOOK_KIND, None)])
+                                      PREBOOK_KIND, None),
+                     purchasing.not_cancelled(po.buyer_company_id, po.po_id)])
     except ConditionFailed:
-        logger.info("PO already transferred", extra={"po_id": po.po_id, "prebook_id": prebook.prebook_id})
+        logger.info("PO already transferred, or cancelled", extra={"po_id": po.po_id,
+                                                                    "prebook_id": prebook.prebook_id})
         return None
     return prebook
 
@@ -183,6 +185,8 @@ def answer_prebook(db: Store, caller: Caller, prebook_id: str, body: PrebookAnsw
             raise Conflict(f"the prebook changed meanwhile (version {prebook.version}, not {body.version})")
         if source.confirmed_at is not None:
             raise Conflict("this prebook was answered already")
+        if source.cancelled_at is not None:
+            raise Conflict("the customer cancelled this purchase order")
         check_answers({ln.line_no for ln in prebook.lines}, body.lines)
         given = {a.line_no: a for a in body.lines}
         answers, lines = [], []
@@ -201,8 +205,11 @@ def answer_prebook(db: Store, caller: Caller, prebook_id: str, body: PrebookAnsw
                           company_id=caller.company_id, aggregate_id=prebook_id, aggregate_version=done.version)
         try:
             db.transact([order_data.written(done, order_data.prebook_key(caller.company_id, prebook_id),
-                                            PREBOOK_KIND), outbox(event)])
+                                            PREBOOK_KIND), outbox(event),
+                         purchasing.not_cancelled(source.buyer_company_id, source.po_id)])
         except ConditionFailed as e:
+            if purchasing.get_po(db, source.buyer_company_id, source.po_id).status is PoStatus.CANCELLED:
+                raise Conflict("the customer cancelled this purchase order") from e
             raise LostRace from e
         return done
 
@@ -260,3 +267,46 @@ def on_prebook_shipped(db: Store, data: PrebookShipped) -> StandalonePurchaseOrd
         return None
     return purchasing.stage_shipment(db, data.buyer_company_id, data.po_id, data.vendor_company_id, data.awb,
                                      data.lines)
+
+
+# -- cancellation ----------------------------------------------------------------------------------
+
+def cancel_po(db: Store, caller: Caller, po_id: str, body: purchasing.ApproveIn) -> StandalonePurchaseOrder:
+    """The buyer cancels a standalone PO; one transferred to a K2K vendor only while the vendor's prebook is
+    unanswered - checked in the cancel's own transaction, so a cancel and an answer racing cannot both win
+    (the answer checks the PO is not cancelled in its transaction)."""
+
+    def guards(po: StandalonePurchaseOrder) -> list[store.Op]:
+        if po.vendor_company_id is None:
+            return []
+        key = order_data.prebook_key(po.vendor_company_id, prebook_id_for(po.buyer_company_id, po.po_id))
+        return [store.check(key, "attribute_not_exists(pk) OR attribute_not_exists(transferred_from.confirmed_at)")]
+
+    return purchasing.cancel(db, caller, po_id, body, guards)
+
+
+def on_po_cancelled(db: Store, po: StandalonePurchaseOrder) -> Prebook | None:
+    """The vendor's prebook for a cancelled PO is cancelled too: its lines CANCELLED (once; none if the PO
+    was never transferred)."""
+    if po.vendor_company_id is None:
+        return None
+    vendor_id, prebook_id = po.vendor_company_id, prebook_id_for(po.buyer_company_id, po.po_id)
+
+    def attempt() -> Prebook | None:
+        try:
+            prebook = order_data.get_prebook(db, vendor_id, prebook_id)
+        except NotFound:
+            return None
+        source = prebook.transferred_from
+        if source is None or source.cancelled_at is not None or source.po_id != po.po_id:
+            return None
+        done = order_data.bump(prebook, lines=[ln.model_copy(update={"status": LineStatus.CANCELLED})
+                                               for ln in prebook.lines],
+                               transferred_from=source.model_copy(update={"cancelled_at": clock.now()}))
+        try:
+            db.transact([order_data.written(done, order_data.prebook_key(vendor_id, prebook_id), PREBOOK_KIND)])
+        except ConditionFailed as e:
+            raise LostRace from e
+        return done
+
+    return retrying(attempt, f"prebook {prebook_id}")

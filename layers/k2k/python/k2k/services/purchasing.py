@@ -10,7 +10,7 @@ the staging area (order_data.staging_key) where services/staging.py receives the
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 
 from pydantic import BaseModel, Field
@@ -29,12 +29,14 @@ from k2k.purchasing import (
     PoLine,
     PurchaseOrderAnswered,
     PurchaseOrderApproved,
+    PurchaseOrderCancelled,
     PurchaseOrderConfirmed,
     PurchaseOrderCreated,
     PurchaseOrderReceived,
     StandalonePoIn,
     StandalonePurchaseOrder,
     box_code_refusal,
+    check_cancellable,
     check_ship_date,
     check_status,
     fully_received,
@@ -213,7 +215,8 @@ def record_answer(db: Store, buyer_id: str, po_id: str, vendor_company_id: str, 
 
     def attempt() -> StandalonePurchaseOrder | None:
         po = get_po(db, buyer_id, po_id)
-        if po.vendor_answered_at is not None or po.vendor_company_id != vendor_company_id:
+        if (po.vendor_answered_at is not None or po.vendor_company_id != vendor_company_id
+                or po.status is PoStatus.CANCELLED):
             return None
         now = clock.now()
         by_line = {a.line_no: a for a in answers}
@@ -231,6 +234,32 @@ def record_answer(db: Store, buyer_id: str, po_id: str, vendor_company_id: str, 
         return done
 
     return retrying(attempt, f"purchase order {po_id}")
+
+
+def cancel(db: Store, caller: Caller, po_id: str, body: ApproveIn,
+           guards: Callable[[StandalonePurchaseOrder], list[store.Op]] = lambda po: []) -> StandalonePurchaseOrder:
+    """Cancel a PO not yet confirmed (k2k.purchasing.check_cancellable), with its PurchaseOrderCancelled event
+    and the caller's `guards` (condition checks that must hold in the same transaction: the vendor's prebook
+    not answered yet, for a PO transferred to it)."""
+
+    def attempt() -> StandalonePurchaseOrder:
+        po = get_po(db, caller.company_id, po_id)
+        if body.version is not None and body.version != po.version:
+            raise Conflict(f"the purchase order changed meanwhile (version {po.version}, not {body.version})")
+        check_cancellable(po)
+        done = po.model_copy(update={"status": PoStatus.CANCELLED, "version": po.version + 1,
+                                     "updated_at": clock.now()})
+        _commit(db, [_write(done, po.version), _event(done, PurchaseOrderCancelled(purchase_order=done)),
+                     *guards(po)])
+        return done
+
+    return retrying(attempt, f"purchase order {po_id}")
+
+
+def not_cancelled(company_id: str, po_id: str) -> store.Op:
+    """A condition check for another document's transaction: this PO is not cancelled."""
+    return store.check(_key(company_id, po_id), "#s <> :cancelled", values={":cancelled": PoStatus.CANCELLED.value},
+                       names={"#s": "status"})
 
 
 def _staged(po: StandalonePurchaseOrder, ln: PoLine) -> store.Op:
