@@ -1,12 +1,12 @@
 """A web shop's cart request whose Lambda dies after the cart was made, before its answer was kept: the
 shop's retry with the same Idempotency-Key does not make a second cart while the first invocation could
-still be running (Powertools' in-progress marker lasts the invocation's timeout).
-
-What it does not show, because nothing can: once that marker expires, a retry runs again and makes a
-second cart (docs/architecture.md, "Safe retries", Limits).
+still be running (Powertools' in-progress marker lasts the invocation's timeout), nor once that marker has
+expired and the request runs again: the cart's transaction committed the answer with it
+(k2k.idempotency.outcome), so the re-execution answers that cart, as created.
 """
 
 from infra.localcloud import demo
+from tests.reliability.fault_stories import Client
 
 FUNCTION = "CreatePoFunction"
 
@@ -44,3 +44,11 @@ def test_a_retry_after_a_crash_between_the_cart_and_its_answer_makes_no_second_c
     retry = post("cart-after-timeout")
     assert retry.status == 409 and retry.json()["error"]["code"] == "in_progress"
     assert held() == 6  # and the retry did not make another
+
+    Client(cloud, bloom).wait_out_timeouts()  # the crashed invocation's timeout has passed: the marker expired
+    other = shop.request("POST", "/carts", {**cart, "boxes": 1}, headers={"Idempotency-Key": "cart-after-timeout"})
+    assert other.status == 422 and other.json()["error"]["code"] == "idempotency_key_reused"  # another request
+    again = post("cart-after-timeout")
+    assert again.status == 201, again.json()
+    assert shop.get(f"/carts/{again.json()['cart_id']}").json() == again.json()  # the cart the crash made
+    assert held() == 6  # not held twice

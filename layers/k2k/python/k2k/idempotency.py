@@ -18,20 +18,38 @@ whose expiry is the table's TTL attribute. The in-progress marker expires with t
 (Powertools reads the remaining time from the context), so a request killed mid-way does not block its
 key for a day. Powertools is imported only when a request carries the header.
 
-What it does not cover: a Lambda that dies after its transaction committed but before the answer was kept
-leaves an in-progress marker; once that expires (the invocation's timeout), a retry runs again.
+A request whose work committed but whose answer was not kept (the Lambda died after its transaction, or
+Powertools' save of the answer was throttled) leaves an in-progress marker; once that expires (the invocation's
+timeout) a retry runs the route again. So the use cases that create or change something commit their answer
+with their work: `done(db, T)` at the start of a keyed request's execution returns the answer an earlier
+execution of the same request (company, method, path, key) committed, and `outcome(T, answer)` is the op that
+commits it, in the use case's own transaction (kept 24 hours, like the answer). A re-execution thus answers what
+the first one did (same status, same body) instead of buying, billing or receiving twice; the same key with
+another body is a 422 there too.
+
+What it does not cover: the POST routes whose use case does not commit its outcome (docs/guarantees.md names
+those that do); a repeat of those after the marker expired runs again (most are commands that then refuse,
+as the state changed: a 409).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
-from datetime import timedelta
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from pydantic import TypeAdapter
+
+from k2k import store
 from k2k.auth import caller_from_claims
 from k2k.config import Settings
-from k2k.errors import DomainError
+from k2k.errors import DomainError, Invalid
 from k2k.observability import logger
 
 if TYPE_CHECKING:
@@ -106,7 +124,7 @@ def _once(app: APIGatewayRestResolver, event: dict[str, Any], context: Any, cors
 
     from k2k import aws
 
-    store = DynamoDBPersistenceLayer(
+    persistence = DynamoDBPersistenceLayer(
         table_name=Settings.from_env().table_name, key_attr="pk", sort_key_attr="sk",
         static_pk_value=f"C#{scope}#{PARTITION}", expiry_attr="purge_at", boto3_client=aws.client("dynamodb"))
     config = IdempotencyConfig(
@@ -115,10 +133,11 @@ def _once(app: APIGatewayRestResolver, event: dict[str, Any], context: Any, cors
         hash_function="sha256", lambda_context=context if hasattr(context, "get_remaining_time_in_millis") else None,
         response_hook=_replayed)
 
-    @idempotent_function(data_keyword_argument="request", persistence_store=store, config=config,
+    @idempotent_function(data_keyword_argument="request", persistence_store=persistence, config=config,
                          key_prefix="request")
     def execute(request: dict[str, Any]) -> dict[str, Any]:
-        response = app.resolve(event, context)
+        with _executing(request):
+            response = app.resolve(event, context)
         if not 200 <= int(response.get("statusCode") or 500) < 300:
             raise _NotKept(response)
         if len(str(response.get("body") or "").encode()) > MAX_KEPT_BODY_BYTES:
@@ -147,6 +166,66 @@ def _once(app: APIGatewayRestResolver, event: dict[str, Any], context: Any, cors
         return _refusal(event, cors, 409, "in_progress",
                         f"a request with this {HEADER} is still being processed; retry in a moment",
                         [{"field": f"header.{HEADER}", "message": "in progress"}], retry_after=1)
+
+
+# -- answers committed with the work ------------------------------------------------------------
+
+class KeyReused(Invalid):
+    code = "idempotency_key_reused"
+
+
+@dataclass(frozen=True)
+class _Executing:
+    key: dict[str, str]  # the outcome item's key: the request's identity in the company's partition
+    fingerprint: str  # of its body and query string
+
+
+_executing_now: ContextVar[_Executing | None] = ContextVar("k2k_idempotency_executing", default=None)
+
+
+@contextmanager
+def _executing(request: dict[str, Any]) -> Iterator[None]:
+    identity = _hash([request["scope"], request["request"], request["key"]])
+    token = _executing_now.set(_Executing(
+        key={"pk": f"C#{request['scope']}#{PARTITION}", "sk": f"OUTCOME#{identity}"},
+        fingerprint=_hash([request["body"], request["query"]])))
+    try:
+        yield
+    finally:
+        _executing_now.reset(token)
+
+
+def _hash(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def done(db: store.Store, answer_type: Any) -> Any:
+    """The answer an earlier execution of this keyed request committed with its work (`outcome`), or None (no
+    key, or nothing committed yet). The same key with another body is refused, as Powertools refuses it."""
+    now = _executing_now.get()
+    if now is None:
+        return None
+    item = db.get(now.key["pk"], now.key["sk"])
+    if item is None:
+        return None
+    if item.get("fingerprint") != now.fingerprint:
+        raise KeyReused(f"this {HEADER} was already used for another request; use a new key for a new request",
+                        field=f"header.{HEADER}")
+    return TypeAdapter(answer_type).validate_json(item["answer"])
+
+
+def outcome(answer_type: Any, answer: Any) -> list[store.Op]:
+    """The op that commits this keyed request's answer with its work (put it in the use case's transaction),
+    so that a re-execution finds it (`done`); none without a key, or for an answer too large to keep."""
+    now = _executing_now.get()
+    if now is None:
+        return []
+    text = TypeAdapter(answer_type).dump_json(answer).decode()
+    if len(text.encode()) > MAX_KEPT_BODY_BYTES:
+        return []
+    purge_at = int((datetime.now(UTC) + KEEP_FOR).timestamp())
+    return [store.put({**now.key, "kind": "OUTCOME", "fingerprint": now.fingerprint, "answer": text,
+                       "purge_at": purge_at}, condition="attribute_not_exists(pk)")]
 
 
 def _replayed(response: Any, idempotent_data: Any) -> Any:

@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from k2k import clock, keys, ledger, paging, pricing, store
+from k2k import clock, idempotency, keys, ledger, paging, pricing, store
 from k2k.auth import Caller
 from k2k.bounds import MAX_MONEY, Code, Id, Input, LineBoxes, Name, Note, StockBoxes, Tag, UnitMoney
 from k2k.errors import Conflict, Invalid, NotFound
@@ -463,6 +463,8 @@ def raise_invoice(db: Store, caller: Caller, body: HandInvoiceIn) -> CustomerInv
     def attempt() -> CustomerInvoice:
         if request_sk and (seen := db.get(pk, request_sk)) is not None:
             return get_invoice(db, caller.company_id, seen["invoice_id"])
+        if (before := idempotency.done(db, CustomerInvoice)) is not None:  # a keyed request's re-execution
+            return before  # type: ignore[no-any-return]
         customer = require_customer(db, caller.company_id, body.customer_code)
         invoice_id, take_number = next_invoice_number(db, caller.company_id)
         now = clock.now()
@@ -480,6 +482,7 @@ def raise_invoice(db: Store, caller: Caller, body: HandInvoiceIn) -> CustomerInv
         posting_ops, _ = invoice_ops(company.currency, customer, invoice, caller.user_id, credit_checked=False)
         ops += posting_ops
         ops += inventory_svc.events(moves)
+        ops += idempotency.outcome(CustomerInvoice, invoice)
         try:
             db.transact(ops)
         except ConditionFailed as e:

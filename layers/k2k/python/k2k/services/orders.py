@@ -20,7 +20,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import Field, model_validator
 
-from k2k import clock, pricing, store
+from k2k import clock, idempotency, pricing, store
 from k2k.auth import Caller
 from k2k.bounds import (
     BoxCount,
@@ -212,6 +212,8 @@ def add_to_cart(db: Store, caller: Caller, cart_id: str | None, body: CartAdd) -
         raise Invalid(f"customer {body.customer_code} not found", field="customer_code")
 
     def attempt() -> Cart:
+        if (before := idempotency.done(db, Cart)) is not None:  # a keyed request's re-execution: its answer
+            return before
         now = clock.now()
         q = quote(db, buyer, body.vendor_company_id, body.line_id, body.location)
         check_ship_date(body.ship_date, q.earliest_ship_date)
@@ -260,7 +262,7 @@ def add_to_cart(db: Store, caller: Caller, cart_id: str | None, body: CartAdd) -
         if new_po:
             ops.append(outbox(new_event(PurchaseOrderPlaced(order=order), company_id=buyer.company_id,
                                         aggregate_id=po.po_id, aggregate_version=po.version)))
-        transact(db, ops, [move])
+        transact(db, [*ops, *idempotency.outcome(Cart, cart)], [move])
         return cart
 
     return retrying(attempt)
@@ -286,6 +288,8 @@ def checkout(db: Store, caller: Caller, cart_id: str) -> tuple[Cart, Prebook]:
     buyer = get_company(db, caller.company_id)
 
     def attempt() -> tuple[Cart, Prebook]:
+        if (before := idempotency.done(db, tuple[Cart, Prebook])) is not None:
+            return before  # type: ignore[no-any-return]
         now = clock.now()
         cart = get_cart(db, buyer.company_id, cart_id)
         cart_open(cart, now)
@@ -337,7 +341,8 @@ def checkout(db: Store, caller: Caller, cart_id: str) -> tuple[Cart, Prebook]:
         ops = [written(cart, cart_key(buyer.company_id, cart_id), "CART"), *ops,
                write(prebook, prebook_key(buyer.company_id, prebook_id), "PREBOOK", None), *stock_events(moves),
                outbox(new_event(CartCheckedOut(cart=cart, prebook=prebook), company_id=buyer.company_id,
-                                aggregate_id=cart_id, aggregate_version=cart.version))]
+                                aggregate_id=cart_id, aggregate_version=cart.version)),
+               *idempotency.outcome(tuple[Cart, Prebook], (cart, prebook))]
         try:
             transact(db, ops, moves)
         except LostRace:  # the cart changed: expired, or another checkout won - say which
@@ -449,6 +454,8 @@ def _product_line(db: Store, company_id: str, n: int, ln: PrebookLineIn) -> Prod
 
 
 def create_prebook(db: Store, caller: Caller, body: PrebookIn) -> Prebook:
+    if (before := idempotency.done(db, Prebook)) is not None:
+        return before  # type: ignore[no-any-return]
     buyer = get_company(db, caller.company_id)
     if accounts.get_customer(db, buyer.company_id, body.customer_code) is None:
         raise Invalid(f"customer {body.customer_code} not found", field="customer_code")
@@ -474,7 +481,8 @@ def create_prebook(db: Store, caller: Caller, body: PrebookIn) -> Prebook:
                       classification=Classification.PREBOOK, source=Source.PREBOOK, location=body.location,
                       lines=lines,
                       created_at=clock.now())
-    db.transact([write(prebook, prebook_key(buyer.company_id, prebook.prebook_id), "PREBOOK", None)])
+    db.transact([write(prebook, prebook_key(buyer.company_id, prebook.prebook_id), "PREBOOK", None),
+                 *idempotency.outcome(Prebook, prebook)])
     return prebook
 
 
@@ -507,7 +515,11 @@ def create_pos_from_prebook(db: Store, caller: Caller, prebook_id: str,
     buyer = get_company(db, caller.company_id)
     chosen = body.lines if body else []
 
+    answer = list[PurchaseOrder | StandalonePurchaseOrder]
+
     def attempt() -> list[PurchaseOrder | StandalonePurchaseOrder]:
+        if (before := idempotency.done(db, answer)) is not None:
+            return before  # type: ignore[no-any-return]
         now = clock.now()
         prebook = get_prebook(db, buyer.company_id, prebook_id)
         k2k_todo = [ln for ln in prebook.lines if isinstance(ln, K2kPrebookLine) and ln.po_id is None
@@ -544,6 +556,7 @@ def create_pos_from_prebook(db: Store, caller: Caller, prebook_id: str,
                     "po_id": po.po_id, "po_line_no": po_line.line_no, "vendor_code": vendor_code})
         prebook = bump(prebook, lines=[updated_lines[n] for n in sorted(updated_lines)])
         ops.append(written(prebook, prebook_key(buyer.company_id, prebook_id), "PREBOOK"))
+        ops += idempotency.outcome(answer, result)
         if len(ops) + len(moves) > MAX_TRANSACTION_ITEMS:
             raise Invalid(f"buying these lines in one step takes {len(ops) + len(moves)} writes, more than "
                           f"{MAX_TRANSACTION_ITEMS}: name fewer product lines (or vendors) and buy the rest "
@@ -670,6 +683,8 @@ def buy_from_availability(db: Store, caller: Caller, body: K2kPoIn) -> PurchaseO
     selling = _selling(buyer, body.location)
 
     def attempt() -> PurchaseOrder:
+        if (before := idempotency.done(db, PurchaseOrder)) is not None:
+            return before  # type: ignore[no-any-return]
         now = clock.now()
         conn = check_k2k_vendor(connection_for_buyer(db, buyer.company_id, vendor_id), vendor_id)
         found = get_lines(db, vendor_id, [ln.line_id for ln in body.lines])  # one read, however many lines
@@ -698,7 +713,8 @@ def buy_from_availability(db: Store, caller: Caller, body: K2kPoIn) -> PurchaseO
         transact(db, [written(po, po_key(buyer.company_id, po.po_id), "PO"),
                       written(order, order_key(vendor_id, order.order_id), "ORDER"), *stock_events(moves),
                       outbox(new_event(PurchaseOrderPlaced(order=order), company_id=buyer.company_id,
-                                       aggregate_id=po.po_id, aggregate_version=po.version))], moves)
+                                       aggregate_id=po.po_id, aggregate_version=po.version)),
+                      *idempotency.outcome(PurchaseOrder, po)], moves)
         return po
 
     return retrying(attempt)

@@ -15,7 +15,7 @@ from datetime import date
 
 from pydantic import BaseModel, Field
 
-from k2k import clock, keys, paging, pricing, store
+from k2k import clock, idempotency, keys, paging, pricing, store
 from k2k.auth import Caller
 from k2k.bounds import Code, Input, Version
 from k2k.errors import Conflict, Invalid, NotFound
@@ -151,9 +151,11 @@ def create_po(db: Store, caller: Caller, body: StandalonePoIn) -> StandalonePurc
     lines = [PlannedLine(product_code=ln.product_code, quantity=ln.quantity, unit_cost=ln.unit_cost,
                          customer_code=ln.customer_code, box_code=ln.box_code, packing=ln.packing)
              for ln in body.lines]
+    if (before := idempotency.done(db, StandalonePurchaseOrder)) is not None:  # a keyed re-execution
+        return before  # type: ignore[no-any-return]
     po, ops = plan_po(db, caller, body.vendor_code, body.customer_code, body.ship_date, lines, body.location,
                       k2k_transfer=body.k2k_transfer)
-    db.transact(ops)
+    db.transact([*ops, *idempotency.outcome(StandalonePurchaseOrder, po)])
     return po
 
 

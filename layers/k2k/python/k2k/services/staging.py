@@ -18,7 +18,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from k2k import clock, keys, paging, pricing, store
+from k2k import clock, idempotency, keys, paging, pricing, store
 from k2k import purchasing as purchasing_rules
 from k2k.auth import Caller
 from k2k.bounds import Boxes, Code, Id, Input
@@ -105,6 +105,8 @@ def receive(db: Store, caller: Caller, body: ReceiveIn) -> Receipt:
     buyer = get_company(db, caller.company_id)
 
     def attempt() -> Receipt:
+        if (before := idempotency.done(db, Receipt)) is not None:  # a keyed request's re-execution: its answer
+            return before  # type: ignore[no-any-return]
         staged = _find(db, buyer.company_id, body)
         remaining = int(staged["boxes_confirmed"]) - int(staged["boxes_received"])
         boxes = body.boxes or remaining
@@ -145,6 +147,7 @@ def receive(db: Store, caller: Caller, body: ReceiveIn) -> Receipt:
             billed_invoice_id=receipt.billed.invoice_id if receipt.billed else None,
             into_inventory_line_id=receipt.into_inventory_line_id), company_id=buyer.company_id,
             aggregate_id=receipt.po_id, aggregate_version=0)))
+        ops += idempotency.outcome(Receipt, receipt)
         transact(db, ops)  # a failed condition (boxes received, the customer's account or number): again
         return receipt
 

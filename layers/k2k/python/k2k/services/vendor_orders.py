@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from pydantic import Field
 
-from k2k import clock, store
+from k2k import clock, idempotency, store
 from k2k.auth import Caller
 from k2k.bounds import Confirm, Input, Note, Tag
 from k2k.errors import Conflict
@@ -152,6 +152,8 @@ def confirm_order(db: Store, caller: Caller, order_id: str, body: OrderConfirmat
     are shipped: they can no longer come back to the vendor's line, which may now be removed."""
 
     def attempt() -> VendorOrder:
+        if (before := idempotency.done(db, VendorOrder)) is not None:  # a keyed request's re-execution
+            return before  # type: ignore[no-any-return]
         now = clock.now()
         order = _own_order(db, caller, order_id)
         if order.status is not OrderStatus.OPEN:
@@ -185,7 +187,8 @@ def confirm_order(db: Store, caller: Caller, order_id: str, body: OrderConfirmat
                written(po, po_key(po.buyer_company_id, po.po_id), "PO"), *staging,
                *_buyer_documents(db, po, unchecked_on_po, LineStatus.DELETED), *stock_events(moves),
                outbox(new_event(OrderConfirmed(order=order, deleted_lines=unchecked), company_id=caller.company_id,
-                                aggregate_id=order_id, aggregate_version=order.version))]
+                                aggregate_id=order_id, aggregate_version=order.version)),
+               *idempotency.outcome(VendorOrder, order)]
         transact(db, ops, moves)
         return order
 
