@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from k2k import bounds, clock, keys, paging, pricing, store
+from k2k import bounds, clock, idempotency, keys, paging, pricing, store
 from k2k.auth import Caller
 from k2k.errors import Conflict, Invalid, NotFound
 from k2k.events import new_event, outbox
@@ -85,9 +85,11 @@ def create_ops(line: InventoryLine) -> list[store.Op]:
 
 
 def create_line(db: Store, caller: Caller, fields: LineFields) -> InventoryLine:
+    if (before := idempotency.done(db, InventoryLine)) is not None:  # a keyed request's re-execution
+        return before  # type: ignore[no-any-return]
     line = new_line(get_company(db, caller.company_id), fields, _now())
     try:
-        db.transact(create_ops(line))
+        db.transact([*create_ops(line), *idempotency.outcome(InventoryLine, line)])
     except ConditionFailed as e:
         raise Conflict(f"box code {line.box_code} is already used by another line") from e
     return line

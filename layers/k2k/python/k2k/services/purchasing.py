@@ -181,11 +181,14 @@ def _step(db: Store, caller: Caller, po_id: str, version: int | None, wanted: Po
 
 def approve(db: Store, caller: Caller, po_id: str, body: ApproveIn) -> StandalonePurchaseOrder:
     def attempt() -> StandalonePurchaseOrder:
+        if (before := idempotency.done(db, StandalonePurchaseOrder)) is not None:  # a keyed re-execution
+            return before  # type: ignore[no-any-return]
         po = _step(db, caller, po_id, body.version, PoStatus.PENDING_APPROVAL, "approved")
         now = clock.now()
         done = po.model_copy(update={"status": PoStatus.APPROVED, "approved_by": caller.email or caller.user_id,
                                      "version": po.version + 1, "updated_at": now})
-        _commit(db, [_write(done, po.version), _event(done, PurchaseOrderApproved(purchase_order=done))])
+        _commit(db, [_write(done, po.version), _event(done, PurchaseOrderApproved(purchase_order=done)),
+                     *idempotency.outcome(StandalonePurchaseOrder, done)])
         return done
 
     return retrying(attempt, f"purchase order {po_id}")
@@ -196,13 +199,16 @@ def confirm(db: Store, caller: Caller, po_id: str, body: ConfirmIn) -> Standalon
     (POST /staging/receive) into inventory at its landed cost."""
 
     def attempt() -> StandalonePurchaseOrder:
+        if (before := idempotency.done(db, StandalonePurchaseOrder)) is not None:  # a keyed re-execution
+            return before  # type: ignore[no-any-return]
         po = _step(db, caller, po_id, body.version, PoStatus.APPROVED, "confirmed")
         now = clock.now()
         awb = body.awb or f"PO-{uuid.uuid4().hex[:8].upper()}"
         done = po.model_copy(update={"status": PoStatus.CONFIRMED, "awb": awb, "version": po.version + 1,
                                      "updated_at": now})
         staged = [_staged(done, ln) for ln in done.lines]
-        _commit(db, [_write(done, po.version), *staged, _event(done, PurchaseOrderConfirmed(purchase_order=done))])
+        _commit(db, [_write(done, po.version), *staged, _event(done, PurchaseOrderConfirmed(purchase_order=done)),
+                     *idempotency.outcome(StandalonePurchaseOrder, done)])
         return done
 
     return retrying(attempt, f"purchase order {po_id}")
@@ -245,6 +251,8 @@ def cancel(db: Store, caller: Caller, po_id: str, body: ApproveIn,
     not answered yet, for a PO transferred to it)."""
 
     def attempt() -> StandalonePurchaseOrder:
+        if (before := idempotency.done(db, StandalonePurchaseOrder)) is not None:  # a keyed re-execution
+            return before  # type: ignore[no-any-return]
         po = get_po(db, caller.company_id, po_id)
         if body.version is not None and body.version != po.version:
             raise Conflict(f"the purchase order changed meanwhile (version {po.version}, not {body.version})")
@@ -252,7 +260,7 @@ def cancel(db: Store, caller: Caller, po_id: str, body: ApproveIn,
         done = po.model_copy(update={"status": PoStatus.CANCELLED, "version": po.version + 1,
                                      "updated_at": clock.now()})
         _commit(db, [_write(done, po.version), _event(done, PurchaseOrderCancelled(purchase_order=done)),
-                     *guards(po)])
+                     *guards(po), *idempotency.outcome(StandalonePurchaseOrder, done)])
         return done
 
     return retrying(attempt, f"purchase order {po_id}")
