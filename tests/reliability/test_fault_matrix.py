@@ -31,7 +31,7 @@ PLAN: dict[str, dict[str, dict[str, int]]] = {
     "order": {
         "CreatePoFunction": {"dynamodb.PutItem": 6, "dynamodb.GetItem": 35, "dynamodb.Query": 5,
                              "dynamodb.TransactWriteItems": 6, "dynamodb.UpdateItem": 6},
-        "ConfirmOrderFunction": {"dynamodb.Query": 1, "dynamodb.PutItem": 2, "dynamodb.GetItem": 7,
+        "ConfirmOrderFunction": {"dynamodb.Query": 1, "dynamodb.PutItem": 2, "dynamodb.GetItem": 8,
                                  "dynamodb.BatchGetItem": 2, "dynamodb.TransactWriteItems": 2,
                                  "dynamodb.UpdateItem": 2},
         "CartTimerFunction": {"scheduler.CreateSchedule": 3, "dynamodb.GetItem": 3, "dynamodb.TransactWriteItems": 1},

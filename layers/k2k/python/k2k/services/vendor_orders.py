@@ -105,6 +105,8 @@ def _buyer_documents(db: Store, po: PurchaseOrder, removed: Sequence[OrderLine],
 def _remove(db: Store, caller: Caller, order_id: str, pick: Callable[[VendorOrderLine], bool], status: LineStatus,
             reason: str | None) -> VendorOrder:
     def attempt() -> VendorOrder:
+        if (before := idempotency.done(db, VendorOrder)) is not None:  # a keyed request's re-execution (a void)
+            return before  # type: ignore[no-any-return]
         now = clock.now()
         order = _own_order(db, caller, order_id)
         if order.status is not OrderStatus.OPEN:
@@ -130,7 +132,8 @@ def _remove(db: Store, caller: Caller, order_id: str, pick: Callable[[VendorOrde
                *_buyer_documents(db, po, removed_on_po, status), *stock_events(moves),
                outbox(new_event(OrderLinesRemoved(order=order, removed_lines=removed, voided=empty, reason=reason),
                                 company_id=caller.company_id, aggregate_id=order_id,
-                                aggregate_version=order.version))]
+                                aggregate_version=order.version)),
+               *idempotency.outcome(VendorOrder, order)]
         transact(db, ops, moves)
         return order
 
