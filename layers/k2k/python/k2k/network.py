@@ -270,29 +270,43 @@ class SetupGap(Model):
     requirement: str
 
 
-def missing_setup(vendor_customer: Customer | None, buyer_vendor: Vendor | None,
-                  buyer_settings: BuyerSettings, vendor_name: str, buyer_name: str) -> list[SetupGap]:
-    """What stands between a requested connection and an active one (K2K for Sales setup)."""
+def linking_gaps(has_customer: bool, has_vendor: bool, vendor_name: str, buyer_name: str) -> list[SetupGap]:
+    """What every K2K connection needs (Sales and Procurement): each company has the other, the vendor the buyer
+    as a customer and the buyer the vendor as a vendor."""
     gaps = []
-    if vendor_customer is None:
+    if not has_customer:
         gaps.append(SetupGap(party=Side.VENDOR, requirement=(
             f"{vendor_name} must have {buyer_name} as a customer (a customer with k2k_company_id set)")))
-    if buyer_vendor is None:
+    if not has_vendor:
         gaps.append(SetupGap(party=Side.BUYER, requirement=(
             f"{buyer_name} must have {vendor_name} as a vendor (a vendor with k2k_company_id set)")))
+    return gaps
+
+
+def missing_setup(vendor_customer: Customer | None, buyer_vendor: Vendor | None,
+                  buyer_settings: BuyerSettings, vendor_name: str, buyer_name: str) -> list[SetupGap]:
+    """What stands between a requested connection and an active one (K2K for Sales setup): the link, and the
+    buyer's freight rate (its availability prices K2K stock landed)."""
+    gaps = linking_gaps(vendor_customer is not None, buyer_vendor is not None, vendor_name, buyer_name)
     if buyer_settings.freight_cube_rate is None:
         gaps.append(SetupGap(party=Side.BUYER, requirement=(
             f"{buyer_name} must set a freight cube rate (settings.buyer.freight_cube_rate)")))
     return gaps
 
 
-def accept(conn: Connection, by: Side, gaps: list[SetupGap]) -> ConnectionStatus:
+def accept_request(status: ConnectionStatus, by: Side, gaps: list[SetupGap], what: str = "connection",
+                   ) -> ConnectionStatus:
+    """A requested connection of either kind becomes active: by its vendor, once nothing is missing."""
     if by is not Side.VENDOR:
-        raise Conflict("only the vendor company accepts a connection request")
-    if conn.status is not ConnectionStatus.REQUESTED:
-        raise Conflict(f"the connection is {conn.status.value}, not REQUESTED")
+        raise Conflict(f"only the vendor company accepts a {what} request")
+    if status is not ConnectionStatus.REQUESTED:
+        raise Conflict(f"the {what} is {status.value}, not REQUESTED")
     _require_setup(gaps)
     return ConnectionStatus.ACTIVE
+
+
+def accept(conn: Connection, by: Side, gaps: list[SetupGap]) -> ConnectionStatus:
+    return accept_request(conn.status, by, gaps)
 
 
 def suspend(conn: Connection, by: Side) -> ConnectionStatus:

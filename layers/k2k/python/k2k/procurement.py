@@ -24,10 +24,10 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from k2k.bounds import Boxes, Code, Input, LineNo, Quantity, UnitMoney, Version
-from k2k.errors import Conflict, Invalid, NotFound
+from k2k.errors import Invalid, NotFound
 from k2k.events import event_type
 from k2k.models import Model
-from k2k.network import ConnectionStatus, SetupGap, Side
+from k2k.network import ConnectionStatus, SetupGap, Side, accept_request, linking_gaps
 
 
 class TransferMode(StrEnum):
@@ -78,25 +78,11 @@ class ProcurementConnectionChanged(Model):
 
 def missing_setup(has_customer: bool, has_vendor: bool, vendor_name: str, buyer_name: str) -> list[SetupGap]:
     """As for Sales, less the buyer's freight rate (no K2K stock is priced to it): each has the other."""
-    gaps = []
-    if not has_customer:
-        gaps.append(SetupGap(party=Side.VENDOR, requirement=(
-            f"{vendor_name} must have {buyer_name} as a customer (a customer with k2k_company_id set)")))
-    if not has_vendor:
-        gaps.append(SetupGap(party=Side.BUYER, requirement=(
-            f"{buyer_name} must have {vendor_name} as a vendor (a vendor with k2k_company_id set)")))
-    return gaps
+    return linking_gaps(has_customer, has_vendor, vendor_name, buyer_name)
 
 
 def accept(conn: ProcurementConnection, by: Side, gaps: list[SetupGap]) -> ConnectionStatus:
-    if by is not Side.VENDOR:
-        raise Conflict("only the vendor company accepts a procurement connection request")
-    if conn.status is not ConnectionStatus.REQUESTED:
-        raise Conflict(f"the procurement connection is {conn.status.value}, not REQUESTED")
-    if gaps:
-        raise Invalid("the K2K setup is incomplete: " + "; ".join(g.requirement for g in gaps),
-                      details=[g.model_dump(mode="json") for g in gaps])
-    return ConnectionStatus.ACTIVE
+    return accept_request(conn.status, by, gaps, "procurement connection")
 
 
 def transfers(conn: ProcurementConnection | None, marked: bool) -> bool:
