@@ -8,7 +8,7 @@ A connection links a vendor company (publishes, fulfils) and a buyer company
 from datetime import datetime, time
 from decimal import Decimal
 from enum import StrEnum
-from typing import Self
+from typing import ClassVar, Self
 
 from pydantic import Field, field_validator, model_validator
 
@@ -225,12 +225,28 @@ class Side(StrEnum):
     BUYER = "BUYER"
 
 
-class Connection(Model):
+class Parties(Model):
+    """The two companies of a K2K connection of either kind (Sales: Connection; Procurement:
+    k2k.procurement.ProcurementConnection), and which side a company is on."""
+
+    NOT_FOUND: ClassVar[str] = "connection not found"
+
     connection_id: str
     vendor_company_id: str
     vendor_name: str
     buyer_company_id: str
     buyer_name: str
+
+    def side_of(self, company_id: str) -> Side:
+        if company_id == self.vendor_company_id:
+            return Side.VENDOR
+        if company_id == self.buyer_company_id:
+            return Side.BUYER
+        # Not a party: indistinguishable from absent.
+        raise NotFound(self.NOT_FOUND)
+
+
+class Connection(Parties):
     status: ConnectionStatus
     terms: VendorTerms
     buyer_customer_code: str | None = Field(default=None, description="the buyer as the vendor's customer")
@@ -240,14 +256,6 @@ class Connection(Model):
     requested_at: datetime
     updated_at: datetime
     version: int = 1
-
-    def side_of(self, company_id: str) -> Side:
-        if company_id == self.vendor_company_id:
-            return Side.VENDOR
-        if company_id == self.buyer_company_id:
-            return Side.BUYER
-        # Not a party: indistinguishable from absent.
-        raise NotFound("connection not found")
 
     @property
     def active(self) -> bool:

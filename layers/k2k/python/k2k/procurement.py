@@ -19,15 +19,15 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
 from k2k.bounds import Boxes, Code, Input, LineNo, Quantity, UnitMoney, Version
-from k2k.errors import Invalid, NotFound
+from k2k.errors import Invalid
 from k2k.events import event_type
 from k2k.models import Model
-from k2k.network import ConnectionStatus, SetupGap, Side, accept_request, linking_gaps
+from k2k.network import ConnectionStatus, Parties, SetupGap, Side, accept_request, linking_gaps
 
 
 class TransferMode(StrEnum):
@@ -46,12 +46,9 @@ class ProcurementSettingsIn(Input, ProcurementSettings):
     """Settings as a request states them."""
 
 
-class ProcurementConnection(Model):
-    connection_id: str
-    vendor_company_id: str
-    vendor_name: str
-    buyer_company_id: str
-    buyer_name: str
+class ProcurementConnection(Parties):
+    NOT_FOUND: ClassVar[str] = "procurement connection not found"
+
     status: ConnectionStatus
     settings: ProcurementSettings
     buyer_customer_code: str | None = Field(default=None, description="the buyer as the vendor's customer")
@@ -59,13 +56,6 @@ class ProcurementConnection(Model):
     requested_at: datetime
     updated_at: datetime
     version: int = 1
-
-    def side_of(self, company_id: str) -> Side:
-        if company_id == self.vendor_company_id:
-            return Side.VENDOR
-        if company_id == self.buyer_company_id:
-            return Side.BUYER
-        raise NotFound("procurement connection not found")  # not a party: indistinguishable from absent
 
 
 @event_type("k2k.network", "ProcurementConnectionChanged")
