@@ -48,6 +48,7 @@ class LostRace(Exception):
 
 T = TypeVar("T")
 RACE_ATTEMPTS = 10
+MAX_TRANSACTION_ITEMS = 100  # DynamoDB's limit on one TransactWriteItems (the local cloud enforces it too)
 
 
 def retrying(attempt: Callable[[], T], what: str = "", attempts: int = RACE_ATTEMPTS) -> T:

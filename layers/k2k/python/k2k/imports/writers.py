@@ -50,9 +50,8 @@ from k2k.services.inventory import create_ops, new_line
 from k2k.store import ConditionFailed, Item, Store
 
 NO_CARRIER = "No Carrier"
-TRANSACTION_ITEMS = 100
 OPS_PER_LINE = 3  # line, box code, event (k2k.services.inventory.create_ops)
-LINES_PER_TRANSACTION = TRANSACTION_ITEMS // OPS_PER_LINE
+LINES_PER_TRANSACTION = store.MAX_TRANSACTION_ITEMS // OPS_PER_LINE
 
 Accepted = tuple[int, dict[str, Any]]  # (sheet row, typed values)
 Rejection = tuple[int, str]  # (sheet row, message)
@@ -197,7 +196,7 @@ def confirm_pending(db: Store, company: Company, items: list[Item], at: datetime
     however often this runs, or however many run at once. Returns (row, line) of those this call confirmed."""
     done: list[tuple[int, InventoryLine]] = []
     size = OPS_PER_LINE + 1
-    per = TRANSACTION_ITEMS // size
+    per = store.MAX_TRANSACTION_ITEMS // size
     for start in range(0, len(items), per):
         group = []
         for item in items[start:start + per]:

@@ -50,7 +50,6 @@ from k2k.services import inventory as inventory_svc
 from k2k.services import network as network_svc
 from k2k.store import ConditionFailed, Item, LostRace, Store, plain, retrying, to_item
 
-TRANSACTION_ITEMS = 100
 ATTEMPTS = 25
 EDITABLE = ("name", "credit_limit", "credit_hold", "email", "salesperson_email", "k2k_company_id")
 COUNTER_SK = "COUNTER#ARINV"
@@ -199,7 +198,7 @@ def post(db: Store, company_id: str, code: str, postings: Sequence[Posting],
     currency = network_svc.get_company(db, company_id).currency
     result = Posted()
     size = 2 + max((len(d) for d in docs), default=0)
-    per = (TRANSACTION_ITEMS - 1) // size
+    per = (store.MAX_TRANSACTION_ITEMS - 1) // size
     todo = list(range(len(postings)))
     customer: Customer | None = None
     while todo:

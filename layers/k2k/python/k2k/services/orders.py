@@ -104,8 +104,6 @@ from k2k.store import ConditionFailed, LostRace, Store, retrying
 
 L = TypeVar("L", bound=VendorOrderLine)
 
-MAX_TRANSACTION_ITEMS = 100  # DynamoDB's limit on one TransactWriteItems (the local cloud enforces it too)
-
 
 def _id() -> str:
     return uuid.uuid4().hex[:12].upper()
@@ -557,9 +555,9 @@ def create_pos_from_prebook(db: Store, caller: Caller, prebook_id: str,
         prebook = bump(prebook, lines=[updated_lines[n] for n in sorted(updated_lines)])
         ops.append(written(prebook, prebook_key(buyer.company_id, prebook_id), "PREBOOK"))
         ops += idempotency.outcome(answer, result)
-        if len(ops) + len(moves) > MAX_TRANSACTION_ITEMS:
+        if len(ops) + len(moves) > store.MAX_TRANSACTION_ITEMS:
             raise Invalid(f"buying these lines in one step takes {len(ops) + len(moves)} writes, more than "
-                          f"{MAX_TRANSACTION_ITEMS}: name fewer product lines (or vendors) and buy the rest "
+                          f"{store.MAX_TRANSACTION_ITEMS}: name fewer product lines (or vendors) and buy the rest "
                           "next", field="lines")
         transact(db, ops, moves)
         return result
