@@ -34,6 +34,7 @@ as the state changed: a 409).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -211,7 +212,7 @@ def done(db: store.Store, answer_type: Any) -> Any:
     if item.get("fingerprint") != now.fingerprint:
         raise KeyReused(f"this {HEADER} was already used for another request; use a new key for a new request",
                         field=f"header.{HEADER}")
-    return TypeAdapter(answer_type).validate_json(item["answer"])
+    return _adapter(answer_type).validate_json(item["answer"])
 
 
 def outcome(answer_type: Any, answer: Any) -> list[store.Op]:
@@ -220,12 +221,18 @@ def outcome(answer_type: Any, answer: Any) -> list[store.Op]:
     now = _executing_now.get()
     if now is None:
         return []
-    text = TypeAdapter(answer_type).dump_json(answer).decode()
+    text = _adapter(answer_type).dump_json(answer).decode()
     if len(text.encode()) > MAX_KEPT_BODY_BYTES:
         return []
     purge_at = int((datetime.now(UTC) + KEEP_FOR).timestamp())
     return [store.put({**now.key, "kind": "OUTCOME", "fingerprint": now.fingerprint, "answer": text,
                        "purge_at": purge_at}, condition="attribute_not_exists(pk)")]
+
+
+@functools.cache
+def _adapter(answer_type: Any) -> TypeAdapter[Any]:
+    """One validator/serializer per answer type, built once (a TypeAdapter builds its schema when made)."""
+    return TypeAdapter(answer_type)
 
 
 def _replayed(response: Any, idempotent_data: Any) -> Any:
