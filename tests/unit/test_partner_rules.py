@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import socket
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from k2k.partners import (
     INTERNAL,
     RECIPIENTS,
     recipients,
+    resolved_problem,
     retry_delay,
     signature,
     url_problem,
@@ -79,7 +82,42 @@ def test_a_webhook_goes_to_a_public_https_endpoint(url, loopback, problem):
     assert url_problem(url, loopback) == problem
 
 
+@pytest.mark.parametrize(("addresses", "loopback", "problem"), [
+    (["93.184.215.14"], False, None),
+    (["93.184.215.14", "2606:2800:21f:cb07:6820:80da:af6b:8b2c"], False, None),
+    (["10.1.2.3"], False, "must be a public host (erp.example resolves to 10.1.2.3)"),
+    (["93.184.215.14", "169.254.169.254"], False, "must be a public host (erp.example resolves to 169.254.169.254)"),
+    (["127.0.0.1"], False, "must be a public host (erp.example resolves to 127.0.0.1)"),
+    (["127.0.0.1"], True, None),
+    (["127.0.0.1", "192.168.0.9"], True, "must be a public host (erp.example resolves to 192.168.0.9)"),
+    ([], False, "erp.example does not resolve"),
+])
+def test_a_public_name_pointing_inside_is_refused(addresses, loopback, problem):
+    assert resolved_problem("erp.example", addresses, loopback) == problem
+
+
 def test_retries_back_off_and_stay_within_sqs_visibility():
     delays = [retry_delay(n) for n in range(1, 6)]
     assert delays == sorted(delays) and delays[0] == 30 and delays[-1] == 480
     assert retry_delay(40) == 12 * 3600
+
+
+def test_a_delivery_to_a_name_that_now_points_inside_never_connects(monkeypatch):
+    """Checked at each delivery, not only when subscribing: the name may be re-pointed since."""
+    from datetime import UTC, datetime
+
+    from k2k.events import from_eventbridge
+    from k2k.partners import Subscription, Target
+    from k2k.services import partners as service
+
+    fixture = Path(__file__).resolve().parent.parent / "fixtures" / "events" / "OrderConfirmed.json"
+    event = from_eventbridge(json.loads(fixture.read_text()))
+    sub = Subscription(subscription_id="s1", company_id="bloom", target=Target.WEBHOOK,
+                       url="https://erp.bloom.example/k2k", detail_types=["OrderConfirmed"],
+                       created_at=datetime(2026, 12, 1, tzinfo=UTC), created_by="admin")
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, *a, **k: [(2, 1, 6, "", ("169.254.169.254", 0))])
+    opened: list[object] = []
+    monkeypatch.setattr(urllib.request.OpenerDirector, "open", lambda *a, **k: opened.append(a))
+    with pytest.raises(service.DeliveryFailed, match=r"resolves to 169\.254\.169\.254"):
+        service.deliver(sub, "whsec_x", event)
+    assert opened == []

@@ -171,6 +171,17 @@ def url_problem(url: str, allow_loopback_http: bool = False) -> str | None:
     return None
 
 
+def resolved_problem(host: str, addresses: list[str], allow_loopback_http: bool = False) -> str | None:
+    """Why a host NAME is refused once resolved, or None: a public name pointing at a private,
+    loopback or link-local address (the instance metadata service, an internal system) is refused
+    like the literal address would be. The local cloud may resolve to this machine."""
+    if not addresses:
+        return f"{host} does not resolve"
+    refused = sorted(a for a in addresses
+                     if (not allow_loopback_http or not _is_loopback(a)) and (_is_loopback(a) or _is_private(a)))
+    return f"must be a public host ({host} resolves to {refused[0]})" if refused else None
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True

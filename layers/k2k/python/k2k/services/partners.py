@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -23,6 +24,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from botocore.exceptions import ClientError
 
@@ -45,6 +47,7 @@ from k2k.partners import (
     event_source_name,
     new_secret,
     recipients,
+    resolved_problem,
     signature,
     unknown_detail_types,
     url_problem,
@@ -234,8 +237,19 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 _opener = urllib.request.build_opener(_NoRedirects)
 
 
+def _addresses(host: str) -> list[str]:
+    """What the host resolves to now, checked just before connecting (a name checked only when
+    subscribing could be pointed at an internal address later)."""
+    try:
+        return sorted({str(info[4][0]) for info in socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)})
+    except OSError:
+        return []
+
+
 def _post_webhook(sub: Subscription, secret: str, event: Event) -> None:
-    problem = url_problem(sub.url or "", PartnerSettings.from_env().allow_loopback_http)
+    loopback = PartnerSettings.from_env().allow_loopback_http
+    problem = url_problem(sub.url or "", loopback) or resolved_problem(
+        host := urlsplit(sub.url or "").hostname or "", _addresses(host), loopback)
     if problem:
         raise DeliveryFailed(f"url {problem}")
     body = json.dumps(wire(event), separators=(",", ":")).encode()
