@@ -1,5 +1,5 @@
-"""The invoice queue: OrderConfirmed bills the order; each invoice event reaches the buyer's PO and
-both companies' inboxes."""
+"""The invoice queue: OrderConfirmed bills the order (PrebookShipped, a prebook a buyer's PO became: K2K for
+Procurement); each invoice event reaches the buyer's PO and both companies' inboxes."""
 
 from typing import Any
 
@@ -10,6 +10,7 @@ from k2k.consumer import sqs_batch
 from k2k.events import Event
 from k2k.observability import logger
 from k2k.orders import OrderConfirmed
+from k2k.procurement import PrebookShipped
 from k2k.services import invoices as svc
 from k2k.store import Store
 
@@ -26,12 +27,17 @@ def _order_confirmed(event: Event) -> None:
     svc.issue_for_order(_db(), _docs(), OrderConfirmed.model_validate(event.data))
 
 
+def _prebook_shipped(event: Event) -> None:
+    svc.issue_for_prebook(_db(), _docs(), PrebookShipped.model_validate(event.data))
+
+
 def _invoice_event(event: Event) -> None:
     svc.on_invoice_event(_db(), _docs(), event)
 
 
 HANDLERS = {
     "OrderConfirmed": _order_confirmed,
+    "PrebookShipped": _prebook_shipped,
     "InvoiceIssued": _invoice_event,
     "InvoiceUpdated": _invoice_event,
     "InvoiceVoided": _invoice_event,

@@ -2,7 +2,9 @@
 PO of three lines to Rosaflor appears in Rosaflor as a prebook for its customer BLOOM, without anyone keying
 it again; Rosaflor confirms two lines (one with fewer stems) and rejects the third, and Bloom's PO shows each
 line's answer with the differences named - and, as the connection says, is approved by that confirmation;
-Rosaflor ships under its box codes and the boxes arrive in Bloom's staging area, from which Bloom receives them.
+Rosaflor ships under its box codes and the boxes arrive in Bloom's staging area, from which Bloom receives them;
+the shipment bills it, and with both companies' automations on the invoice lands on Bloom's PO in PO
+Reconciliation as AP, line by line, where procurement and accounting approve it as any K2K invoice.
 Tulipa (no connection) sees none of it; Petal, connected to Rosaflor for Sales only, transfers nothing."""
 
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +17,15 @@ from infra.localcloud import demo
 pytestmark = pytest.mark.e2e
 
 BOX = {"length": "40", "width": "10", "height": "10"}
+
+
+def automation(admin, field, on=True):
+    """Switch one of a company's K2K invoice automations (Setup -> Settings -> K2K Network -> Automations)."""
+    current = admin.get("/company").json()
+    settings = current["settings"]
+    settings["automations"][field] = on
+    changed = admin.put("/company/settings", json={"settings": settings, "version": current["version"]})
+    assert changed.status == 200, changed.json()
 
 
 def test_a_buyer_s_po_becomes_the_vendor_s_prebook_and_the_vendor_s_answer_comes_back(cloud, api, suffix):
@@ -91,6 +102,8 @@ def test_a_buyer_s_po_becomes_the_vendor_s_prebook_and_the_vendor_s_answer_comes
     assert mine["approved_by"].startswith("vendor confirmation")
 
     # The vendor ships what it confirmed under its own box codes; the boxes wait in Bloom's staging area.
+    automation(rosa_admin, "vendor_invoice_sync")  # both automations on: the invoice goes onto Bloom's PO
+    automation(bloom_admin, "buyer_invoice_upload")
     ship_at = f"/prebooks/{prebook['prebook_id']}/ship"
     rejected = seller.post(ship_at, json={"awb": "AWB-7788", "lines": [
         {"line_no": 1, "box_code": "RF-FR50", "boxes": 2}, {"line_no": 3, "box_code": "RF-VASE", "boxes": 20}]})
@@ -111,6 +124,35 @@ def test_a_buyer_s_po_becomes_the_vendor_s_prebook_and_the_vendor_s_answer_comes
         assert receipt.status == 200, receipt.json()
     # Every box it will ever get is in: the rejected vases are not waited for.
     assert buyer.get(f"/purchase-orders/{po['po_id']}").json()["purchase_order"]["status"] == "RECEIVED"
+
+    # The shipment billed the prebook: the confirmed quantities at the confirmed prices, by box code.
+    [invoice] = [i for i in rosa_admin.items("/invoices") if i["po_id"] == po["po_id"]]
+    assert (invoice["order_id"], invoice["awb"], invoice["customer_code"], invoice["total"]) == (
+        prebook["prebook_id"], "AWB-7788", "BLOOM", "78.00")
+    assert [(ln["box_code"], ln["boxes"], ln["units"], ln["unit_price"], ln["total"]) for ln in invoice["lines"]] == [
+        ("RF-FR50", 2, 150, "0.30", "45.00"), ("RF-HYD", 30, 30, "1.10", "33.00")]
+    # ... and it lands in Bloom's PO reconciliation as AP: every line matched (the rejected vases expect nothing).
+    procurement, accounting = api(bloom, "ProcurementManager"), api(bloom, "AccountsReceivable")
+    rec = procurement.get(f"/reconciliation/{po['po_id']}").json()
+    assert (rec["status"], rec["vendor_invoice"]["source"], rec["vendor_invoice"]["invoice_no"], rec["order_id"],
+            rec["po_total"], rec["differences"], rec["warnings"]) == (
+        "AP", "K2K", str(invoice["invoice_no"]), prebook["prebook_id"], "78.00", [], [])
+    assert [r["po_id"] for r in procurement.items("/reconciliation", params={"status": "AP"})] == [po["po_id"]]
+    assert api(tulipa, "Admin").get(f"/reconciliation/{po['po_id']}").status == 404
+    # The vendor adds freight: the PO's invoice returns to AP with a warning and the total's difference flagged.
+    corrected = rosa_admin.put(f"/invoices/{invoice['invoice_no']}", json={
+        "charges": [{"description": "Freight", "amount": "12.00"}], "version": 1})
+    assert corrected.status == 200, corrected.json()
+    cloud.drain()
+    rec = procurement.get(f"/reconciliation/{po['po_id']}").json()
+    assert [w["code"] for w in rec["warnings"]] == ["UPDATED"]
+    assert [(d["kind"], d["expected"], d["actual"]) for d in rec["differences"]] == [
+        ("INVOICE_TOTAL", "78.00", "90.00")]
+    # Approving works as in K2K for Sales: procurement (AP -> AA), then accounting (AA -> A).
+    approved = procurement.post(f"/reconciliation/{po['po_id']}/approve", json={"version": rec["version"]})
+    assert approved.status == 200 and approved.json()["status"] == "AA", approved.json()
+    approved = accounting.post(f"/reconciliation/{po['po_id']}/approve", json={})
+    assert approved.status == 200 and approved.json()["status"] == "A", approved.json()
 
     # Cancelling: the buyer may until the vendor answers (the vendor's prebook is cancelled with it), not after.
     assert buyer.post(f"/purchase-orders/{po['po_id']}/cancel", json={}).status == 409  # received

@@ -1,6 +1,7 @@
 """K2K for Procurement's events delivered twice, out of order, or after a crash change nothing: one prebook
 per PO at the vendor, one answer and one shipment on the buyer's PO (its version: created, answered,
-shipped), the same line statuses and staged boxes; a PO cancelled before its transfer is delivered leaves
+shipped), the same line statuses and staged boxes, one vendor invoice per shipped prebook and one AP
+reconciliation of it on the buyer's PO; a PO cancelled before its transfer is delivered leaves
 no live prebook (none, or a cancelled one when the transfer came first).
 
 Each story runs on the shared local cloud in companies of its own (the demo's, with a suffix); what it
@@ -53,6 +54,11 @@ def _story(cloud, faults: dict) -> dict:
             {"line_no": 1, "status": "CONFIRMED", "unit_price": "0.35"}, {"line_no": 2, "status": "REJECTED"}]})
         assert answered.status == 200, answered.json()
     drain()
+    for company, field in ((vendor, "vendor_invoice_sync"), (buyer, "buyer_invoice_upload")):
+        current = company.get("/company").json()
+        current["settings"]["automations"][field] = True
+        assert company.put("/company/settings", json={"settings": current["settings"],
+                                                      "version": current["version"]}).status == 200
     for n, pb in enumerate(prebooks):
         shipped = vendor.post(f"/prebooks/{pb['prebook_id']}/ship", json={
             "awb": f"AWB-{n}", "lines": [{"line_no": 1, "box_code": f"RF-{n}", "boxes": 1}]})
@@ -66,6 +72,9 @@ def _story(cloud, faults: dict) -> dict:
                        tuple((ln["vendor_answer"]["status"], ln["vendor_answer"]["unit_price"]) for ln in po["lines"]))
                       for po in mine),
         "staging": sorted((s["box_code"], s["boxes_confirmed"]) for s in buyer.items("/staging")),
+        "invoices": sorted((i["po_id"] in pos, i["total"], i["version"]) for i in vendor.items("/invoices")),
+        "reconciliation": sorted((r["po_id"] in pos, r["status"], r["vendor_invoice"]["amount"], len(r["differences"]))
+                                 for r in buyer.items("/reconciliation")),
         "crashed": sorted({c.function for c in cloud.crashes}),
     }
 
@@ -76,6 +85,8 @@ def once(shared_cloud):
     assert state["prebooks"] == [(True, (100, 10)), (True, (200, 10))]
     assert state["pos"] == [("CONFIRMED", 3, (("CHANGED", "0.35"), ("REJECTED", "1.10")))] * 2
     assert state["staging"] == [("RF-0", 1), ("RF-1", 1)]
+    assert state["invoices"] == [(True, "35.00", 1), (True, "70.00", 1)]
+    assert state["reconciliation"] == [(True, "AP", "35.00", 0), (True, "AP", "70.00", 0)]
     return state
 
 
@@ -85,6 +96,7 @@ def once(shared_cloud):
     pytest.param({"duplicate": True, "reorder": True}, id="twice-reordered"),
     pytest.param({"drop_then_redeliver": True}, id="dropped", marks=pytest.mark.proof),
     pytest.param({"crash_after": {"ProcurementTransferFunction": 2}}, id="transfer-crash"),
+    pytest.param({"crash_after": {"InvoiceSyncFunction": 3}}, id="invoice-crash", marks=pytest.mark.proof),
 ])
 def test_faulty_delivery_of_procurement_events_changes_nothing(once, cloud, faults):
     state = _story(cloud, faults)

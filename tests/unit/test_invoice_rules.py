@@ -23,6 +23,7 @@ from k2k.invoices import (
     bill_order,
     differences,
     invoice_document,
+    k2k_po,
     move,
     next_invoice_no,
     pdf_key,
@@ -56,10 +57,11 @@ def confirmed_order(*lines, status=OrderStatus.CONFIRMED):
 
 
 def purchase_order(*lines):
-    return PurchaseOrder(po_id="PO-1", buyer_company_id="bloom", vendor_company_id="rosaflor",
+    """The buyer's K2K PO as its reconciliation reads it."""
+    return k2k_po(PurchaseOrder(po_id="PO-1", buyer_company_id="bloom", vendor_company_id="rosaflor",
                          vendor_name="Rosaflor Farms", vendor_code="ROSA", order_id="K2K-1",
                          ship_date=date(2026, 11, 25), source=Source.PREBOOK, separate=False,
-                         status=PoStatus.CONFIRMED, lines=list(lines or [line()]), created_at=NOW, updated_at=NOW)
+                         status=PoStatus.CONFIRMED, lines=list(lines or [line()]), created_at=NOW, updated_at=NOW))
 
 
 def issued(*lines, no=7):

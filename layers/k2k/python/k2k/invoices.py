@@ -32,7 +32,8 @@ from k2k.inventory import BoxType, UnitType
 from k2k.models import Model
 from k2k.money import ZERO, cents
 from k2k.network import Code, Side
-from k2k.orders import OrderStatus, PurchaseOrder, VendorOrder
+from k2k.orders import LineStatus, OrderStatus, Prebook, ProductPrebookLine, PurchaseOrder, VendorOrder
+from k2k.procurement import ShippedLine
 
 # Settings -> K2K Network -> Automations, as the companies see them.
 VENDOR_AUTOMATION = "Allow automatic invoice synchronization with the buyer company"
@@ -85,7 +86,8 @@ class Invoice(Model):
     buyer_company_id: str
     buyer_name: str
     customer_code: str | None = Field(default=None, description="the buyer as the vendor's customer")
-    order_id: str
+    order_id: str = Field(description="the vendor's K2K order, or (K2K for Procurement) its prebook the buyer's "
+                                      "PO became")
     po_id: str = Field(description="the buyer's purchase order")
     awb: str | None = None
     ship_date: date
@@ -172,6 +174,34 @@ def bill_order(order: VendorOrder, invoice_no: int, vendor_name: str, now: datet
                    buyer_company_id=order.buyer_company_id, buyer_name=order.buyer_name,
                    customer_code=order.customer_code, order_id=order.order_id, po_id=order.po_id, awb=order.awb,
                    ship_date=order.ship_date, invoice_date=order.updated_at.date(), lines=lines,
+                   subtotal=subtotal, total=total, issued_at=now, updated_at=now)
+
+
+def bill_prebook(prebook: Prebook, vendor_company_id: str, vendor_name: str, buyer_name: str, awb: str,
+                 shipped: list[ShippedLine], invoice_no: int, now: datetime) -> Invoice:
+    """K2K for Procurement: the invoice of a shipped transferred prebook, as a confirmed K2K order's is - each
+    shipped line under its box code, its boxes as shipped, the quantity and price the vendor confirmed."""
+    source = prebook.transferred_from
+    if source is None or source.shipped_at is None:
+        raise Conflict(f"prebook {prebook.prebook_id} is not a shipped prebook of a customer's PO")
+    by_no = {ln.line_no: ln for ln in prebook.lines if isinstance(ln, ProductPrebookLine)}
+    lines = []
+    for n, s in enumerate(sorted(shipped, key=lambda s: s.line_no), start=1):
+        ln = by_no[s.line_no]
+        if ln.status is not LineStatus.ACTIVE:
+            raise Conflict(f"line {s.line_no} of prebook {prebook.prebook_id} is {ln.status.value}")
+        price = ln.unit_price or ZERO
+        lines.append(InvoiceLine(line_no=n, box_code=s.box_code, product=ln.description, box_type=ln.box_type,
+                                 unit_type=ln.unit, boxes=s.boxes, bunches_per_box=ln.bunches_per_box or 1,
+                                 stems_per_bunch=ln.stems_per_bunch or 1, unit_price=price, units=ln.quantity,
+                                 total=cents(ln.quantity * price)))
+    if not lines:
+        raise Invalid(f"prebook {prebook.prebook_id} shipped no line to bill")
+    subtotal, total = totals(lines, [])
+    return Invoice(invoice_no=invoice_no, vendor_company_id=vendor_company_id, vendor_name=vendor_name,
+                   buyer_company_id=source.buyer_company_id, buyer_name=buyer_name,
+                   customer_code=prebook.customer_code, order_id=prebook.prebook_id, po_id=source.po_id, awb=awb,
+                   ship_date=prebook.ship_date, invoice_date=source.shipped_at.date(), lines=lines,
                    subtotal=subtotal, total=total, issued_at=now, updated_at=now)
 
 
@@ -375,6 +405,34 @@ def _k2k_attached(invoice: Invoice) -> AttachedInvoice:
         voided=invoice.status is InvoiceStatus.VOIDED, void_reason=invoice.void_reason)
 
 
+class ExpectedLine(Model):
+    """What the buyer expects to be billed under one box code."""
+
+    box_code: str
+    boxes: int
+    total: Decimal
+
+
+class ReconciledPo(Model):
+    """What a reconciliation reads of the buyer's PO, of either kind: a K2K PO (K2K for Sales) or a standalone
+    PO its K2K vendor answered (K2K for Procurement: k2k.purchasing.reconciled)."""
+
+    po_id: str
+    buyer_company_id: str
+    vendor_company_id: str
+    vendor_name: str
+    order_id: str = Field(description="the vendor's K2K order or prebook")
+    total: Decimal
+    lines: list[ExpectedLine]
+
+
+def k2k_po(po: PurchaseOrder) -> ReconciledPo:
+    return ReconciledPo(po_id=po.po_id, buyer_company_id=po.buyer_company_id, vendor_company_id=po.vendor_company_id,
+                        vendor_name=po.vendor_name, order_id=po.order_id, total=po.total,
+                        lines=[ExpectedLine(box_code=ln.box_code, boxes=ln.boxes, total=ln.total)
+                               for ln in po.lines if ln.active])
+
+
 def new_reconciliation(po_id: str, buyer_company_id: str, vendor_company_id: str, vendor_name: str,
                        order_id: str) -> Reconciliation:
     return Reconciliation(po_id=po_id, buyer_company_id=buyer_company_id, vendor_company_id=vendor_company_id,
@@ -435,7 +493,7 @@ def move(rec: Reconciliation, action: Action, roles: frozenset[Role], by: str, n
     return rec.model_copy(update=changes)
 
 
-def attach_manual(rec: Reconciliation | None, po: PurchaseOrder, invoice_no: str, amount: Decimal,
+def attach_manual(rec: Reconciliation | None, po: ReconciledPo, invoice_no: str, amount: Decimal,
                   invoice_date: date, key: str, by: str, now: datetime) -> Reconciliation:
     """The buyer uploads the vendor's invoice by hand (automations off): it goes to AP. A second
     upload replaces the first, whose PDF stays retrievable."""
@@ -527,7 +585,7 @@ class StagedQuantity(Model):
     boxes_received: int
 
 
-def differences(invoice: AttachedInvoice | None, po: PurchaseOrder,
+def differences(invoice: AttachedInvoice | None, po: ReconciledPo,
                 staged: list[StagedQuantity]) -> list[Difference]:
     """Where the vendor invoice, the PO and what arrived disagree."""
     found: list[Difference] = []
@@ -550,7 +608,7 @@ def differences(invoice: AttachedInvoice | None, po: PurchaseOrder,
     return found
 
 
-def _line_differences(invoice: AttachedInvoice, po: PurchaseOrder) -> list[Difference]:
+def _line_differences(invoice: AttachedInvoice, po: ReconciledPo) -> list[Difference]:
     def by_code(rows: list[tuple[str, int, Decimal]]) -> dict[str, tuple[int, Decimal]]:
         out: dict[str, tuple[int, Decimal]] = {}
         for code, boxes, total in rows:
@@ -559,7 +617,7 @@ def _line_differences(invoice: AttachedInvoice, po: PurchaseOrder) -> list[Diffe
         return out
 
     billed = by_code([(ln.box_code, ln.boxes, ln.total) for ln in invoice.lines])
-    ordered = by_code([(ln.box_code, ln.boxes, ln.total) for ln in po.lines if ln.active])
+    ordered = by_code([(ln.box_code, ln.boxes, ln.total) for ln in po.lines])
     found = []
     for code in sorted(billed.keys() | ordered.keys()):
         (ib, it), (pb, pt) = billed.get(code, (0, ZERO)), ordered.get(code, (0, ZERO))

@@ -267,6 +267,9 @@ class ProductPrebookLine(Model):
     po_line_no: int | None = None
     box_type: BoxType | None = Field(default=None, description="how the units come packed, when known")
     boxes: int | None = Field(default=None, description="boxes, when known (a transferred PO's line)")
+    bunches_per_box: int | None = Field(default=None, description="bunches (or units) per box, when known "
+                                        "(a transferred PO's line: how the customer wants it packed)")
+    stems_per_bunch: int | None = Field(default=None, description="when known (a transferred PO's line)")
     status: LineStatus = LineStatus.ACTIVE
 
     @computed_field(description=LINE_GPM)  # type: ignore[prop-decorator]

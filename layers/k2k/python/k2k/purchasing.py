@@ -36,6 +36,7 @@ from k2k.bounds import (
 from k2k.errors import Conflict, Invalid
 from k2k.events import event_type
 from k2k.inventory import BoxType, Dimensions, DimensionsIn, InventoryLine, InventoryType, LineFields
+from k2k.invoices import ExpectedLine, ReconciledPo
 from k2k.models import Model
 from k2k.money import cents
 from k2k.network import BuyerSettings
@@ -291,6 +292,30 @@ def received_line(line: PoLine, boxes: int, gpm_pct: Decimal, received: date) ->
         stems_per_bunch=line.stems_per_bunch, boxes_on_hand=boxes, cost=line.landed_cost,
         price=pricing.suggested_price(line.landed_cost, gpm_pct), location=line.location,
         inventory_type=InventoryType.OPEN_MARKET, received_date=received, dimensions=line.dimensions)
+
+
+def agreed(line: PoLine) -> tuple[int, Decimal] | None:
+    """The quantity and unit price both sides agreed on for a line: what the K2K vendor confirmed, else what was
+    ordered; None for a line the vendor rejected (nothing of it is delivered or billed)."""
+    answer = line.vendor_answer
+    if answer is None:
+        return line.quantity, line.unit_cost
+    if answer.status is AnswerStatus.REJECTED:
+        return None
+    return answer.quantity, answer.unit_price
+
+
+def reconciled(po: StandalonePurchaseOrder) -> ReconciledPo | None:
+    """A standalone PO as its reconciliation reads it, once its K2K vendor answered it (K2K for Procurement):
+    each line the vendor did not reject, under its box code (the vendor's, once shipped), at the agreed quantity
+    and price. None for a PO whose vendor takes no part in K2K for Procurement."""
+    if po.vendor_company_id is None or po.vendor_prebook_id is None:
+        return None
+    lines = [ExpectedLine(box_code=ln.box_code, boxes=ln.boxes, total=cents(deal[0] * deal[1]))
+             for ln in po.lines if (deal := agreed(ln)) is not None]
+    return ReconciledPo(po_id=po.po_id, buyer_company_id=po.buyer_company_id, vendor_company_id=po.vendor_company_id,
+                        vendor_name=po.vendor_name, order_id=po.vendor_prebook_id,
+                        total=sum((ln.total for ln in lines), Decimal("0.00")), lines=lines)
 
 
 # A PO of either kind, as the PO routes answer it.

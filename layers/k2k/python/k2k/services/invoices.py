@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -43,6 +44,7 @@ from k2k.invoices import (
     InvoiceUpdated,
     InvoiceVoided,
     Notice,
+    ReconciledPo,
     Reconciliation,
     RecStatus,
     StagedQuantity,
@@ -54,8 +56,11 @@ from k2k.notifications import send_once
 from k2k.observability import logger
 from k2k.orders import OrderConfirmed, PurchaseOrder
 from k2k.paging import Page
+from k2k.procurement import PrebookShipped
+from k2k.purchasing import AnyPurchaseOrder, reconciled
+from k2k.services import order_data, purchasing
 from k2k.services.network import get_company
-from k2k.services.order_data import get_po, pos_by_id, staging_prefix
+from k2k.services.order_data import staging_prefix
 from k2k.store import ConditionFailed, LostRace, Store, as_int, plain, retrying, to_item
 
 NOTICES = "invoice-notices"  # the marks of the emails sent for an invoice event (k2k.notifications.send_once)
@@ -176,37 +181,56 @@ def issue_for_order(db: Store, docs: Documents, confirmed: OrderConfirmed) -> In
     """Automatic billing: the confirmed order's invoice, numbered, with its PDF. Idempotent per order."""
     order = confirmed.order
     vendor = get_company(db, order.vendor_company_id)
+    return _issue(db, docs, vendor.company_id, order.order_id,
+                  lambda no: rules.bill_order(order, no, vendor.name, clock.now()))
+
+
+def issue_for_prebook(db: Store, docs: Documents, shipped: PrebookShipped) -> Invoice:
+    """K2K for Procurement: the vendor's shipment of a prebook its customer's PO became bills it, as confirming
+    a K2K order does (numbered in the same series, with its PDF); InvoiceIssued then takes it to the buyer's PO
+    reconciliation. Idempotent per prebook."""
+    vendor = get_company(db, shipped.vendor_company_id)
+    buyer = get_company(db, shipped.buyer_company_id)
+    prebook = order_data.get_prebook(db, vendor.company_id, shipped.prebook_id)
+    return _issue(db, docs, vendor.company_id, prebook.prebook_id,
+                  lambda no: rules.bill_prebook(prebook, vendor.company_id, vendor.name, buyer.name, shipped.awb,
+                                                shipped.lines, no, clock.now()))
+
+
+def _issue(db: Store, docs: Documents, vendor_id: str, order_id: str, bill: Callable[[int], Invoice]) -> Invoice:
+    """The one invoice of a vendor's order (or prebook): the guard, the counter, the invoice and InvoiceIssued
+    in one transaction, numbered from the counter read; a second call finds the guard and burns no number."""
 
     def attempt() -> Invoice:
-        existing = invoice_for_order(db, vendor.company_id, order.order_id)
+        existing = invoice_for_order(db, vendor_id, order_id)
         if existing is not None:
             return existing
-        counter = _get(db, counter_key(vendor.company_id))
+        counter = _get(db, counter_key(vendor_id))
         last = as_int(counter["last"]) if counter else 0
-        invoice = rules.bill_order(order, rules.next_invoice_no(last), vendor.name, clock.now())
+        invoice = bill(rules.next_invoice_no(last))
         no = invoice.invoice_no
         if counter is None:
-            move = store.update(counter_key(vendor.company_id), "SET #last = :no", values={":no": no},
+            move = store.update(counter_key(vendor_id), "SET #last = :no", values={":no": no},
                                 names={"#last": "last"}, condition="attribute_not_exists(pk)")
         else:
-            move = store.update(counter_key(vendor.company_id), "SET #last = :no", values={":no": no, ":read": last},
+            move = store.update(counter_key(vendor_id), "SET #last = :no", values={":no": no, ":read": last},
                                 names={"#last": "last"}, condition="#last = :read")
         try:
             db.transact([
-                store.put({**order_invoice_key(vendor.company_id, order.order_id), "kind": "INVOICE_ORDER",
+                store.put({**order_invoice_key(vendor_id, order_id), "kind": "INVOICE_ORDER",
                            "invoice_no": no}, condition="attribute_not_exists(pk)"),
                 move,
-                store.put(to_item(invoice, **invoice_key(vendor.company_id, no), kind="INVOICE"),
+                store.put(to_item(invoice, **invoice_key(vendor_id, no), kind="INVOICE"),
                           condition="attribute_not_exists(pk)"),
-                outbox(new_event(InvoiceIssued(invoice=invoice), company_id=vendor.company_id,
+                outbox(new_event(InvoiceIssued(invoice=invoice), company_id=vendor_id,
                                  aggregate_id=invoice.ref, aggregate_version=invoice.version)),
             ])
         except ConditionFailed:
             raise LostRace from None  # another confirmation took the number, or this order was billed meanwhile
-        logger.info("invoice issued", extra={"invoice_no": no, "order_id": order.order_id})
+        logger.info("invoice issued", extra={"invoice_no": no, "order_id": order_id})
         return invoice
 
-    invoice = retrying(attempt, f"the invoice numbers of {vendor.company_id}", ATTEMPTS)
+    invoice = retrying(attempt, f"the invoice numbers of {vendor_id}", ATTEMPTS)
     ensure_pdf(docs, invoice)
     return invoice
 
@@ -368,7 +392,21 @@ def _staged(items: list[store.Item]) -> list[StagedQuantity]:
             for i in items]
 
 
-def _view(rec: Reconciliation, po: PurchaseOrder, staged: list[StagedQuantity]) -> ReconciliationView:
+def _reconciled(po: AnyPurchaseOrder) -> ReconciledPo | None:
+    return rules.k2k_po(po) if isinstance(po, PurchaseOrder) else reconciled(po)
+
+
+def get_po(db: Store, company_id: str, po_id: str) -> ReconciledPo:
+    """A PO of the company with a K2K vendor invoice flow: a K2K PO, or a standalone PO its K2K vendor answered
+    (K2K for Procurement); 404 otherwise."""
+    found = _reconciled(purchasing.get_any_po(db, company_id, po_id))
+    if found is None:
+        raise NotFound(f"purchase order {po_id} has no K2K vendor invoice to reconcile: its vendor has not "
+                       "answered it through K2K for Procurement")
+    return found
+
+
+def _view(rec: Reconciliation, po: ReconciledPo, staged: list[StagedQuantity]) -> ReconciliationView:
     return ReconciliationView(**rec.model_dump(), status_label=STATUS_LABELS[rec.status] if rec.status else None,
                               po_total=po.total, warnings=rules.warnings(rec),
                               differences=rules.differences(rec.vendor_invoice, po, staged))
@@ -399,7 +437,8 @@ def list_reconciliations(db: Store, caller: Caller, status: RecStatus | None, li
                                     names={"#s": "status"} if status else None,
                                     values={":s": status.value} if status else None)
     recs = [Reconciliation.model_validate(plain(i)) for i in items]
-    pos = pos_by_id(db, cid, [rec.po_id for rec in recs])
+    pos = {po.po_id: po for po in (_reconciled(p) for p in purchasing.pos_by_id(db, cid, [r.po_id for r in recs]))
+           if po is not None}
     return Page(items=[_view(rec, pos[rec.po_id], _staged(db.query(pk, staging_prefix(rec.po_id))))
                        for rec in recs if rec.po_id in pos], next_token=next_token)
 

@@ -128,12 +128,6 @@ def _page(db: Store, company_id: str, prefix: str, model: type[M], limit: int, t
     return Page(items=[model.model_validate(plain(i)) for i in items], next_token=next_token)
 
 
-def pos_by_id(db: Store, company_id: str, po_ids: Sequence[str]) -> dict[str, PurchaseOrder]:
-    """These K2K POs of the company, by id (absent ones are left out): one batch read."""
-    found = db.batch_get([po_key(company_id, po_id) for po_id in dict.fromkeys(po_ids)])
-    return {po.po_id: po for po in (k2k_po(i) for i in found if is_k2k_po(i))}
-
-
 def list_orders(db: Store, company_id: str, limit: int, token: str | None) -> Page[VendorOrder]:
     return _page(db, company_id, "ORDER#", VendorOrder, limit, token)
 

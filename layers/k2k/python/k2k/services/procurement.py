@@ -151,7 +151,8 @@ def transfer_po(db: Store, po: StandalonePurchaseOrder) -> Prebook | None:
     assert conn is not None and conn.buyer_customer_code is not None
     lines: list = [ProductPrebookLine(
         line_no=ln.line_no, product_code=ln.product_code, description=ln.description, kind=ln.kind, unit=ln.unit,
-        quantity=ln.quantity, unit_price=ln.unit_cost, box_type=ln.box_type, boxes=ln.boxes) for ln in po.lines]
+        quantity=ln.quantity, unit_price=ln.unit_cost, box_type=ln.box_type, boxes=ln.boxes,
+        bunches_per_box=ln.bunches_per_box, stems_per_bunch=ln.stems_per_bunch) for ln in po.lines]
     prebook = Prebook(prebook_id=prebook_id_for(po.buyer_company_id, po.po_id),
                       buyer_company_id=conn.vendor_company_id, customer_code=conn.buyer_customer_code,
                       ship_date=po.ship_date, classification=Classification.PREBOOK, source=Source.PROCUREMENT,
