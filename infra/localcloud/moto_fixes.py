@@ -29,6 +29,11 @@ Each fix is a monkeypatch applied when the emulator starts (`install()`) and und
   half of moto's transaction time parsing. Here a parse is kept by its expression, names and
   values (the parsed condition is a stateless tree) and reused; a refused expression is never kept,
   so it is refused every time, with moto's own error.
+- Rule targets: moto builds every event it delivers to a target through an input template, its
+  default one (nine JSONPaths: version, id, detail-type...) when the target has no InputTransformer,
+  parsing each path again for every event; jsonpath_ng builds a whole PLY parser (its tables read
+  again) for each parse: a tenth of a fault-matrix story's time. Here a path's parse is kept by its
+  text (a parsed path is a stateless tree that `find` only reads).
 - GetRecords: moto builds each stream record as wire JSON already, then runs the whole page (up to
   1,000 records with their images) through its generic, model-driven serializer: half of a large
   import's time, as the relay reads every record the import writes. Here the page is dumped as it is.
@@ -51,6 +56,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import functools
 import inspect
 import json
 import time
@@ -61,6 +67,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import jsonpath_ng.ext
 from moto.core.common_models import BaseModel
 from moto.dynamodb import comparisons
 from moto.dynamodb import models as dynamodb_models
@@ -104,6 +111,7 @@ def install() -> None:
     _patch(EventsBackend, "put_partner_events", _put_partner_events)
     _patch(EventsBackend, "create_partner_event_source", _create_partner_event_source)
     _patch(dynamodb_responses, "create_condition_expression_parser", _KeptParser)  # the requests' validation
+    _patch(jsonpath_ng.ext, "parse", _kept_json_path)  # moto.events imports it at each delivery
 
 
 def uninstall() -> None:
@@ -408,6 +416,13 @@ def forget_stream_records(stream_arn: str, through: int) -> int:
     del shard.items[:dropped]
     shard.starting_sequence_number += dropped
     return dropped
+
+
+# -- Rule targets' input paths: a JSONPath parsed once --------------------------------------------
+
+@functools.lru_cache(maxsize=256)
+def _kept_json_path(path: str, debug: bool | None = None) -> Any:
+    return _original(jsonpath_ng.ext, "parse")(path, debug)
 
 
 # -- EventBridge partner event sources -----------------------------------------------------------
