@@ -37,7 +37,7 @@ from tests.e2e.test_tenant_role_matrix import World, build_world
 
 pytestmark = pytest.mark.e2e
 
-SMALL, FULL = 2, 100  # examples per operation
+SMALL, FULL = 2, 50  # examples per operation
 METHODS = ("get", "put", "post", "patch", "delete")
 SCHEMA = schemathesis.openapi.from_dict(committed().document)
 OPERATIONS = sorted((template, method) for template, item in committed().document["paths"].items()
