@@ -79,3 +79,33 @@ def test_boxes_received_into_a_box_code_already_in_stock_reach_the_buyers_own_bu
     assert second["into_inventory_line_id"] == first["into_inventory_line_id"]
     assert buyer.get(f"/inventory/{first['into_inventory_line_id']}").json()["line"]["boxes_on_hand"] == 2
     assert petal_sees() == [("FR50HB", 2)]
+
+
+def test_boxes_wait_under_their_box_code_until_the_last_is_received_and_a_new_order_of_the_code_is_found(
+        bought, api, suffix, cloud):
+    """Issue 13: a receipt finds the boxes still waiting under their box code by key, not by reading every
+    staged line the buyer ever received (bench/bench_hotpaths.py shows it costs the same at 10,000)."""
+    buyer, freedom, order = bought
+    assert buyer.post("/staging/receive", json={"box_code": "FR50HB", "boxes": 1}).status == 200
+    last = buyer.post("/staging/receive", json={"box_code": "FR50HB", "po_id": order["po_id"]})
+    assert (last.status, last.json()["boxes"]) == (200, 1)  # the one box still waiting of the two
+    gone = buyer.post("/staging/receive", json={"box_code": "FR50HB"})
+    assert gone.status == 404 and "FR50HB" in gone.json()["error"]["message"]
+    [staged] = [s for s in buyer.items("/staging") if s["po_id"] == order["po_id"]]
+    assert (staged["boxes_confirmed"], staged["boxes_received"]) == (2, 2)  # the history stays listed
+
+    # The same box code bought again: its receipt finds the new PO's boxes, past the received ones.
+    vendor = api(f"rosaflor{suffix}", "Admin")
+    cart = buyer.post("/carts", json={"customer_code": "FLORA", "ship_date": freedom["earliest_ship_date"],
+                                      "vendor_company_id": f"rosaflor{suffix}", "line_id": freedom["line_id"],
+                                      "boxes": 1, "location": "CHI"})
+    assert cart.status == 201, cart.json()
+    assert buyer.post(f"/carts/{cart.json()['cart_id']}/checkout").status == 200
+    cloud.drain()
+    [again] = [o for o in vendor.items("/orders") if o["status"] == "OPEN"]
+    assert vendor.post(f"/orders/{again['order_id']}/confirm", json={}).status == 200
+    cloud.drain()
+    stale = buyer.post("/staging/receive", json={"box_code": "FR50HB", "po_id": order["po_id"]})
+    assert stale.status == 404
+    found = buyer.post("/staging/receive", json={"box_code": "FR50HB"})
+    assert (found.status, found.json()["po_id"], found.json()["boxes"]) == (200, again["po_id"], 1)

@@ -74,6 +74,43 @@ def staging_prefix(po_id: str | None = None) -> str:
     return f"{STAGING_PREFIX}{po_id}#" if po_id else STAGING_PREFIX
 
 
+# Boxes still waiting in staging, by box code: a staged line with boxes left to receive is on gsi1 under
+# its box code, and the receipt that takes its last box takes it off (a sparse index), so a receipt finds
+# its boxes by key however many staged lines the buyer received before. Box codes hold no '#' (bounds.Code).
+def _waiting_pk(buyer: str, box_code: str) -> str:
+    return f"{keys.company_pk(buyer)}#STAGEDBOX#{box_code}"
+
+
+def staged(buyer: str, fields: Item) -> store.Op:
+    """Put a line's boxes into the buyer's staging area, waiting under their box code: the staging item
+    (po_id, line_no, box_code, boxes_confirmed and what the receipt needs; none received yet)."""
+    po_id, line_no = fields["po_id"], fields["line_no"]
+    return store.put({**staging_key(buyer, po_id, line_no), "kind": "STAGING", **fields, "boxes_received": 0,
+                      "gsi1pk": _waiting_pk(buyer, fields["box_code"]), "gsi1sk": f"{po_id}#{line_no:04d}"},
+                     condition="attribute_not_exists(pk)")
+
+
+def waiting_in_staging(db: Store, buyer: str, box_code: str, po_id: str | None = None) -> Item | None:
+    """The first staged line (by PO and line) with boxes of this code still to receive, of one PO or of any,
+    as it is now: the index names the lines waiting (it lags the table a little, so each is read again,
+    consistently, and one received meanwhile is passed over). Reads what waits, never the history."""
+    for entry in db.iter_query(_waiting_pk(buyer, box_code), f"{po_id}#" if po_id else None, index="gsi1"):
+        item = db.get(entry["pk"], entry["sk"])
+        if item is not None and item["boxes_received"] < item["boxes_confirmed"]:
+            return item
+    return None
+
+
+def received(staged_item: Item, boxes: int) -> store.Op:
+    """Count `boxes` of a staged line received, conditional on the count read (a racing receipt goes again);
+    the receipt that takes its last box takes the line off the box-code index."""
+    last = int(staged_item["boxes_received"]) + boxes >= int(staged_item["boxes_confirmed"])
+    return store.update({"pk": staged_item["pk"], "sk": staged_item["sk"]},
+                        "SET boxes_received = boxes_received + :n" + (" REMOVE gsi1pk, gsi1sk" if last else ""),
+                        values={":n": boxes, ":read": staged_item["boxes_received"]},
+                        condition="boxes_received = :read")
+
+
 def _pending_key(po: PurchaseOrder) -> dict[str, str]:
     return {"pk": keys.company_pk(po.buyer_company_id),
             "sk": f"POPENDING#{po.vendor_company_id}#{po.ship_date.isoformat()}"}

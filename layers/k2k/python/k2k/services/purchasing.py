@@ -279,14 +279,12 @@ def not_cancelled(company_id: str, po_id: str) -> store.Op:
 
 def _staged(po: StandalonePurchaseOrder, ln: PoLine) -> store.Op:
     """A confirmed line's boxes in the staging area, under its box code (services/staging.py receives them)."""
-    return store.put({**order_data.staging_key(po.buyer_company_id, po.po_id, ln.line_no),
-                      "kind": "STAGING", "po_kind": KIND, "po_id": po.po_id, "line_no": ln.line_no,
-                      "box_code": ln.box_code, "product": ln.description,
-                      "vendor_company_id": po.vendor_company_id, "vendor_code": po.vendor_code,
-                      "vendor_name": po.vendor_name, "awb": po.awb, "boxes_confirmed": ln.boxes,
-                      "boxes_received": 0, "customer_code": ln.customer_code,
-                      "prebook_id": ln.prebook_id, "prebook_line_no": ln.prebook_line_no,
-                      "line": to_item(ln)}, condition="attribute_not_exists(pk)")
+    return order_data.staged(po.buyer_company_id, {
+        "po_kind": KIND, "po_id": po.po_id, "line_no": ln.line_no, "box_code": ln.box_code,
+        "product": ln.description, "vendor_company_id": po.vendor_company_id, "vendor_code": po.vendor_code,
+        "vendor_name": po.vendor_name, "awb": po.awb, "boxes_confirmed": ln.boxes,
+        "customer_code": ln.customer_code, "prebook_id": ln.prebook_id, "prebook_line_no": ln.prebook_line_no,
+        "line": to_item(ln)})
 
 
 def stage_shipment(db: Store, buyer_id: str, po_id: str, vendor_company_id: str, awb: str,

@@ -34,7 +34,7 @@ from k2k.paging import Page
 from k2k.purchasing import PoLine
 from k2k.receivables import CustomerInvoice, CustomerInvoiceLine, CustomerInvoiceSource
 from k2k.services import inventory as inventory_svc
-from k2k.services import purchasing
+from k2k.services import order_data, purchasing
 from k2k.services.accounts import get_customer, invoice_ops, next_invoice_number
 from k2k.services.network import get_company
 from k2k.services.order_data import get_prebook, transact
@@ -79,13 +79,10 @@ def list_staging(db: Store, caller: Caller, limit: int, token: str | None) -> Pa
 
 
 def _find(db: Store, buyer: str, body: ReceiveIn) -> Item:
-    prefix = f"STAGING#{body.po_id}#" if body.po_id else "STAGING#"
-    waiting = [i for i in db.query(keys.company_pk(buyer), prefix, consistent=True,
-                                   filter_expression="box_code = :bc", values={":bc": body.box_code})
-               if i["boxes_received"] < i["boxes_confirmed"]]
-    if not waiting:
+    waiting = order_data.waiting_in_staging(db, buyer, body.box_code, body.po_id)
+    if waiting is None:
         raise NotFound(f"no boxes with code {body.box_code} are waiting in staging")
-    return waiting[0]
+    return waiting
 
 
 def _invoice(invoice_id: str, buyer: Company, customer: Customer, line: OrderLine | PoLine, boxes: int,
@@ -112,9 +109,7 @@ def receive(db: Store, caller: Caller, body: ReceiveIn) -> Receipt:
         boxes = body.boxes or remaining
         if boxes > remaining:
             raise Conflict(f"only {remaining} boxes of {body.box_code} are waiting in staging")
-        ops = [store.update({"pk": staged["pk"], "sk": staged["sk"]}, "SET boxes_received = boxes_received + :n",
-                            values={":n": boxes, ":read": staged["boxes_received"]},
-                            condition="boxes_received = :read")]
+        ops = [order_data.received(staged, boxes)]
         settings = buyer.settings.buyer
         standalone = purchasing.staged_line(staged)
         if standalone is not None:  # a standalone PO's line: counted on its PO, billed or stocked at landed cost

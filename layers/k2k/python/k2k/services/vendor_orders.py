@@ -45,7 +45,7 @@ from k2k.services.order_data import (
     pending_guard,
     po_key,
     prebook_key,
-    staging_key,
+    staged,
     transact,
     written,
 )
@@ -175,14 +175,11 @@ def confirm_order(db: Store, caller: Caller, order_id: str, body: OrderConfirmat
         po_lines = [mark(ln) for ln in po.lines]
         po = bump(po, lines=po_lines, status=PoStatus.CONFIRMED, awb=awb, updated_at=now,
                   confirmed_lines=[ln for ln in po_lines if ln.active])
-        staging = [store.put({**staging_key(po.buyer_company_id, po.po_id, ln.line_no), "kind": "STAGING",
-                              "po_id": po.po_id, "line_no": ln.line_no, "box_code": ln.box_code,
-                              "product": ln.product, "vendor_company_id": order.vendor_company_id,
-                              "vendor_name": po.vendor_name, "awb": awb, "boxes_confirmed": ln.boxes,
-                              "boxes_received": 0, "customer_code": ln.customer_code,
-                              "prebook_id": ln.prebook_id, "prebook_line_no": ln.prebook_line_no,
-                              "line": to_item(ln)}, condition="attribute_not_exists(pk)")
-                   for ln in po.confirmed_lines]
+        staging = [staged(po.buyer_company_id, {
+            "po_id": po.po_id, "line_no": ln.line_no, "box_code": ln.box_code, "product": ln.product,
+            "vendor_company_id": order.vendor_company_id, "vendor_name": po.vendor_name, "awb": awb,
+            "boxes_confirmed": ln.boxes, "customer_code": ln.customer_code, "prebook_id": ln.prebook_id,
+            "prebook_line_no": ln.prebook_line_no, "line": to_item(ln)}) for ln in po.confirmed_lines]
         returned = _returns(order.vendor_company_id, unchecked)
         ships = [StockMove(order.vendor_company_id, ln.vendor_line_id, ln.box_code, shipped=ln.boxes) for ln in shipped]
         moves = present(db, merged([*returned, *ships]))
