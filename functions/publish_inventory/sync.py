@@ -19,7 +19,7 @@ def _db() -> Store:
 
 
 def _line_changed(event: Event) -> None:
-    availability.project_line(_db(), InventoryLine.model_validate(event.data))
+    availability.project_line(_db(), InventoryLine.model_validate(event.data), event.metadata.occurred_at)
 
 
 def _stock_moved(event: Event) -> None:

@@ -325,6 +325,25 @@ class LocalCloud:
         """The application's time: the system clock plus what advance() added."""
         return datetime.now(UTC) + timedelta(seconds=self.clock_offset)
 
+    def sweep_ttl(self) -> int:
+        """What DynamoDB's TTL does in its own time, now: delete the items whose TTL attribute is past by the
+        application's clock (moto keeps expired items). Called by tests that need the sweep to have run;
+        DynamoDB sweeps lazily, so the application must also cope with expired items still there."""
+        ddb, deleted = self.client("dynamodb"), 0
+        for name in self.resources.tables.values():
+            ttl = ddb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+            if ttl.get("TimeToLiveStatus") != "ENABLED":
+                continue
+            attribute, now = ttl["AttributeName"], int(self.now().timestamp())
+            key_names = [k["AttributeName"] for k in ddb.describe_table(TableName=name)["Table"]["KeySchema"]]
+            for page in ddb.get_paginator("scan").paginate(TableName=name, FilterExpression="#t < :now",
+                                                            ExpressionAttributeNames={"#t": attribute},
+                                                            ExpressionAttributeValues={":now": {"N": str(now)}}):
+                for item in page["Items"]:
+                    ddb.delete_item(TableName=name, Key={k: item[k] for k in key_names})
+                    deleted += 1
+        return deleted
+
     def advance(self, by: float | timedelta) -> datetime:
         """Move the application's clock forward (cart timers, aging); due schedules fire on the next drain."""
         seconds = by.total_seconds() if isinstance(by, timedelta) else float(by)

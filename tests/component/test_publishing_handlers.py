@@ -1,11 +1,14 @@
 """The publishing handlers on emulated AWS, each called directly with the event shape Lambda sends."""
 
 import json
+from decimal import Decimal as D
+from datetime import timedelta
 from pathlib import Path
 
 from boto3.dynamodb.types import TypeSerializer
 
 from infra.localcloud import demo
+from k2k.services import availability
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "events"
 
@@ -25,6 +28,7 @@ def test_the_sync_consumer_projects_a_line_change_and_ignores_an_older_one(cloud
     vendor, buyer = api(f"rosaflor{suffix}", "Admin"), api(f"bloom{suffix}", "Admin")
     current = vendor.get(f"/inventory/{lines['FR50HB']}").json()["line"]
     message = json.loads((FIXTURES / "InventoryLineChanged.json").read_text())
+    message["detail"]["metadata"]["occurred_at"] = cloud.now().isoformat()  # a snapshot taken now: trusted
     newer = {**current, "price": "0.50", "version": current["version"] + 1}
     message["detail"]["data"] = newer
     assert cloud.invoke("AvailabilitySyncFunction", _sqs_event(message)) == {"batchItemFailures": []}
@@ -34,6 +38,62 @@ def test_the_sync_consumer_projects_a_line_change_and_ignores_an_older_one(cloud
     assert cloud.invoke("AvailabilitySyncFunction", _sqs_event(message)) == {"batchItemFailures": []}
     seen = {ln["box_code"]: ln for ln in buyer.get("/availability").json()["lines"]}
     assert seen["FR50HB"]["vendor_price"] == "0.500"
+
+
+def test_a_line_event_older_than_the_tombstones_ttl_cannot_bring_back_a_removed_line(cloud, api, suffix):
+    """Issue 13: tombstones expire (TTL), so the buyer's read does not page over dead rows for ever; a late
+    snapshot of the line, delivered once its tombstone may be gone, is applied as the line is now: gone."""
+    lines = demo.seed(cloud, suffix)["inventory_line_ids"]
+    vendor, buyer = api(f"rosaflor{suffix}", "Admin"), api(f"bloom{suffix}", "Admin")
+    line = vendor.get(f"/inventory/{lines['FR50HB']}").json()["line"]
+    stale = json.loads((FIXTURES / "InventoryLineChanged.json").read_text())
+    stale["detail"]["data"] = line
+    stale["detail"]["metadata"]["occurred_at"] = cloud.now().isoformat()  # the line as it was, before removal
+    assert vendor.delete(f"/inventory/{line['line_id']}").status == 204
+    cloud.drain()
+    table, key = cloud.client("dynamodb"), {"pk": {"S": f"C#bloom{suffix}#AVAIL"},
+                                             "sk": {"S": f"V#rosaflor{suffix}#L#{line['line_id']}"}}
+
+    def row():
+        return table.get_item(TableName=cloud.name("K2KTable"), Key=key, ConsistentRead=True).get("Item")
+
+    def buyer_sees():
+        return "FR50HB" in {ln["box_code"] for ln in buyer.get("/availability").json()["lines"]}
+
+    def deliver():
+        assert cloud.invoke("AvailabilitySyncFunction", _sqs_event(stale)) == {"batchItemFailures": []}
+
+    tombstone = row()
+    assert tombstone["published"] == {"BOOL": False}
+    expires = int(tombstone["purge_at"]["N"])
+    assert abs(expires - (cloud.now() + availability.TOMBSTONE_TTL).timestamp()) < 60
+    deliver()  # late, but its tombstone refuses it
+    assert not buyer_sees() and row()["published"] == {"BOOL": False}
+
+    cloud.advance(availability.TOMBSTONE_TTL + timedelta(minutes=1))
+    deliver()  # expired, not yet deleted (DynamoDB deletes lazily): still nothing to see
+    assert not buyer_sees()
+    assert cloud.sweep_ttl() >= 1 and row() is None  # DynamoDB's TTL sweep has run: the tombstone is gone
+    deliver()  # the snapshot is older than the TTL: projected as the line is now, which is removed
+    assert row() is None and not buyer_sees()
+
+
+def test_a_vendor_resync_reads_its_inventory_once_whatever_the_number_of_buyers(cloud, api, suffix):
+    """Issue 13: resync_vendor read the vendor's whole inventory again for every connected buyer."""
+    lines = demo.seed(cloud, suffix)["inventory_line_ids"]
+    vendor = f"rosaflor{suffix}"
+    buyers = [api(f"bloom{suffix}", "Admin"), api(f"petal{suffix}", "Admin")]
+    message = json.loads((FIXTURES / "AvailabilityResyncRequested.json").read_text())
+    message["detail"]["data"] = {"vendor_company_id": vendor, "buyer_company_id": None}
+    price = api(vendor, "Admin").patch(f"/inventory/{lines['FR50HB']}", json={"price": "0.40"})
+    assert price.status == 200, price.json()  # the resync, not the line's own event, brings it to the buyers
+    cloud.reset_counters()
+    assert cloud.invoke("AvailabilitySyncFunction", _sqs_event(message)) == {"batchItemFailures": []}
+    queries = cloud.aws_calls["AvailabilitySyncFunction"]["dynamodb.Query"]
+    assert queries == 1 + 1 + len(buyers)  # its buyers, its inventory (one page), each buyer's rows
+    for buyer in buyers:
+        seen = {ln["box_code"]: ln for ln in buyer.get("/availability").json()["lines"]}
+        assert D(seen["FR50HB"]["vendor_price"]) >= D("0.40")  # Petal's terms add a 10% markup
 
 
 def test_a_malformed_event_fails_alone_and_its_batch_neighbours_are_applied(cloud):

@@ -1,12 +1,13 @@
 """Every publishing rule of DOMAIN.md decides what a connected buyer sees."""
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal as D
 
 import pytest
 
 from k2k.inventory import LineFields, Rule, age_ineligibility, ineligibility
 from k2k.network import VendorTerms
+from k2k.services.availability import CLOCK_MARGIN, TOMBSTONE_TTL, expiring, snapshot_trusted
 
 TODAY = date(2026, 11, 22)
 
@@ -77,3 +78,21 @@ class TestAging:
 def test_a_future_sales_line_needs_its_arrival_date():
     with pytest.raises(ValueError, match="available_date"):
         line(inventory_type="F", available_date=None)
+
+
+def test_a_line_events_snapshot_is_trusted_only_while_no_tombstone_that_would_refuse_it_can_have_expired():
+    """Issue 13: a tombstone refusing a snapshot was written after the snapshot was taken, so it lives at
+    least TOMBSTONE_TTL past it; a snapshot nearer that age (less a margin for clocks) is read again."""
+    taken = datetime(2026, 11, 22, 14, 0, tzinfo=UTC)
+    assert snapshot_trusted(taken, taken)
+    assert snapshot_trusted(taken, taken + TOMBSTONE_TTL - CLOCK_MARGIN - timedelta(seconds=1))
+    assert not snapshot_trusted(taken, taken + TOMBSTONE_TTL - CLOCK_MARGIN)
+    assert not snapshot_trusted(taken, taken + timedelta(days=14))  # redriven from a dead-letter queue
+    assert CLOCK_MARGIN < TOMBSTONE_TTL
+
+
+def test_a_row_no_longer_published_expires_and_a_published_row_never_does():
+    now = datetime(2026, 11, 22, 14, 0, tzinfo=UTC)
+    tombstone = expiring({"pk": "p", "sk": "s", "published": False, "line_version": 3}, now)
+    assert tombstone["purge_at"] == int((now + TOMBSTONE_TTL).timestamp())
+    assert "purge_at" not in expiring({"pk": "p", "sk": "s", "published": True, "purge_at": 1}, now)

@@ -11,10 +11,22 @@ Ordering: each row carries the connection version and the line version it was
 computed from; a write only lands if it is not older than the row on
 (connection version, line version). Connection events trigger a resync from a
 fresh read of the connection, so late or repeated events change nothing.
+
+Tombstones expire: a row no longer published (line removed or ineligible, connection
+suspended) carries `purge_at`, the table's TTL attribute, TOMBSTONE_TTL after it was
+written, so the buyer's read does not page over dead rows forever. A tombstone's other
+job is to refuse a late, older line event; after it is gone the version rule has
+nothing to compare with, so a line event's snapshot is applied only while it is
+younger than the TTL (`snapshot_trusted`): any tombstone that would refuse it was
+written after the snapshot was taken, so it is still there. An older event is applied
+as the line is now (read again; a removed line writes nothing). DynamoDB deletes
+expired items lazily, hours or days later: until then an expired tombstone still
+refuses older writes, and reads never return tombstones (the buyer's read filters on
+`published`, a resync only looks at published rows).
 """
 
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from k2k import bounds, clock, keys, paging, pricing
@@ -43,6 +55,23 @@ from k2k.store import ConditionFailed, Item, Store, plain
 NEWER_OR_SAME = ("attribute_not_exists(pk) OR conn_version < :cv "
                  "OR (conn_version = :cv AND line_version <= :lv)")
 FANOUT_THREADS = 8
+TOMBSTONE_TTL = timedelta(days=1)
+CLOCK_MARGIN = timedelta(hours=1)  # producers' and consumers' clocks may differ; a trusted snapshot never nears the TTL
+
+
+def snapshot_trusted(occurred_at: datetime, now: datetime) -> bool:
+    """May a line event's snapshot be projected as it is? Only while no tombstone that would refuse it can
+    have expired: it was written after the snapshot was taken, so it lives until at least
+    occurred_at + TOMBSTONE_TTL. Past that (a late delivery, a redrive from a dead-letter queue) the line
+    is read again instead."""
+    return now - occurred_at < TOMBSTONE_TTL - CLOCK_MARGIN
+
+
+def expiring(row: Item, now: datetime) -> Item:
+    """A row as written: a tombstone (not published) with its TTL, a published row without one."""
+    if row.get("published"):
+        return {k: v for k, v in row.items() if k != "purge_at"}
+    return {**row, "purge_at": int((now + TOMBSTONE_TTL).timestamp())}
 
 
 def _row_key(buyer_id: str, vendor_id: str, line_id: str) -> dict[str, str]:
@@ -90,14 +119,19 @@ def _write_row(db: Store, row: Item) -> bool:
 
 
 def _write_rows(db: Store, rows: list[Item]) -> int:
+    now = clock.now()
+    rows = [expiring(r, now) for r in rows]
     if len(rows) <= 1:
         return sum(_write_row(db, r) for r in rows)
     with ThreadPoolExecutor(max_workers=FANOUT_THREADS) as pool:
         return sum(pool.map(lambda r: _write_row(db, r), rows))
 
 
-def project_line(db: Store, line: InventoryLine) -> int:
-    """A vendor line changed: bring every actively connected buyer's row up to it."""
+def project_line(db: Store, line: InventoryLine, occurred_at: datetime | None = None) -> int:
+    """A vendor line changed: bring every actively connected buyer's row up to it - to the snapshot the
+    event carries (taken at `occurred_at`) while it is trusted, else to the line as it is now."""
+    if occurred_at is not None and not snapshot_trusted(occurred_at, clock.now()):
+        return project_current(db, line.vendor_company_id, line.line_id)
     conns = active_connections_as_vendor(db, line.vendor_company_id)
     return _write_rows(db, [row_for(line, c) for c in conns])
 
@@ -118,23 +152,38 @@ def unpublish_line(db: Store, removed: InventoryLineRemoved) -> int:
     return _write_rows(db, rows)
 
 
+def _vendor_lines(db: Store, vendor_id: str) -> dict[str, InventoryLine]:
+    return {i["line_id"]: InventoryLine.model_validate(plain(i))
+            for i in db.query(keys.company_pk(vendor_id), keys.INVENTORY_PREFIX, consistent=True)}
+
+
+def _resync_rows(db: Store, conn: Connection, lines: dict[str, InventoryLine]) -> list[Item]:
+    """One buyer's rows for one vendor as they should be: every line's, and a tombstone for a published row
+    whose line is gone."""
+    existing = db.query(keys.availability_pk(conn.buyer_company_id),
+                        keys.availability_vendor_prefix(conn.vendor_company_id), consistent=True)
+    rows = [row_for(line, conn) for line in lines.values()]
+    for old in existing:
+        if old["line_id"] not in lines and old.get("published"):
+            rows.append({**old, "published": False, "conn_version": conn.version})
+    return rows
+
+
 def resync(db: Store, vendor_id: str, buyer_id: str) -> int:
     """Rebuild one buyer's rows for one vendor from the current line and connection state."""
     conn = connection_for_buyer(db, buyer_id, vendor_id)
     if conn is None:
         return 0
-    lines = {i["line_id"]: InventoryLine.model_validate(plain(i))
-             for i in db.query(keys.company_pk(vendor_id), keys.INVENTORY_PREFIX, consistent=True)}
-    existing = db.query(keys.availability_pk(buyer_id), keys.availability_vendor_prefix(vendor_id), consistent=True)
-    rows = [row_for(line, conn) for line in lines.values()]
-    for old in existing:
-        if old["line_id"] not in lines and old.get("published"):
-            rows.append({**old, "published": False, "conn_version": conn.version})
-    return _write_rows(db, rows)
+    return _write_rows(db, _resync_rows(db, conn, _vendor_lines(db, vendor_id)))
 
 
 def resync_vendor(db: Store, vendor_id: str) -> int:
-    return sum(resync(db, vendor_id, c.buyer_company_id) for c in active_connections_as_vendor(db, vendor_id))
+    """Rebuild every connected buyer's rows for one vendor: its inventory read once, not once per buyer."""
+    conns = active_connections_as_vendor(db, vendor_id)
+    if not conns:
+        return 0
+    lines = _vendor_lines(db, vendor_id)
+    return sum(_write_rows(db, _resync_rows(db, conn, lines)) for conn in conns)
 
 
 # -- the buyer's read ---------------------------------------------------------------------------
