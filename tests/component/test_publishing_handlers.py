@@ -1,8 +1,8 @@
 """The publishing handlers on emulated AWS, each called directly with the event shape Lambda sends."""
 
 import json
-from decimal import Decimal as D
 from datetime import timedelta
+from decimal import Decimal as D
 from pathlib import Path
 
 from boto3.dynamodb.types import TypeSerializer
