@@ -20,7 +20,7 @@ from k2k.imports import writers
 from k2k.imports.model import ImportType
 from k2k.inventory import LineFields
 from k2k.ledger import EntryType
-from k2k.network import CompanyIn, CustomerIn
+from k2k.network import CompanyIn, CustomerIn, VendorIn
 from k2k.services import accounts, inventory, network
 from k2k.store import Store
 from tests.fixtures.imports.world import emulated_aws
@@ -179,6 +179,42 @@ def test_one_posting_reads_the_customer_once_and_again_only_when_another_append_
     assert import_rows(db, ImportType.OPEN_INVOICES, "job-r", rows) == []  # none taken for "already posted"
     assert len(import_reads) == 2  # at the start, and again after the hand invoice moved the customer
     assert flora(db).balance == D("130.00") and len(assert_books_balance(db)) == 101
+
+
+def test_the_customer_and_vendor_that_are_a_k2k_company_are_found_by_key_and_follow_their_edits(db, monkeypatch):
+    """Issue 13: a connection's setup check read every customer (or vendor) of the company to find the one
+    that is the other company; a link item per record now answers by key, and moves with k2k_company_id."""
+    for n in range(30):
+        accounts.put_customer(db, ADMIN, f"C{n:03d}", CustomerIn(name=f"Customer {n}"))
+    accounts.put_customer(db, ADMIN, "PETAL", CustomerIn(name="Petal & Stem", k2k_company_id="petal"))
+    network.put_vendor(db, ADMIN, "ROSA", VendorIn(name="Rosaflor", k2k_company_id="rosaflor"))
+    queries = []
+    real_query = db.db.query
+
+    def counted(**kwargs):
+        out = real_query(**kwargs)
+        queries.append(out["ScannedCount"])
+        return out
+
+    monkeypatch.setattr(db.db, "query", counted)
+    assert accounts.customer_linked_to(db, "bloom", "petal").code == "PETAL"
+    assert network.vendor_linked_to(db, "bloom", "rosaflor").code == "ROSA"
+    assert queries == [1, 1]  # one link item each, not the company's 31 customers
+    assert accounts.customer_linked_to(db, "bloom", "rosaflor") is None
+    # Relinked to another company, then unlinked: the links follow in the record's own transaction.
+    petal = accounts.get_customer(db, "bloom", "PETAL")
+    moved = accounts.put_customer(db, ADMIN, "PETAL", CustomerIn(name="Petal & Stem", k2k_company_id="petal-2",
+                                                                  version=petal.version))
+    assert moved.k2k_company_id == "petal-2" and moved.version == petal.version + 1
+    assert accounts.customer_linked_to(db, "bloom", "petal") is None
+    assert accounts.customer_linked_to(db, "bloom", "petal-2").code == "PETAL"
+    accounts.put_customer(db, ADMIN, "PETAL", CustomerIn(name="Petal & Stem", version=moved.version))
+    assert accounts.customer_linked_to(db, "bloom", "petal-2") is None
+    network.put_vendor(db, ADMIN, "ROSA", VendorIn(name="Rosaflor"))
+    assert network.vendor_linked_to(db, "bloom", "rosaflor") is None
+    network.put_vendor(db, ADMIN, "ROSA2", VendorIn(name="Rosaflor (Bogota)", k2k_company_id="rosaflor"))
+    network.put_vendor(db, ADMIN, "ROSA", VendorIn(name="Rosaflor", k2k_company_id="rosaflor"))
+    assert network.vendor_linked_to(db, "bloom", "rosaflor").code == "ROSA"  # several: the first by code
 
 
 # -- statements ---------------------------------------------------------------------------------------

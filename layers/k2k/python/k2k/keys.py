@@ -21,6 +21,19 @@ def vendor_sk(code: str) -> str:
     return f"VENDOR#{code}"
 
 
+# A customer or vendor that is another K2K company is also found from that company, by key: a link item per
+# (company, code), written and removed with the record's k2k_company_id (a connection's setup check).
+def customer_link_sk(other_company: str, code: str = "") -> str:
+    """With no code: the prefix of every customer that is this company."""
+    return f"LINK#CUSTOMER#{other_company}#{code}"
+
+
+def vendor_link_sk(other_company: str, code: str = "") -> str:
+    """With no code: the prefix of every vendor that is this company."""
+    return f"LINK#VENDOR#{other_company}#{code}"
+
+
+
 # A connection is stored twice, once in each company's partition, written in one transaction.
 def connection_as_vendor_sk(buyer_id: str) -> str:
     """In the vendor's partition: the buyer it publishes to."""

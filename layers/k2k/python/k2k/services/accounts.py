@@ -106,23 +106,31 @@ def customers_page(db: Store, company_id: str, limit: int, token: str | None) ->
 
 
 def customer_linked_to(db: Store, company_id: str, other_company_id: str) -> Customer | None:
-    """The company's customer that is this K2K company (the vendor's record of a buyer)."""
-    found = db.query(keys.company_pk(company_id), "CUSTOMER#", consistent=True,
-                     filter_expression="k2k_company_id = :other", values={":other": other_company_id})
-    return _customer(found[0]) if found else None
+    """The company's customer that is this K2K company (the vendor's record of a buyer): by its link, one key
+    read whatever the number of customers; the first by code if several are."""
+    for link in db.iter_query(keys.company_pk(company_id), keys.customer_link_sk(other_company_id),
+                              consistent=True, limit=1):
+        return get_customer(db, company_id, link["code"])
+    return None
 
 
 def put_customer(db: Store, caller: Caller, code: str, body: CustomerIn) -> Customer:
-    """Create a customer (no version) or change its editable fields (the version read). Never its balance."""
+    """Create a customer (no version) or change its editable fields (the version read). Never its balance.
+    Its link to the K2K company it is (network.link_ops) moves with k2k_company_id, in the same transaction."""
     fields = body.model_dump(include=set(EDITABLE))
     key = customer_key(caller.company_id, code)
     if body.version is None:
         customer = Customer(code=code, **fields)
         try:
-            db.put(to_item(customer, **key, kind="CUSTOMER"), condition="attribute_not_exists(pk)")
+            db.transact([store.put(to_item(customer, **key, kind="CUSTOMER"), condition="attribute_not_exists(pk)"),
+                         *network_svc.link_ops(key["pk"], keys.customer_link_sk, code, None,
+                                               customer.k2k_company_id)])
         except ConditionFailed as e:
             raise Conflict(f"customer {code} already exists: send the version you read to change it") from e
         return customer
+    before = get_customer(db, caller.company_id, code)
+    if before is None:
+        raise NotFound(f"customer {code} not found")
     sets = ["version = :next"]
     removes = []
     values: dict[str, Any] = {":v": body.version, ":next": body.version + 1}
@@ -139,14 +147,18 @@ def put_customer(db: Store, caller: Caller, code: str, body: CustomerIn) -> Cust
     condition = "attribute_exists(pk) AND " + (
         "(version = :v OR attribute_not_exists(version))" if body.version == 1 else "version = :v")
     try:
-        item = db.update(key, expression, values=values, condition=condition, names=names)
+        db.transact([store.update(key, expression, values=values, condition=condition, names=names),
+                     *network_svc.link_ops(key["pk"], keys.customer_link_sk, code, before.k2k_company_id,
+                                           fields["k2k_company_id"])])
     except ConditionFailed as e:
         current = get_customer(db, caller.company_id, code)
         if current is None:
             raise NotFound(f"customer {code} not found") from e
         raise Conflict(f"customer {code} changed meanwhile (version {current.version}, not {body.version}); "
                        "read it again") from e
-    return _customer(item)
+    updated = get_customer(db, caller.company_id, code)
+    assert updated is not None
+    return updated
 
 
 # -- the ledger ---------------------------------------------------------------------------------

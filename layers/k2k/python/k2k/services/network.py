@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from k2k import clock, keys, network, paging, store
@@ -21,7 +22,7 @@ from k2k.network import (
     VendorTerms,
 )
 from k2k.paging import Page
-from k2k.store import ConditionFailed, Store, plain, to_item
+from k2k.store import ConditionFailed, LostRace, Store, plain, retrying, to_item
 
 
 @event_type("k2k.network", "ConnectionChanged")
@@ -70,10 +71,41 @@ def update_settings(db: Store, caller: Caller, settings: CompanySettings, versio
 
 # -- vendors ------------------------------------------------------------------------------------
 
+def link_ops(pk: str, link_sk: Callable[[str, str], str], code: str, was: str | None,
+             now: str | None) -> list[store.Op]:
+    """A customer's or vendor's k2k_company_id moves from `was` to `now`: its link items follow, in the
+    record's own transaction (keys.customer_link_sk / vendor_link_sk)."""
+    if was == now:
+        return []
+    ops = [store.delete({"pk": pk, "sk": link_sk(was, code)})] if was else []
+    if now:
+        ops.append(store.put({"pk": pk, "sk": link_sk(now, code), "kind": "LINK", "code": code}))
+    return ops
+
+
 def put_vendor(db: Store, caller: Caller, code: str, body: VendorIn) -> Vendor:
+    """Create or replace a vendor, and its link to the K2K company it is (if any), conditional on the link
+    read: two writers racing cannot leave a link to a company the vendor no longer names."""
     vendor = Vendor(code=code, **body.model_dump())
-    db.put(to_item(vendor, pk=keys.company_pk(caller.company_id), sk=keys.vendor_sk(code), kind="VENDOR"))
-    return vendor
+    pk = keys.company_pk(caller.company_id)
+
+    def attempt() -> Vendor:
+        before = get_vendor(db, caller.company_id, code)
+        was = before.k2k_company_id if before else None
+        if before is None:
+            condition, values = "attribute_not_exists(pk)", None
+        elif was is None:
+            condition, values = "attribute_exists(pk) AND attribute_not_exists(k2k_company_id)", None
+        else:
+            condition, values = "k2k_company_id = :was", {":was": was}
+        try:
+            db.transact([store.put(to_item(vendor, pk=pk, sk=keys.vendor_sk(code), kind="VENDOR"), condition, values),
+                         *link_ops(pk, keys.vendor_link_sk, code, was, vendor.k2k_company_id)])
+        except ConditionFailed as e:
+            raise LostRace from e
+        return vendor
+
+    return retrying(attempt, f"vendor {code}")
 
 
 def list_vendors(db: Store, caller: Caller, limit: int, token: str | None) -> Page[Vendor]:
@@ -93,10 +125,12 @@ def all_vendors(db: Store, company_id: str) -> list[Vendor]:
 
 
 def vendor_linked_to(db: Store, company_id: str, other_company: str) -> Vendor | None:
-    """The company's vendor that is the other K2K company, if any (a connection's setup check)."""
-    found = db.query(keys.company_pk(company_id), "VENDOR#", consistent=True,
-                     filter_expression="k2k_company_id = :other", values={":other": other_company})
-    return Vendor.model_validate(plain(found[0])) if found else None
+    """The company's vendor that is the other K2K company, if any (a connection's setup check): by its link,
+    one key read whatever the number of vendors; the first by code if several are."""
+    for link in db.iter_query(keys.company_pk(company_id), keys.vendor_link_sk(other_company), consistent=True,
+                              limit=1):
+        return get_vendor(db, company_id, link["code"])
+    return None
 
 
 # -- connections --------------------------------------------------------------------------------
