@@ -18,7 +18,7 @@ from k2k.models import Model
 from k2k.observability import logger
 from k2k.orders import Cart, Prebook, PurchaseOrder
 from k2k.paging import Page
-from k2k.procurement import PrebookAnswerIn, ShipIn
+from k2k.procurement import ChangeAnswerIn, PoChangeIn, PrebookAnswerIn, ShipIn
 from k2k.purchasing import AnyPurchaseOrder, StandalonePoIn, StandalonePurchaseOrder
 from k2k.services import order_data, procurement, purchasing, staging
 from k2k.services import orders as svc
@@ -106,6 +106,13 @@ def ship_prebook(prebook_id: IdPath, body: Annotated[ShipIn, Body()]) -> Prebook
     return procurement.ship_prebook(_db(), caller(app), prebook_id, body)
 
 
+@app.post("/prebooks/<prebook_id>/change-request",
+          summary="K2K for Procurement: the vendor accepts or rejects its customer's change or cancel of a prebook it "
+                  "answered already; the answer goes back onto the customer's PO")
+def answer_change_request(prebook_id: IdPath, body: Annotated[ChangeAnswerIn, Body()]) -> Prebook:
+    return procurement.answer_change_request(_db(), caller(app), prebook_id, body)
+
+
 @app.post("/purchase-orders", status_code=201,
           summary="Create a PO: with K2K products from the availability (kind k2k: auto-approved, the vendor's "
                   "order exists), or standalone to one of the company's vendors (kind standalone: pending approval)")
@@ -133,10 +140,19 @@ def approve_po(po_id: IdPath, body: purchasing.ApproveIn) -> StandalonePurchaseO
 
 
 @app.post("/purchase-orders/<po_id>/cancel",
-          summary="Cancel a standalone PO not yet confirmed; one transferred to a K2K vendor only until the vendor "
-                  "answers it (its prebook is cancelled too)")
+          summary="Cancel a standalone PO not yet confirmed; one transferred to a K2K vendor directly until the "
+                  "vendor answers it (its prebook is cancelled too), after that as a request the vendor accepts or "
+                  "rejects")
 def cancel_po(po_id: IdPath, body: purchasing.ApproveIn) -> StandalonePurchaseOrder:
     return procurement.cancel_po(_db(), caller(app), po_id, body)
+
+
+@app.post("/purchase-orders/<po_id>/change",
+          summary="Change a standalone PO's quantities before its goods are confirmed; one transferred to a K2K vendor "
+                  "directly until the vendor answers it (its prebook follows), after that as a request the vendor "
+                  "accepts or rejects")
+def change_po(po_id: IdPath, body: Annotated[PoChangeIn, Body()]) -> StandalonePurchaseOrder:
+    return procurement.change_po(_db(), caller(app), po_id, body)
 
 
 @app.post("/purchase-orders/<po_id>/confirm",

@@ -1,6 +1,6 @@
 """K2K for Procurement, fed by the procurement queue: a buyer's new PO becomes its vendor's prebook, and the
-vendor's answer to that prebook comes back onto the PO,
-and its shipment into the buyer's staging area (k2k.services.procurement)."""
+vendor's answer to that prebook comes back onto the PO, and its shipment into the buyer's staging area; the
+buyer's changes and cancels reach the prebook, or as requests the vendor answers (k2k.services.procurement)."""
 
 from typing import Any
 
@@ -10,8 +10,8 @@ from k2k.config import Settings
 from k2k.consumer import sqs_batch
 from k2k.events import Event
 from k2k.observability import logger
-from k2k.procurement import PrebookAnswered, PrebookShipped
-from k2k.purchasing import PurchaseOrderCancelled, PurchaseOrderCreated
+from k2k.procurement import PrebookAnswered, PrebookChangeAnswered, PrebookShipped, PurchaseOrderChangeRequested
+from k2k.purchasing import PurchaseOrderCancelled, PurchaseOrderChanged, PurchaseOrderCreated
 from k2k.services import procurement
 from k2k.store import Store
 
@@ -36,8 +36,22 @@ def _po_cancelled(event: Event) -> None:
     procurement.on_po_cancelled(_db(), PurchaseOrderCancelled.model_validate(event.data).purchase_order)
 
 
+def _po_changed(event: Event) -> None:
+    procurement.on_po_changed(_db(), PurchaseOrderChanged.model_validate(event.data).purchase_order)
+
+
+def _change_requested(event: Event) -> None:
+    procurement.on_change_requested(_db(), PurchaseOrderChangeRequested.model_validate(event.data))
+
+
+def _change_answered(event: Event) -> None:
+    procurement.on_change_answered(_db(), PrebookChangeAnswered.model_validate(event.data))
+
+
 HANDLERS = {"PurchaseOrderCreated": _po_created, "PurchaseOrderCancelled": _po_cancelled,
-            "PrebookAnswered": _prebook_answered, "PrebookShipped": _prebook_shipped}
+            "PurchaseOrderChanged": _po_changed, "PrebookAnswered": _prebook_answered,
+            "PrebookShipped": _prebook_shipped, "PurchaseOrderChangeRequested": _change_requested,
+            "PrebookChangeAnswered": _change_answered}
 
 
 @logger.inject_lambda_context

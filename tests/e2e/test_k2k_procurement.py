@@ -154,7 +154,8 @@ def test_a_buyer_s_po_becomes_the_vendor_s_prebook_and_the_vendor_s_answer_comes
     approved = accounting.post(f"/reconciliation/{po['po_id']}/approve", json={})
     assert approved.status == 200 and approved.json()["status"] == "A", approved.json()
 
-    # Cancelling: the buyer may until the vendor answers (the vendor's prebook is cancelled with it), not after.
+    # Cancelling: the buyer may until the vendor answers (the vendor's prebook is cancelled with it); after that
+    # it is a request the vendor accepts (or rejects).
     assert buyer.post(f"/purchase-orders/{po['po_id']}/cancel", json={}).status == 409  # received
     second = buyer.post("/purchase-orders", json={"kind": "standalone", "vendor_code": "ROSA", "ship_date": ship,
                                                   "lines": lines[:1]}).json()
@@ -165,7 +166,13 @@ def test_a_buyer_s_po_becomes_the_vendor_s_prebook_and_the_vendor_s_answer_comes
     assert seller.post(f"/prebooks/{pb3}/confirm", json={}).status == 200
     cloud.drain()
     late = buyer.post(f"/purchase-orders/{third['po_id']}/cancel", json={})
-    assert late.status == 409 and "confirmed this purchase order already" in late.json()["error"]["message"]
+    assert late.status == 200 and late.json()["status"] == "APPROVED", late.json()
+    assert (late.json()["change_request"]["kind"], late.json()["change_request"]["status"]) == ("CANCEL", "PENDING")
+    cloud.drain()
+    assert seller.post(f"/prebooks/{pb3}/change-request", json={"decision": "ACCEPT"}).status == 200
+    cloud.drain()
+    assert buyer.get(f"/purchase-orders/{third['po_id']}").json()["purchase_order"]["status"] == "CANCELLED"
+    assert [ln["status"] for ln in seller.get(f"/prebooks/{pb3}").json()["lines"]] == ["CANCELLED"]
     cancelled = buyer.post(f"/purchase-orders/{second['po_id']}/cancel", json={})
     assert cancelled.status == 200 and cancelled.json()["status"] == "CANCELLED", cancelled.json()
     cloud.drain()
@@ -211,3 +218,100 @@ def test_a_cancel_and_the_vendor_s_answer_racing_cannot_both_win(cloud, api, suf
             assert [ln["status"] for ln in prebook["lines"]] == ["CANCELLED"]
         else:
             assert po["vendor_answered_at"] and prebook["transferred_from"].get("cancelled_at") is None
+
+
+def test_changes_after_transfer_reach_the_vendor_or_are_its_to_accept_and_a_substitution_is_flagged(
+        cloud, api, suffix):
+    demo.seed(cloud, suffix)
+    rosaflor, bloom = f"rosaflor{suffix}", f"bloom{suffix}"
+    buyer, seller = api(bloom, "ProcurementUser", user="buyer@bloom.example"), api(rosaflor, "Salesperson")
+    conn = api(bloom, "Admin").post("/procurement-connections", json={"vendor_company_id": rosaflor}).json()
+    assert api(rosaflor, "Admin").post(f"/procurement-connections/{conn['connection_id']}/accept").status == 200
+    admin = api(bloom, "Admin")
+    for code in ("ROSE-FR50", "HYD-WH"):
+        assert admin.put(f"/products/{code}", json={"description": code, "kind": "LIVE_GOODS"}).status == 200
+    ship = (cloud.now() + timedelta(days=4)).date().isoformat()
+    roses = {"product_code": "ROSE-FR50", "quantity": 200, "unit_cost": "0.30",
+             "packing": {"box_type": "HB", "boxes": 2, "bunches_per_box": 4, "stems_per_bunch": 25}}
+    hydrangeas = {"product_code": "HYD-WH", "quantity": 30, "unit_cost": "1.10"}
+    po = buyer.post("/purchase-orders", json={"kind": "standalone", "vendor_code": "ROSA", "ship_date": ship,
+                                              "lines": [roses, hydrangeas]}).json()
+    po_at, pb = f"/purchase-orders/{po['po_id']}", f"/prebooks/PB-{bloom}-{po['po_id']}"
+    cloud.drain()
+
+    # Before the vendor answers, the buyer's change is the PO's and reaches the vendor's prebook.
+    odd = buyer.post(f"{po_at}/change", json={"lines": [{"line_no": 1, "quantity": 150}]})
+    assert odd.status == 422 and odd.json()["error"]["details"][0]["field"] == "lines.0.quantity"
+    changed = buyer.post(f"{po_at}/change", json={"lines": [{"line_no": 1, "quantity": 100}]})
+    assert changed.status == 200, changed.json()
+    assert ([(ln["quantity"], ln["boxes"]) for ln in changed.json()["lines"]], changed.json()["revision"]) == (
+        [(100, 1), (30, 30)], 1)
+    cloud.drain()
+    prebook = seller.get(pb).json()
+    assert [(ln["quantity"], ln["boxes"]) for ln in prebook["lines"]] == [(100, 1), (30, 30)]
+    assert prebook["transferred_from"]["revision"] == 1
+
+    # The vendor confirms the roses as another variety: a substitution, flagged on the buyer's PO.
+    answered = seller.post(f"{pb}/confirm", json={"lines": [
+        {"line_no": 1, "status": "CONFIRMED", "product_code": "ROSE-EXP50", "description": "Rose Explorer 50cm"}]})
+    assert answered.status == 200, answered.json()
+    assert answered.json()["lines"][0]["product_code"] == "ROSE-EXP50"
+    cloud.drain()
+    mine = buyer.get(po_at).json()["purchase_order"]
+    assert [(ln["vendor_answer"]["status"], ln["vendor_answer"]["differences"]) for ln in mine["lines"]] == [
+        ("SUBSTITUTED", ["product ROSE-FR50 (ROSE-FR50) -> ROSE-EXP50 (Rose Explorer 50cm)"]), ("CONFIRMED", [])]
+
+    # After the answer, a change is a request: the PO stays as it was until the vendor accepts it.
+    asked = buyer.post(f"{po_at}/change", json={"lines": [{"line_no": 2, "quantity": 20}]})
+    assert asked.status == 200, asked.json()
+    assert asked.json()["lines"][1]["quantity"] == 30
+    assert (asked.json()["change_request"]["kind"], asked.json()["change_request"]["status"]) == ("CHANGE", "PENDING")
+    assert buyer.post(f"{po_at}/cancel", json={}).status == 409  # one request at a time
+    shipment = {"awb": "AWB-9", "lines": [{"line_no": 1, "box_code": "RF-EXP", "boxes": 1},
+                                          {"line_no": 2, "box_code": "RF-HYD2", "boxes": 20}]}
+    waiting = seller.post(f"{pb}/ship", json=shipment)
+    assert waiting.status == 409 and "request" in waiting.json()["error"]["message"]  # answer the request first
+    cloud.drain()
+    assert seller.get(pb).json()["transferred_from"]["change_request"]["status"] == "PENDING"
+    accepted = seller.post(f"{pb}/change-request", json={"decision": "ACCEPT"})
+    assert accepted.status == 200 and accepted.json()["lines"][1]["quantity"] == 20, accepted.json()
+    assert seller.post(f"{pb}/change-request", json={"decision": "ACCEPT"}).status == 409  # answered once
+    cloud.drain()
+    mine = buyer.get(po_at).json()["purchase_order"]
+    assert (mine["lines"][1]["quantity"], mine["lines"][1]["boxes"], mine["lines"][1]["vendor_answer"]["quantity"],
+            mine["change_request"]["status"]) == (20, 20, 20, "ACCEPTED")
+    # A cancel request the vendor rejects leaves the PO as it is, with the vendor's reason.
+    assert buyer.post(f"{po_at}/cancel", json={}).status == 200
+    cloud.drain()
+    assert seller.post(f"{pb}/change-request", json={"decision": "REJECT", "reason": "cut already"}).status == 200
+    cloud.drain()
+    mine = buyer.get(po_at).json()["purchase_order"]
+    assert (mine["status"], mine["change_request"]["kind"], mine["change_request"]["status"],
+            mine["change_request"]["reason"]) == ("PENDING_APPROVAL", "CANCEL", "REJECTED", "cut already")
+
+    # The substitute is what arrives: staged (and received) as the vendor's product, under its box code.
+    assert seller.post(f"{pb}/ship", json=shipment).status == 200
+    cloud.drain()
+    staged = {s["box_code"]: s["product"] for s in buyer.items("/staging")}
+    assert staged == {"RF-EXP": "Rose Explorer 50cm", "RF-HYD2": "HYD-WH"}
+    late = buyer.post(f"{po_at}/change", json={"lines": [{"line_no": 2, "quantity": 10}]})
+    assert late.status == 409  # shipped: confirmed into staging
+
+    # A change and the vendor's answer racing: exactly one wins, and both sides agree which.
+    pos = [buyer.post("/purchase-orders", json={"kind": "standalone", "vendor_code": "ROSA", "ship_date": ship,
+                                                "lines": [hydrangeas]}).json()["po_id"] for _ in range(3)]
+    cloud.drain()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for po_id in pos:
+            change = pool.submit(buyer.post, f"/purchase-orders/{po_id}/change",
+                                 json={"lines": [{"line_no": 1, "quantity": 12}]})
+            answer = pool.submit(seller.post, f"/prebooks/PB-{bloom}-{po_id}/confirm", json={})
+            assert sorted((change.result().status, answer.result().status)) == [200, 409], po_id
+    cloud.drain()
+    for po_id in pos:
+        mine = buyer.get(f"/purchase-orders/{po_id}").json()["purchase_order"]
+        theirs = seller.get(f"/prebooks/PB-{bloom}-{po_id}").json()
+        if mine["revision"] == 1:  # the change won: the vendor never answered, its prebook took the change
+            assert theirs["transferred_from"].get("confirmed_at") is None and theirs["lines"][0]["quantity"] == 12
+        else:  # the answer won: the order as it was, answered on both sides
+            assert mine["vendor_answered_at"] and theirs["lines"][0]["quantity"] == 30 == mine["lines"][0]["quantity"]

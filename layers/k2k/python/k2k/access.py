@@ -119,11 +119,13 @@ ROUTES: Mapping[tuple[str, str], Roles] = {
     # K2K for Procurement: the vendor answers its customer's PO as it answers a K2K order - its sellers.
     ("POST", "/prebooks/{prebook_id}/confirm"): VENDOR_ORDER_ROLES,
     ("POST", "/prebooks/{prebook_id}/ship"): VENDOR_ORDER_ROLES,
+    ("POST", "/prebooks/{prebook_id}/change-request"): VENDOR_ORDER_ROLES,  # the vendor's sellers answer it
     ("POST", "/purchase-orders"): PO_ROLES,  # a PO with K2K products (seed 000's roles), or a standalone PO
     ("GET", "/purchase-orders"): PO_ROLES,
     ("GET", "/purchase-orders/{po_id}"): PO_ROLES,
     ("POST", "/purchase-orders/{po_id}/approve"): PO_APPROVER_ROLES,
     ("POST", "/purchase-orders/{po_id}/cancel"): PO_ROLES,  # creating and modifying POs
+    ("POST", "/purchase-orders/{po_id}/change"): PO_ROLES,
     # A standalone PO's goods arrived (into staging): who receives boxes from staging.
     ("POST", "/purchase-orders/{po_id}/confirm"): PROCUREMENT_ROLES,
     ("PATCH", "/purchase-orders/{po_id}/lines/{line_no}"): PO_ROLES,

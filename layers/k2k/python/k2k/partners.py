@@ -63,12 +63,17 @@ RECIPIENTS: dict[str, Recipients] = {
     "PurchaseOrderReceived": Recipients(("purchase_order.buyer_company_id",), BUYER_ONLY),
     "PurchaseOrderCancelled": Recipients(("purchase_order.buyer_company_id",), BUYER_ONLY),
     "PurchaseOrderAnswered": Recipients(("purchase_order.buyer_company_id",), BUYER_ONLY),
+    "PurchaseOrderChanged": Recipients(("purchase_order.buyer_company_id",), BUYER_ONLY),
     # K2K for Procurement: the connection is both parties'; the vendor's answer names the buyer's PO and
     # the vendor's prebook, and carries only what both agreed on (quantities, the buyer's own prices).
     "ProcurementConnectionChanged": Recipients(("connection.vendor_company_id", "connection.buyer_company_id"),
                                                BOTH),
     "PrebookAnswered": Recipients(("vendor_company_id", "buyer_company_id"), BOTH),
     "PrebookShipped": Recipients(("vendor_company_id", "buyer_company_id"), BOTH),
+    # Changes after transfer: what reached the vendor's prebook, and requests and their answers (quantities only).
+    "PrebookChanged": Recipients(("vendor_company_id", "buyer_company_id"), BOTH),
+    "PurchaseOrderChangeRequested": Recipients(("vendor_company_id", "buyer_company_id"), BOTH),
+    "PrebookChangeAnswered": Recipients(("vendor_company_id", "buyer_company_id"), BOTH),
     "InvoiceIssued": Recipients(("invoice.vendor_company_id", "invoice.buyer_company_id"), BOTH),
     "InvoiceUpdated": Recipients(("invoice.vendor_company_id", "invoice.buyer_company_id"), BOTH),
     "InvoiceVoided": Recipients(("invoice.vendor_company_id", "invoice.buyer_company_id"), BOTH),

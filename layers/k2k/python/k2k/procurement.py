@@ -10,8 +10,14 @@ Its id is "<vendor>.<buyer>", as a Sales connection's.
 Transfer: a PO the connection transfers (all POs to that vendor, or only those marked) becomes, once it
 is created, the vendor's prebook `prebook_id_for(buyer, po)` for the buyer as its customer; that id is
 what makes a PurchaseOrderCreated delivered twice produce one prebook. The vendor answers each line
-(confirmed as is, a changed quantity or price, rejected); the answer comes back onto each PO line with
-its differences named. Plain rules, no AWS: services/procurement.py stores and moves them.
+(confirmed as is, a changed quantity or price, another product - a substitution -, rejected); the
+answer comes back onto each PO line with its differences named.
+
+Changes after transfer: until the vendor answers, the buyer changes quantities (or cancels) and the change
+reaches the prebook (the PO's `revision` says which change the prebook reflects); once answered, a change
+or a cancel is a `ChangeRequest` the vendor accepts or rejects, until it ships. Each side's transaction
+checks the other's document, so a change and an answer (or a request and a shipment) racing cannot both
+win. Plain rules, no AWS: services/procurement.py stores and moves them.
 """
 
 from __future__ import annotations
@@ -23,8 +29,8 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from k2k.bounds import Boxes, Code, Input, LineNo, Quantity, UnitMoney, Version
-from k2k.errors import Invalid
+from k2k.bounds import Boxes, Code, Input, LineNo, Name, Note, Quantity, UnitMoney, Version
+from k2k.errors import Conflict, Invalid
 from k2k.events import event_type
 from k2k.models import Model
 from k2k.network import ConnectionStatus, Parties, SetupGap, Side, accept_request, linking_gaps
@@ -87,11 +93,125 @@ def prebook_id_for(buyer_company_id: str, po_id: str) -> str:
     return f"PB-{buyer_company_id}-{po_id}"
 
 
+# -- changes after transfer ------------------------------------------------------------------------
+
+class RequestKind(StrEnum):
+    CHANGE = "CHANGE"  # other quantities
+    CANCEL = "CANCEL"  # the whole PO
+
+
+class RequestStatus(StrEnum):
+    PENDING = "PENDING"
+    ACCEPTED = "ACCEPTED"
+    REJECTED = "REJECTED"
+
+
+class LineChange(Model):
+    line_no: int
+    quantity: int = Field(description="the new quantity, in the line's unit")
+    boxes: int = Field(description="the boxes that quantity fills")
+
+
+class ChangeRequest(Model):
+    """The buyer's change or cancel of a PO its vendor answered already: the vendor's to accept or reject."""
+
+    request_no: int = Field(description="1 for the PO's first request, then one more per request")
+    kind: RequestKind
+    lines: list[LineChange] = Field(default_factory=list, description="CHANGE: the lines' new quantities")
+    status: RequestStatus = RequestStatus.PENDING
+    reason: str | None = Field(default=None, description="the vendor's, when it rejects")
+    requested_by: str
+    requested_at: datetime
+    answered_at: datetime | None = None
+
+
+class LineChangeIn(Input):
+    line_no: LineNo
+    quantity: Quantity = Field(description="the new quantity: whole boxes of the line's packing")
+
+
+class PoChangeIn(Input):
+    """The buyer changes quantities of a standalone PO: directly until its K2K vendor answers it (the change
+    reaches the vendor's prebook), a request the vendor accepts or rejects after that."""
+
+    lines: list[LineChangeIn] = Field(min_length=1, max_length=50)
+    version: Version | None = Field(default=None, description="the version you read; 409 if it changed since")
+
+    @model_validator(mode="after")
+    def _once_each(self) -> PoChangeIn:
+        numbers = [ln.line_no for ln in self.lines]
+        if len(numbers) != len(set(numbers)):
+            raise ValueError("each line is changed once")
+        return self
+
+
+class ChangeAnswerIn(Input):
+    """The vendor's answer to its customer's pending change or cancel request."""
+
+    decision: Literal["ACCEPT", "REJECT"]
+    reason: Note | None = Field(default=None, description="why, when rejecting")
+
+
+def next_request(current: ChangeRequest | None, kind: RequestKind, lines: list[LineChange], by: str,
+                 now: datetime) -> ChangeRequest:
+    """A new request; one at a time (the vendor answers the pending one first)."""
+    if current is not None and current.status is RequestStatus.PENDING:
+        raise Conflict(f"request {current.request_no} ({current.kind.value.lower()}) is waiting for the vendor's "
+                       "answer; one request at a time")
+    return ChangeRequest(request_no=(current.request_no if current else 0) + 1, kind=kind, lines=lines,
+                         requested_by=by, requested_at=now)
+
+
+def answer_request(current: ChangeRequest | None, body: ChangeAnswerIn, now: datetime) -> ChangeRequest:
+    if current is None or current.status is not RequestStatus.PENDING:
+        raise Conflict("no change request of the customer is waiting for an answer")
+    return current.model_copy(update={
+        "status": RequestStatus.ACCEPTED if body.decision == "ACCEPT" else RequestStatus.REJECTED,
+        "reason": body.reason, "answered_at": now})
+
+
+@event_type("k2k.orders", "PurchaseOrderChangeRequested")
+class PurchaseOrderChangeRequested(Model):
+    """The buyer asks the vendor to change or cancel a PO the vendor answered already (the request only)."""
+
+    buyer_company_id: str
+    po_id: str
+    vendor_company_id: str
+    prebook_id: str
+    request: ChangeRequest
+
+
+@event_type("k2k.orders", "PrebookChangeAnswered")
+class PrebookChangeAnswered(Model):
+    """The vendor accepted or rejected its customer's change or cancel request; accepted, it applies to both."""
+
+    vendor_company_id: str
+    prebook_id: str
+    buyer_company_id: str
+    po_id: str
+    request: ChangeRequest
+
+
+@event_type("k2k.orders", "PrebookChanged")
+class PrebookChanged(Model):
+    """The buyer changed (or cancelled) a PO before its vendor answered it, and the vendor's prebook followed."""
+
+    vendor_company_id: str
+    prebook_id: str
+    buyer_company_id: str
+    po_id: str
+    revision: int = Field(description="the PO's change the prebook now reflects")
+    cancelled: bool = False
+    lines: list[LineChange] = Field(default_factory=list, description="every line's quantity and boxes now")
+
+
 class TransferredFrom(Model):
     """On a vendor's prebook: the buyer's PO it was transferred from."""
 
     buyer_company_id: str
     po_id: str
+    revision: int = Field(default=0, description="the PO's change (0: none) this prebook reflects")
+    change_request: ChangeRequest | None = Field(default=None, description="the customer's latest request")
     confirmed_at: datetime | None = Field(default=None, description="when the vendor answered it")
     shipped_at: datetime | None = Field(default=None, description="when the vendor shipped it")
     cancelled_at: datetime | None = Field(default=None, description="when the customer cancelled its PO")
@@ -104,6 +224,7 @@ class AnswerStatus(StrEnum):
     PENDING = "PENDING"  # transferred, not answered yet
     CONFIRMED = "CONFIRMED"  # as ordered
     CHANGED = "CHANGED"  # confirmed with another quantity or price
+    SUBSTITUTED = "SUBSTITUTED"  # confirmed as another product (and perhaps another quantity or price)
     REJECTED = "REJECTED"
 
 
@@ -112,11 +233,17 @@ class LineAnswerIn(Input):
     status: Literal["CONFIRMED", "REJECTED"]
     quantity: Quantity | None = Field(default=None, description="CONFIRMED: another quantity than ordered")
     unit_price: UnitMoney | None = Field(default=None, description="CONFIRMED: another price than ordered")
+    product_code: Code | None = Field(default=None, description=(
+        "CONFIRMED: a substitution - the product the vendor sends instead of the one ordered (with description)"))
+    description: Name | None = Field(default=None, description="the substitute's description")
 
     @model_validator(mode="after")
     def _rejected_plain(self) -> LineAnswerIn:
-        if self.status == "REJECTED" and (self.quantity is not None or self.unit_price is not None):
-            raise ValueError("a rejected line names no quantity or price")
+        if self.status == "REJECTED" and (self.quantity is not None or self.unit_price is not None
+                                          or self.product_code is not None or self.description is not None):
+            raise ValueError("a rejected line names no quantity, price or substitute")
+        if (self.product_code is None) != (self.description is None):
+            raise ValueError("a substitute names its product_code and its description")
         return self
 
 
@@ -141,23 +268,51 @@ class LineAnswer(Model):
     status: AnswerStatus
     quantity: int = Field(description="what the vendor confirmed (0 when rejected)")
     unit_price: Decimal = Field(description="the vendor's price per unit")
+    product_code: str | None = Field(default=None, description="SUBSTITUTED: the product the vendor sends instead")
+    description: str | None = Field(default=None, description="SUBSTITUTED: the substitute's description")
     differences: list[str] = Field(default_factory=list, description="what differs from the order, in words")
 
 
-def answer_line(line_no: int, quantity: int, unit_price: Decimal, given: LineAnswerIn | None) -> LineAnswer:
-    """One line's answer against what was ordered: its status and every difference named."""
+def answer_line(line_no: int, quantity: int, unit_price: Decimal, given: LineAnswerIn | None, *,
+                product_code: str = "", description: str = "") -> LineAnswer:
+    """One line's answer against what was ordered (that product, quantity and price): its status and every
+    difference named; a substitution is SUBSTITUTED whatever else changed."""
     if given is not None and given.status == "REJECTED":
         return LineAnswer(line_no=line_no, status=AnswerStatus.REJECTED, quantity=0, unit_price=unit_price,
                           differences=["rejected by the vendor"])
     q = given.quantity if given is not None and given.quantity is not None else quantity
     p = given.unit_price if given is not None and given.unit_price is not None else unit_price
+    substitute = given if given is not None and given.product_code not in (None, product_code) else None
+    answer = LineAnswer(line_no=line_no, status=AnswerStatus.CONFIRMED, quantity=q, unit_price=p,
+                        product_code=substitute.product_code if substitute else None,
+                        description=substitute.description if substitute else None)
+    return requoted(answer, quantity, unit_price, product_code, description)
+
+
+def requoted(answer: LineAnswer, quantity: int, unit_price: Decimal, product_code: str = "",
+             description: str = "") -> LineAnswer:
+    """A confirmed line's answer against what is ordered now (after a change the vendor accepted, too): its
+    status and every difference named."""
     differences = []
-    if q != quantity:
-        differences.append(f"quantity {quantity} -> {q}")
-    if p != unit_price:
-        differences.append(f"price {unit_price} -> {p}")
-    return LineAnswer(line_no=line_no, status=AnswerStatus.CHANGED if differences else AnswerStatus.CONFIRMED,
-                      quantity=q, unit_price=p, differences=differences)
+    if answer.product_code is not None:
+        differences.append(f"product {product_code} ({description}) -> {answer.product_code} "
+                           f"({answer.description})")
+    if answer.quantity != quantity:
+        differences.append(f"quantity {quantity} -> {answer.quantity}")
+    if answer.unit_price != unit_price:
+        differences.append(f"price {unit_price} -> {answer.unit_price}")
+    status = (AnswerStatus.SUBSTITUTED if answer.product_code is not None else
+              AnswerStatus.CHANGED if differences else AnswerStatus.CONFIRMED)
+    return answer.model_copy(update={"status": status, "differences": differences})
+
+
+def answered_line(answer: LineAnswer) -> dict[str, object]:
+    """What a confirmed line's answer changes on the vendor's prebook line: the quantity, price and (substituted)
+    product the vendor confirmed (a rejected line is DELETED)."""
+    changes: dict[str, object] = {"quantity": answer.quantity, "unit_price": answer.unit_price}
+    if answer.product_code is not None:
+        changes |= {"product_code": answer.product_code, "description": answer.description}
+    return changes
 
 
 @event_type("k2k.orders", "PrebookAnswered")

@@ -10,6 +10,8 @@ inventory at their landed cost - or, for a line bought for a prebook, billed (se
     PENDING_APPROVAL --approve--> APPROVED --confirm (goods arrived: staging)--> CONFIRMED
     CONFIRMED --every box received from staging--> RECEIVED
     PENDING_APPROVAL or APPROVED --cancel (not once its K2K vendor answered it)--> CANCELLED
+    PENDING_APPROVAL or APPROVED --change quantities (its K2K vendor's answer pending)--> the same, revision + 1
+    answered by its K2K vendor, not shipped --change or cancel--> a request the vendor accepts or rejects
 
 Plain rules, no AWS: services/purchasing.py stores and moves them.
 """
@@ -41,7 +43,15 @@ from k2k.models import Model
 from k2k.money import cents
 from k2k.network import BuyerSettings
 from k2k.orders import PoStatus, PurchaseOrder
-from k2k.procurement import AnswerStatus, LineAnswer
+from k2k.procurement import (
+    AnswerStatus,
+    ChangeRequest,
+    LineAnswer,
+    LineChange,
+    LineChangeIn,
+    RequestStatus,
+    requoted,
+)
 from k2k.products import Product, ProductKind, UnitType
 
 # A PO is one document; its largest step (confirm: the PO, its event and a staging item per line)
@@ -106,6 +116,10 @@ class StandalonePurchaseOrder(Model):
     vendor_prebook_id: str | None = Field(default=None, description=(
         "K2K for Procurement: the vendor's prebook it became, set when the vendor answers"))
     vendor_answered_at: datetime | None = None
+    revision: int = Field(default=0, description=(
+        "K2K for Procurement: changes made to its quantities since it was created (its vendor's prebook follows)"))
+    change_request: ChangeRequest | None = Field(default=None, description=(
+        "K2K for Procurement: the latest change or cancel asked of a vendor that answered the PO already"))
     created_by: str | None = None
     approved_by: str | None = None
     version: int = 1
@@ -199,6 +213,13 @@ class PurchaseOrderCancelled(Model):
     purchase_order: StandalonePurchaseOrder
 
 
+@event_type("k2k.orders", "PurchaseOrderChanged")
+class PurchaseOrderChanged(Model):
+    """A standalone PO's quantities were changed (before its K2K vendor answered it: its prebook follows)."""
+
+    purchase_order: StandalonePurchaseOrder
+
+
 @event_type("k2k.orders", "PurchaseOrderReceived")
 class PurchaseOrderReceived(Model):
     """Every box of a standalone PO was received from staging (into inventory, or billed)."""
@@ -274,7 +295,55 @@ def check_cancellable(po: StandalonePurchaseOrder) -> None:
         raise Conflict(f"the purchase order is {po.status.value.lower().replace('_', ' ')}; only one pending "
                        "approval or approved can be cancelled")
     if po.vendor_answered_at is not None:
-        raise Conflict(f"{po.vendor_name} confirmed this purchase order already: ask them to change it")
+        raise Conflict(f"{po.vendor_name} confirmed this purchase order already: cancelling it is a request they "
+                       "accept or reject")
+
+
+def check_changeable(po: StandalonePurchaseOrder) -> None:
+    """Quantities change (or a change is asked) until the goods are confirmed or shipped, one request at a time."""
+    if po.status not in (PoStatus.PENDING_APPROVAL, PoStatus.APPROVED):
+        raise Conflict(f"the purchase order is {po.status.value.lower().replace('_', ' ')}; only one pending "
+                       "approval or approved can be changed")
+    if po.change_request is not None and po.change_request.status is RequestStatus.PENDING:
+        raise Conflict(f"{po.vendor_name} has not answered request {po.change_request.request_no} yet")
+
+
+def line_changes(po: StandalonePurchaseOrder, changes: Sequence[LineChangeIn]) -> list[LineChange]:
+    """Each named line's new quantity and the boxes it fills (whole boxes of the line's packing, else 422)."""
+    by_no = {ln.line_no: ln for ln in po.lines}
+    out = []
+    for n, change in enumerate(changes):
+        line = by_no.get(change.line_no)
+        if line is None:
+            raise Invalid(f"the purchase order has no line {change.line_no}", field=f"lines.{n}.line_no")
+        if line.vendor_answer is not None and line.vendor_answer.status is AnswerStatus.REJECTED:
+            raise Invalid(f"{po.vendor_name} rejected line {change.line_no}", field=f"lines.{n}.line_no")
+        per_box = (pricing.units_per_box(line.unit.value, line.bunches_per_box, line.stems_per_bunch)
+                   if line.box_type is not None else 1)
+        if change.quantity % per_box:
+            raise Invalid(f"{change.quantity} {line.unit.value.lower()}s do not fill whole boxes of "
+                          f"{per_box}", field=f"lines.{n}.quantity")
+        out.append(LineChange(line_no=line.line_no, quantity=change.quantity, boxes=change.quantity // per_box))
+    return out
+
+
+def with_changes(lines: Sequence[PoLine], changes: Sequence[LineChange]) -> list[PoLine]:
+    """The lines with their new quantities; a line its vendor answered keeps the vendor's answer, its
+    differences now against the new quantity (the vendor accepted the change: it confirms that quantity)."""
+    by_no = {c.line_no: c for c in changes}
+    out = []
+    for ln in lines:
+        change = by_no.get(ln.line_no)
+        if change is None:
+            out.append(ln)
+            continue
+        answer = ln.vendor_answer
+        if answer is not None and answer.status is not AnswerStatus.REJECTED:
+            answer = requoted(answer.model_copy(update={"quantity": change.quantity}), change.quantity,
+                              ln.unit_cost, ln.product_code, ln.description)
+        out.append(ln.model_copy(update={"quantity": change.quantity, "boxes": change.boxes,
+                                         "vendor_answer": answer}))
+    return out
 
 
 def fully_received(lines: Sequence[PoLine]) -> bool:
@@ -292,6 +361,16 @@ def received_line(line: PoLine, boxes: int, gpm_pct: Decimal, received: date) ->
         stems_per_bunch=line.stems_per_bunch, boxes_on_hand=boxes, cost=line.landed_cost,
         price=pricing.suggested_price(line.landed_cost, gpm_pct), location=line.location,
         inventory_type=InventoryType.OPEN_MARKET, received_date=received, dimensions=line.dimensions)
+
+
+def shipped(line: PoLine, box_code: str, boxes: int) -> PoLine:
+    """A line as its K2K vendor shipped it: under the vendor's box code, its boxes, and - substituted - the product
+    the vendor sends, which is what the buyer stages and receives (the answer keeps what was ordered in words)."""
+    answer = line.vendor_answer
+    changes: dict[str, object] = {"box_code": box_code, "boxes": boxes}
+    if answer is not None and answer.status is AnswerStatus.SUBSTITUTED:
+        changes |= {"product_code": answer.product_code, "description": answer.description}
+    return line.model_copy(update=changes)
 
 
 def agreed(line: PoLine) -> tuple[int, Decimal] | None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from pydantic import BaseModel
+
 from k2k import clock, keys, network, paging, store
 from k2k.auth import Caller
 from k2k.errors import Conflict, Invalid, NotFound
@@ -22,23 +24,33 @@ from k2k.orders import Classification, LineStatus, PoStatus, Prebook, ProductPre
 from k2k.paging import Page
 from k2k.procurement import (
     AnswerStatus,
+    ChangeAnswerIn,
+    LineChange,
+    PoChangeIn,
     PrebookAnswered,
     PrebookAnswerIn,
+    PrebookChangeAnswered,
+    PrebookChanged,
     PrebookShipped,
     ProcurementConnection,
     ProcurementConnectionChanged,
     ProcurementSettings,
+    PurchaseOrderChangeRequested,
+    RequestKind,
+    RequestStatus,
     ShipIn,
     TransferredFrom,
     accept,
     answer_line,
+    answer_request,
+    answered_line,
     check_answers,
     check_shipment,
     missing_setup,
     prebook_id_for,
     transfers,
 )
-from k2k.purchasing import StandalonePurchaseOrder
+from k2k.purchasing import StandalonePurchaseOrder, line_changes
 from k2k.services import accounts, order_data, purchasing
 from k2k.services.network import get_company, vendor_linked_to
 from k2k.store import ConditionFailed, LostRace, Store, plain, retrying, to_item
@@ -149,6 +161,11 @@ def transfer_po(db: Store, po: StandalonePurchaseOrder) -> Prebook | None:
     if not transfers(conn, po.k2k_transfer):
         return None
     assert conn is not None and conn.buyer_customer_code is not None
+    # As it is now, not as the event saw it: a change made before this transfer ran is in it (its own event
+    # finds no prebook yet), and the transaction checks no change or cancel came after this read.
+    po = purchasing.get_po(db, po.buyer_company_id, po.po_id)
+    if po.status is PoStatus.CANCELLED:
+        return None
     lines: list = [ProductPrebookLine(
         line_no=ln.line_no, product_code=ln.product_code, description=ln.description, kind=ln.kind, unit=ln.unit,
         quantity=ln.quantity, unit_price=ln.unit_cost, box_type=ln.box_type, boxes=ln.boxes,
@@ -157,15 +174,16 @@ def transfer_po(db: Store, po: StandalonePurchaseOrder) -> Prebook | None:
                       buyer_company_id=conn.vendor_company_id, customer_code=conn.buyer_customer_code,
                       ship_date=po.ship_date, classification=Classification.PREBOOK, source=Source.PROCUREMENT,
                       lines=lines, transferred_from=TransferredFrom(buyer_company_id=po.buyer_company_id,
-                                                                    po_id=po.po_id),
+                                                                    po_id=po.po_id, revision=po.revision),
                       created_at=clock.now())
     try:
         db.transact([order_data.write(prebook, order_data.prebook_key(conn.vendor_company_id, prebook.prebook_id),
                                       PREBOOK_KIND, None),
-                     purchasing.not_cancelled(po.buyer_company_id, po.po_id)])
-    except ConditionFailed:
-        logger.info("PO already transferred, or cancelled", extra={"po_id": po.po_id,
-                                                                    "prebook_id": prebook.prebook_id})
+                     purchasing.unchanged_since(po.buyer_company_id, po.po_id, po.revision)])
+    except ConditionFailed as e:
+        if e.failed_at(1):
+            raise LostRace from e  # changed or cancelled since read: the redelivery transfers it as it is then
+        logger.info("PO already transferred", extra={"po_id": po.po_id, "prebook_id": prebook.prebook_id})
         return None
     return prebook
 
@@ -193,10 +211,11 @@ def answer_prebook(db: Store, caller: Caller, prebook_id: str, body: PrebookAnsw
         answers, lines = [], []
         for ln in prebook.lines:
             assert isinstance(ln, ProductPrebookLine)  # a transferred prebook has product lines only
-            a = answer_line(ln.line_no, ln.quantity, ln.unit_price or Decimal("0"), given.get(ln.line_no))
+            a = answer_line(ln.line_no, ln.quantity, ln.unit_price or Decimal("0"), given.get(ln.line_no),
+                            product_code=ln.product_code, description=ln.description)
             answers.append(a)
             lines.append(ln.model_copy(update={"status": LineStatus.DELETED} if a.status is AnswerStatus.REJECTED
-                                       else {"quantity": a.quantity, "unit_price": a.unit_price}))
+                                       else answered_line(a)))
         now = clock.now()
         done = order_data.bump(prebook, lines=lines,
                                transferred_from=source.model_copy(update={"confirmed_at": now}))
@@ -207,10 +226,14 @@ def answer_prebook(db: Store, caller: Caller, prebook_id: str, body: PrebookAnsw
         try:
             db.transact([order_data.written(done, order_data.prebook_key(caller.company_id, prebook_id),
                                             PREBOOK_KIND), outbox(event),
-                         purchasing.not_cancelled(source.buyer_company_id, source.po_id)])
+                         purchasing.unchanged_since(source.buyer_company_id, source.po_id, source.revision)])
         except ConditionFailed as e:
-            if purchasing.get_po(db, source.buyer_company_id, source.po_id).status is PoStatus.CANCELLED:
+            po = purchasing.get_po(db, source.buyer_company_id, source.po_id)
+            if po.status is PoStatus.CANCELLED:
                 raise Conflict("the customer cancelled this purchase order") from e
+            if po.revision != source.revision:
+                raise Conflict("the customer changed this purchase order meanwhile: its change reaches this "
+                               "prebook in a moment; read it again and answer that") from e
             raise LostRace from e
         return done
 
@@ -243,6 +266,8 @@ def ship_prebook(db: Store, caller: Caller, prebook_id: str, body: ShipIn) -> Pr
             raise Conflict("answer the prebook first (POST /prebooks/{prebook_id}/confirm)")
         if source.shipped_at is not None:
             raise Conflict("this prebook was shipped already")
+        if source.change_request is not None and source.change_request.status is RequestStatus.PENDING:
+            raise Conflict(WAITING_REQUEST)
         rejected = {ln.line_no for ln in prebook.lines if ln.status is LineStatus.DELETED}
         shipped = check_shipment(rejected, {ln.line_no for ln in prebook.lines} - rejected, body)
         done = order_data.bump(prebook, transferred_from=source.model_copy(
@@ -253,12 +278,19 @@ def ship_prebook(db: Store, caller: Caller, prebook_id: str, body: ShipIn) -> Pr
                           company_id=caller.company_id, aggregate_id=prebook_id, aggregate_version=done.version)
         try:
             db.transact([order_data.written(done, order_data.prebook_key(caller.company_id, prebook_id),
-                                            PREBOOK_KIND), outbox(event)])
+                                            PREBOOK_KIND), outbox(event),
+                         purchasing.no_pending_request(source.buyer_company_id, source.po_id)])
         except ConditionFailed as e:
+            if e.failed_at(2):  # asked after this read; its request reaches the prebook in a moment
+                raise Conflict(WAITING_REQUEST) from e
             raise LostRace from e
         return done
 
     return retrying(attempt, f"prebook {prebook_id}")
+
+
+WAITING_REQUEST = ("the customer asked to change or cancel this purchase order: answer its request first "
+                   "(POST /prebooks/{prebook_id}/change-request)")
 
 
 def on_prebook_shipped(db: Store, data: PrebookShipped) -> StandalonePurchaseOrder | None:
@@ -272,18 +304,152 @@ def on_prebook_shipped(db: Store, data: PrebookShipped) -> StandalonePurchaseOrd
 
 # -- cancellation ----------------------------------------------------------------------------------
 
+def _unanswered(po: StandalonePurchaseOrder) -> list[store.Op]:
+    """The buyer's direct change or cancel checks, in its transaction, that the vendor has not answered the
+    prebook (if there is one): with the answer checking the PO's revision, the two cannot both win."""
+    if po.vendor_company_id is None:
+        return []
+    key = order_data.prebook_key(po.vendor_company_id, prebook_id_for(po.buyer_company_id, po.po_id))
+    return [store.check(key, "attribute_not_exists(pk) OR attribute_not_exists(transferred_from.confirmed_at)")]
+
+
+def _unshipped(po: StandalonePurchaseOrder) -> list[store.Op]:
+    """A request checks, in its transaction, that the vendor has not shipped (the shipment checks no request
+    waits): a request and a shipment racing cannot both win."""
+    assert po.vendor_company_id is not None and po.vendor_prebook_id is not None
+    key = order_data.prebook_key(po.vendor_company_id, po.vendor_prebook_id)
+    return [store.check(key, "attribute_not_exists(transferred_from.shipped_at)")]
+
+
+def _answered_meanwhile(po_id: str) -> str:
+    return (f"the vendor answered purchase order {po_id} a moment ago: its answer is on its way; send this "
+            "again to ask the vendor")
+
+
+SHIPPED = "the vendor shipped this purchase order already: it cannot be changed or cancelled any more"
+
+
 def cancel_po(db: Store, caller: Caller, po_id: str, body: purchasing.ApproveIn) -> StandalonePurchaseOrder:
-    """The buyer cancels a standalone PO; one transferred to a K2K vendor only while the vendor's prebook is
-    unanswered - checked in the cancel's own transaction, so a cancel and an answer racing cannot both win
-    (the answer checks the PO is not cancelled in its transaction)."""
+    """The buyer cancels a standalone PO: directly until its K2K vendor answers it (the prebook is cancelled
+    with it); after that, a cancel request the vendor accepts or rejects, until it ships."""
+    if purchasing.get_po(db, caller.company_id, po_id).vendor_answered_at is not None:
+        return purchasing.request_change(db, caller, po_id, RequestKind.CANCEL, lambda po: [], body.version,
+                                         _unshipped, SHIPPED)
+    return purchasing.cancel(db, caller, po_id, body, _unanswered)
 
-    def guards(po: StandalonePurchaseOrder) -> list[store.Op]:
-        if po.vendor_company_id is None:
-            return []
-        key = order_data.prebook_key(po.vendor_company_id, prebook_id_for(po.buyer_company_id, po.po_id))
-        return [store.check(key, "attribute_not_exists(pk) OR attribute_not_exists(transferred_from.confirmed_at)")]
 
-    return purchasing.cancel(db, caller, po_id, body, guards)
+def change_po(db: Store, caller: Caller, po_id: str, body: PoChangeIn) -> StandalonePurchaseOrder:
+    """The buyer changes quantities: directly until its K2K vendor answers (PurchaseOrderChanged takes them to
+    the prebook); after that, a change request the vendor accepts or rejects, until it ships."""
+    def changes(po: StandalonePurchaseOrder) -> list[LineChange]:
+        return line_changes(po, body.lines)
+
+    if purchasing.get_po(db, caller.company_id, po_id).vendor_answered_at is not None:
+        return purchasing.request_change(db, caller, po_id, RequestKind.CHANGE, changes, body.version,
+                                         _unshipped, SHIPPED)
+    return purchasing.change(db, caller, po_id, changes, body.version, _unanswered, _answered_meanwhile(po_id))
+
+
+def on_po_changed(db: Store, po: StandalonePurchaseOrder) -> Prebook | None:
+    """The buyer's change onto the vendor's unanswered prebook, with PrebookChanged (once: a prebook that
+    reflects this revision or a later one is left as it is; no prebook yet - its transfer carries the change)."""
+    if po.vendor_company_id is None:
+        return None
+    vendor_id, prebook_id = po.vendor_company_id, prebook_id_for(po.buyer_company_id, po.po_id)
+
+    def attempt() -> Prebook | None:
+        try:
+            prebook = order_data.get_prebook(db, vendor_id, prebook_id)
+        except NotFound:
+            return None
+        source = prebook.transferred_from
+        if (source is None or source.po_id != po.po_id or source.revision >= po.revision
+                or source.confirmed_at is not None or source.cancelled_at is not None):
+            return None
+        by_no = {ln.line_no: ln for ln in po.lines}
+        lines = [ln.model_copy(update={"quantity": by_no[ln.line_no].quantity, "boxes": by_no[ln.line_no].boxes})
+                 if ln.line_no in by_no else ln for ln in prebook.lines]
+        done = order_data.bump(prebook, lines=lines, transferred_from=source.model_copy(
+            update={"revision": po.revision}))
+        changed = PrebookChanged(vendor_company_id=vendor_id, prebook_id=prebook_id,
+                                 buyer_company_id=po.buyer_company_id, po_id=po.po_id, revision=po.revision,
+                                 lines=[LineChange(line_no=ln.line_no, quantity=ln.quantity, boxes=ln.boxes)
+                                        for ln in po.lines])
+        _save_prebook(db, vendor_id, done, changed)
+        return done
+
+    return retrying(attempt, f"prebook {prebook_id}")
+
+
+def _save_prebook(db: Store, vendor_id: str, done: Prebook, event: BaseModel | None = None) -> None:
+    ops = [order_data.written(done, order_data.prebook_key(vendor_id, done.prebook_id), PREBOOK_KIND)]
+    if event is not None:
+        ops.append(outbox(new_event(event, company_id=vendor_id, aggregate_id=done.prebook_id,
+                                    aggregate_version=done.version)))
+    try:
+        db.transact(ops)
+    except ConditionFailed as e:
+        raise LostRace from e
+
+
+def on_change_requested(db: Store, data: PurchaseOrderChangeRequested) -> Prebook | None:
+    """The buyer's request onto the vendor's prebook, to be answered there (once: a request the prebook has,
+    or an older one, is left as it is)."""
+    if connection_of(db, data.buyer_company_id, data.vendor_company_id) is None:
+        logger.warning("request to an unconnected vendor ignored", extra={"po_id": data.po_id})
+        return None
+
+    def attempt() -> Prebook | None:
+        prebook = order_data.get_prebook(db, data.vendor_company_id, data.prebook_id)
+        source = prebook.transferred_from
+        if source is None or source.buyer_company_id != data.buyer_company_id or source.po_id != data.po_id:
+            return None
+        if source.change_request is not None and source.change_request.request_no >= data.request.request_no:
+            return None
+        done = order_data.bump(prebook, transferred_from=source.model_copy(update={"change_request": data.request}))
+        _save_prebook(db, data.vendor_company_id, done)
+        return done
+
+    return retrying(attempt, f"prebook {data.prebook_id}")
+
+
+def answer_change_request(db: Store, caller: Caller, prebook_id: str, body: ChangeAnswerIn) -> Prebook:
+    """The vendor accepts or rejects its customer's pending request: accepted, the prebook's lines take the
+    new quantities (or are CANCELLED); PrebookChangeAnswered takes the answer back onto the PO."""
+
+    def attempt() -> Prebook:
+        prebook = order_data.get_prebook(db, caller.company_id, prebook_id)
+        source = prebook.transferred_from
+        if source is None:
+            raise Conflict("this prebook was not transferred from a customer's PO")
+        now = clock.now()
+        request = answer_request(source.change_request, body, now)
+        after = source.model_copy(update={"change_request": request})
+        updates: dict = {}
+        if request.status is RequestStatus.ACCEPTED and request.kind is RequestKind.CANCEL:
+            updates["lines"] = [ln.model_copy(update={"status": LineStatus.CANCELLED}) for ln in prebook.lines]
+            after = after.model_copy(update={"cancelled_at": now})
+        elif request.status is RequestStatus.ACCEPTED:
+            by_no = {c.line_no: c for c in request.lines}
+            updates["lines"] = [ln.model_copy(update={"quantity": by_no[ln.line_no].quantity,
+                                                      "boxes": by_no[ln.line_no].boxes})
+                                if ln.line_no in by_no else ln for ln in prebook.lines]
+        done = order_data.bump(prebook, transferred_from=after, **updates)
+        _save_prebook(db, caller.company_id, done, PrebookChangeAnswered(
+            vendor_company_id=caller.company_id, prebook_id=prebook_id, buyer_company_id=source.buyer_company_id,
+            po_id=source.po_id, request=request))
+        return done
+
+    return retrying(attempt, f"prebook {prebook_id}")
+
+
+def on_change_answered(db: Store, data: PrebookChangeAnswered) -> StandalonePurchaseOrder | None:
+    """The vendor's answer onto the buyer's PO (once; see purchasing.record_change_answer)."""
+    if connection_of(db, data.buyer_company_id, data.vendor_company_id) is None:
+        logger.warning("answer from an unconnected vendor ignored", extra={"po_id": data.po_id})
+        return None
+    return purchasing.record_change_answer(db, data.buyer_company_id, data.po_id, data.vendor_company_id,
+                                           data.request)
 
 
 def on_po_cancelled(db: Store, po: StandalonePurchaseOrder) -> Prebook | None:
@@ -304,10 +470,9 @@ def on_po_cancelled(db: Store, po: StandalonePurchaseOrder) -> Prebook | None:
         done = order_data.bump(prebook, lines=[ln.model_copy(update={"status": LineStatus.CANCELLED})
                                                for ln in prebook.lines],
                                transferred_from=source.model_copy(update={"cancelled_at": clock.now()}))
-        try:
-            db.transact([order_data.written(done, order_data.prebook_key(vendor_id, prebook_id), PREBOOK_KIND)])
-        except ConditionFailed as e:
-            raise LostRace from e
+        _save_prebook(db, vendor_id, done, PrebookChanged(
+            vendor_company_id=vendor_id, prebook_id=prebook_id, buyer_company_id=po.buyer_company_id,
+            po_id=po.po_id, revision=source.revision, cancelled=True))
         return done
 
     return retrying(attempt, f"prebook {prebook_id}")

@@ -22,7 +22,16 @@ from k2k.errors import Conflict, Invalid, NotFound
 from k2k.events import new_event, outbox
 from k2k.orders import PoStatus
 from k2k.paging import Page
-from k2k.procurement import LineAnswer, ShippedLine
+from k2k.procurement import (
+    ChangeRequest,
+    LineAnswer,
+    LineChange,
+    PurchaseOrderChangeRequested,
+    RequestKind,
+    RequestStatus,
+    ShippedLine,
+    next_request,
+)
 from k2k.purchasing import (
     AnyPurchaseOrder,
     PlannedLine,
@@ -30,6 +39,7 @@ from k2k.purchasing import (
     PurchaseOrderAnswered,
     PurchaseOrderApproved,
     PurchaseOrderCancelled,
+    PurchaseOrderChanged,
     PurchaseOrderConfirmed,
     PurchaseOrderCreated,
     PurchaseOrderReceived,
@@ -37,12 +47,15 @@ from k2k.purchasing import (
     StandalonePurchaseOrder,
     box_code_refusal,
     check_cancellable,
+    check_changeable,
     check_ship_date,
     check_status,
     fully_received,
     new_line,
     packed,
+    with_changes,
 )
+from k2k.purchasing import shipped as shipped_line
 from k2k.services import accounts, inventory, order_data, products
 from k2k.services.network import get_company, get_vendor
 from k2k.store import ConditionFailed, Item, LostRace, Store, plain, retrying, to_item
@@ -271,10 +284,114 @@ def cancel(db: Store, caller: Caller, po_id: str, body: ApproveIn,
     return retrying(attempt, f"purchase order {po_id}")
 
 
-def not_cancelled(company_id: str, po_id: str) -> store.Op:
-    """A condition check for another document's transaction: this PO is not cancelled."""
-    return store.check(_key(company_id, po_id), "#s <> :cancelled", values={":cancelled": PoStatus.CANCELLED.value},
-                       names={"#s": "status"})
+def change(db: Store, caller: Caller, po_id: str, changes: Callable[[StandalonePurchaseOrder], list[LineChange]],
+           version: int | None, guards: Callable[[StandalonePurchaseOrder], list[store.Op]], refused: str,
+           ) -> StandalonePurchaseOrder:
+    """New quantities on a PO its K2K vendor has not answered: revision + 1, with its PurchaseOrderChanged event
+    and the caller's `guards` (the vendor's prebook still unanswered), whose failure is the 409 `refused`."""
+
+    def attempt() -> StandalonePurchaseOrder:
+        if (before := idempotency.done(db, StandalonePurchaseOrder)) is not None:  # a keyed re-execution
+            return before  # type: ignore[no-any-return]
+        po = _read_for_change(db, caller.company_id, po_id, version)
+        if po.vendor_answered_at is not None:
+            raise Conflict(refused)
+        done = po.model_copy(update={"lines": with_changes(po.lines, changes(po)), "revision": po.revision + 1,
+                                     "version": po.version + 1, "updated_at": clock.now()})
+        _guarded(db, [_write(done, po.version), _event(done, PurchaseOrderChanged(purchase_order=done)),
+                      *idempotency.outcome(StandalonePurchaseOrder, done)], guards(po), refused)
+        return done
+
+    return retrying(attempt, f"purchase order {po_id}")
+
+
+def request_change(db: Store, caller: Caller, po_id: str, kind: RequestKind,
+                   changes: Callable[[StandalonePurchaseOrder], list[LineChange]], version: int | None,
+                   guards: Callable[[StandalonePurchaseOrder], list[store.Op]], refused: str,
+                   ) -> StandalonePurchaseOrder:
+    """A change or cancel of a PO its K2K vendor answered: a pending request on the PO (the PO itself is as it
+    was), with its PurchaseOrderChangeRequested event and the caller's `guards` (the prebook not shipped)."""
+
+    def attempt() -> StandalonePurchaseOrder:
+        if (before := idempotency.done(db, StandalonePurchaseOrder)) is not None:  # a keyed re-execution
+            return before  # type: ignore[no-any-return]
+        po = _read_for_change(db, caller.company_id, po_id, version)
+        if po.vendor_answered_at is None or po.vendor_company_id is None or po.vendor_prebook_id is None:
+            raise Conflict("the vendor has not answered this purchase order: change it directly")
+        now = clock.now()
+        request = next_request(po.change_request, kind, changes(po), caller.email or caller.user_id, now)
+        done = po.model_copy(update={"change_request": request, "version": po.version + 1, "updated_at": now})
+        event = PurchaseOrderChangeRequested(buyer_company_id=po.buyer_company_id, po_id=po.po_id,
+                                             vendor_company_id=po.vendor_company_id,
+                                             prebook_id=po.vendor_prebook_id, request=request)
+        _guarded(db, [_write(done, po.version), _event(done, event),
+                      *idempotency.outcome(StandalonePurchaseOrder, done)], guards(po), refused)
+        return done
+
+    return retrying(attempt, f"purchase order {po_id}")
+
+
+def record_change_answer(db: Store, buyer_id: str, po_id: str, vendor_company_id: str,
+                         request: ChangeRequest) -> StandalonePurchaseOrder | None:
+    """The vendor's answer to the PO's pending request: accepted, the change applies (new quantities, the
+    vendor's answer requoted) or the PO is cancelled (PurchaseOrderCancelled); rejected, the PO stays. Once:
+    a request answered already, or not this PO's pending one, is left as it is (None)."""
+
+    def attempt() -> StandalonePurchaseOrder | None:
+        po = get_po(db, buyer_id, po_id)
+        mine = po.change_request
+        if (po.vendor_company_id != vendor_company_id or mine is None or mine.request_no != request.request_no
+                or mine.status is not RequestStatus.PENDING):
+            return None
+        updates: dict = {"change_request": request, "version": po.version + 1, "updated_at": clock.now()}
+        accepted = request.status is RequestStatus.ACCEPTED
+        cancelling = accepted and request.kind is RequestKind.CANCEL
+        if accepted and request.kind is RequestKind.CHANGE:
+            updates["lines"] = with_changes(po.lines, request.lines)
+        if cancelling:
+            updates["status"] = PoStatus.CANCELLED
+        done = po.model_copy(update=updates)
+        ops = [_write(done, po.version)]
+        if cancelling:
+            ops.append(_event(done, PurchaseOrderCancelled(purchase_order=done)))
+        _commit(db, ops)
+        return done
+
+    return retrying(attempt, f"purchase order {po_id}")
+
+
+def _read_for_change(db: Store, company_id: str, po_id: str, version: int | None) -> StandalonePurchaseOrder:
+    po = get_po(db, company_id, po_id)
+    if version is not None and version != po.version:
+        raise Conflict(f"the purchase order changed meanwhile (version {po.version}, not {version})")
+    check_changeable(po)
+    return po
+
+
+def _guarded(db: Store, ops: list[store.Op], guards: list[store.Op], refused: str) -> None:
+    """Commit with the other side's document checked: that check failing is the 409 `refused`; anything else
+    failing is a lost race."""
+    try:
+        db.transact([*guards, *ops])
+    except ConditionFailed as e:
+        if any(e.failed_at(n) for n in range(len(guards))):
+            raise Conflict(refused) from e
+        raise LostRace from e
+
+
+def unchanged_since(company_id: str, po_id: str, revision: int) -> store.Op:
+    """A condition check for the vendor's transaction on a transferred prebook: the PO is not cancelled and no
+    change of the buyer's has been made since the prebook's revision (the change is on its way to it)."""
+    return store.check(_key(company_id, po_id), "#s <> :cancelled AND (attribute_not_exists(#rev) OR #rev = :rev)",
+                       values={":cancelled": PoStatus.CANCELLED.value, ":rev": revision},
+                       names={"#s": "status", "#rev": "revision"})
+
+
+def no_pending_request(company_id: str, po_id: str) -> store.Op:
+    """A condition check for the vendor's shipment: no change or cancel of the buyer's waits for its answer."""
+    return store.check(_key(company_id, po_id),
+                       "attribute_not_exists(change_request.#st) OR change_request.#st <> :pending",
+                       values={":pending": RequestStatus.PENDING.value}, names={"#st": "status"})
 
 
 def _staged(po: StandalonePurchaseOrder, ln: PoLine) -> store.Op:
@@ -300,8 +417,8 @@ def stage_shipment(db: Store, buyer_id: str, po_id: str, vendor_company_id: str,
                                                                           PoStatus.APPROVED):
             return None
         by_no = {s.line_no: s for s in shipped}
-        lines = [ln.model_copy(update={"box_code": by_no[ln.line_no].box_code, "boxes": by_no[ln.line_no].boxes})
-                 if ln.line_no in by_no else ln for ln in po.lines]
+        lines = [shipped_line(ln, by_no[ln.line_no].box_code, by_no[ln.line_no].boxes) if ln.line_no in by_no else ln
+                 for ln in po.lines]
         done = po.model_copy(update={"status": PoStatus.CONFIRMED, "awb": awb, "lines": lines,
                                      "version": po.version + 1, "updated_at": clock.now()})
         _commit(db, [_write(done, po.version), *(_staged(done, ln) for ln in done.lines if ln.line_no in by_no),
