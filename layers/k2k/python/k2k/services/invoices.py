@@ -58,7 +58,7 @@ from k2k.orders import OrderConfirmed, PurchaseOrder
 from k2k.paging import Page
 from k2k.procurement import PrebookShipped
 from k2k.purchasing import AnyPurchaseOrder, reconciled
-from k2k.services import order_data, purchasing
+from k2k.services import order_data, procurement, purchasing
 from k2k.services.network import get_company
 from k2k.services.order_data import staging_prefix
 from k2k.store import ConditionFailed, LostRace, Store, as_int, plain, retrying, to_item
@@ -185,10 +185,14 @@ def issue_for_order(db: Store, docs: Documents, confirmed: OrderConfirmed) -> In
                   lambda no: rules.bill_order(order, no, vendor.name, clock.now()))
 
 
-def issue_for_prebook(db: Store, docs: Documents, shipped: PrebookShipped) -> Invoice:
+def issue_for_prebook(db: Store, docs: Documents, shipped: PrebookShipped) -> Invoice | None:
     """K2K for Procurement: the vendor's shipment of a prebook its customer's PO became bills it, as confirming
     a K2K order does (numbered in the same series, with its PDF); InvoiceIssued then takes it to the buyer's PO
-    reconciliation. Idempotent per prebook."""
+    reconciliation. Idempotent per prebook; a shipment between companies with no procurement connection is
+    not billed (as the transfer consumer does not stage it)."""
+    if procurement.connection_of(db, shipped.buyer_company_id, shipped.vendor_company_id) is None:
+        logger.warning("shipment from an unconnected vendor not billed", extra={"po_id": shipped.po_id})
+        return None
     vendor = get_company(db, shipped.vendor_company_id)
     buyer = get_company(db, shipped.buyer_company_id)
     prebook = order_data.get_prebook(db, vendor.company_id, shipped.prebook_id)
