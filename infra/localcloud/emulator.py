@@ -12,6 +12,11 @@ times out or ends short), never on everyone's lock.
 
 Starting the emulator applies moto_fixes (what keeps moto's memory and time
 flat under sustained use); stopping it removes them.
+
+moto runs in this process in both modes, so the emulator can also tell the pollers, from moto's own
+state and without an AWS call, whether a source has anything for them (`queue_has_visible`,
+`stream_ends`, `schedules_version`): a drain round then polls only the sources that can answer
+with something. Each answers what the call it saves would have found (None: cannot tell, poll).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Response
 
 from infra.localcloud import moto_fixes
+from infra.localcloud.template import ACCOUNT_ID, REGION
 
 SERIALIZE_ID = "k2k-localcloud-serialize"
 # Bodies are read whole before moto sees them; beyond this an upload is refused (the importer takes 64 MiB).
@@ -107,6 +113,38 @@ class Emulator:
         """Drop a stream's records up to a sequence number (every consumer is past them)."""
         with _calls:
             return moto_fixes.forget_stream_records(stream_arn, through)
+
+    def queue_has_visible(self, queue_url: str) -> bool | None:
+        """Whether ReceiveMessage could return a message now (visible and not delayed); None: no such queue."""
+        from moto.sqs.models import sqs_backends
+
+        account, name = queue_url.rstrip("/").rsplit("/", 2)[-2:]
+        with _calls:
+            queue = sqs_backends[account][REGION].queues.get(name)
+            if queue is None:
+                return None
+            return any(m.visible and not m.delayed for m in queue._messages)
+
+    def stream_ends(self, stream_arn: str) -> dict[str, int | None] | None:
+        """The last sequence number in each shard of a table's stream (None: the shard has no record)."""
+        from moto.dynamodb.models import dynamodb_backends
+
+        _, _, _, region, account, resource = stream_arn.split(":", 5)
+        with _calls:
+            table = dynamodb_backends[account][region].tables.get(resource.split("/")[1])
+            shard = table.stream_shard if table is not None else None
+            if shard is None:
+                return None
+            return {shard.id: shard.starting_sequence_number + len(shard.items) - 1 if shard.items else None}
+
+    def schedules_version(self, account: str = ACCOUNT_ID) -> tuple[Any, ...]:
+        """Changes whenever a schedule is created, updated, enabled, disabled or deleted."""
+        from moto.scheduler.models import scheduler_backends
+
+        with _calls:
+            backend = scheduler_backends[account][REGION]
+            return tuple((s.arn, s.last_modified_date, s.state) for group in backend.schedule_groups.values()
+                         for s in group.schedules.values())
 
     def stop(self) -> None:
         if self._mock is not None:

@@ -11,7 +11,9 @@ never invokes a function; these pollers do, with Lambda's semantics:
   applied; a failure retries from the failed sequence number on the next round,
   up to MaximumRetryAttempts, then a failure record goes to the OnFailure queue.
 
-Each `poll()` is one round and returns how much happened (0: nothing to do).
+Each `poll()` is one round and returns how much happened (0: nothing to do). A poller may be
+given a probe of the emulator's state (`ready` for a queue, `ends` for a stream): when it says the
+source has nothing the poller could take, the round skips its calls, which would have found nothing.
 """
 
 from __future__ import annotations
@@ -58,15 +60,19 @@ def reported_failures(result: Any, ids: list[str]) -> set[str] | None:
 
 
 class SqsPoller:
-    def __init__(self, source: SqsSource, queue_url: str, sqs: Any, invoke: Invoke, faults: Faults) -> None:
+    def __init__(self, source: SqsSource, queue_url: str, sqs: Any, invoke: Invoke, faults: Faults,
+                 ready: Callable[[], bool | None] = lambda: None) -> None:
         self.source = source
         self.queue_url = queue_url
         self.sqs = sqs
         self.invoke = invoke
         self.faults = faults
+        self.ready = ready  # False: no message could be received now (None: unknown, so receive)
         self._dropped: set[str] = set()
 
     def poll(self) -> int:
+        if self.ready() is False:
+            return 0
         activity = 0
         release: list[str] = []  # receipt handles to make visible again when the round ends
         for batch in self._batches():
@@ -175,7 +181,8 @@ class _Shard:
 class StreamPoller:
     def __init__(self, source: StreamSource, function: FunctionSpec, stream_arn: str, streams: Any,
                  sqs: Any, invoke: Invoke, faults: Faults,
-                 advanced: Callable[[str], None] = lambda stream_arn: None) -> None:
+                 advanced: Callable[[str], None] = lambda stream_arn: None,
+                 ends: Callable[[], dict[str, int | None] | None] = lambda: None) -> None:
         self.source = source
         self.function = function
         self.stream_arn = stream_arn
@@ -184,15 +191,33 @@ class StreamPoller:
         self.invoke = invoke
         self.faults = faults
         self.advanced = advanced  # told the stream's ARN whenever this mapping moves past records
+        self.ends = ends  # each shard's last sequence number now, None if it has none (None: unknown, so read)
         self._shards: dict[str, _Shard] = {}
 
     def poll(self) -> int:
+        if self._caught_up():
+            return 0
         shards = self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]
         activity = 0
         for shard in shards:
             state = self._shards.setdefault(shard["ShardId"], _Shard(shard["ShardId"]))
             activity += self._poll_shard(state)
         return activity
+
+    def _caught_up(self) -> bool:
+        """No failed batch to retry, and no record in any shard past the last one this mapping consumed."""
+        ends = self.ends()
+        if not ends or not set(self._shards) <= set(ends):
+            return False
+        for shard_id, last in ends.items():
+            shard = self._shards.get(shard_id)
+            if shard is not None and shard.retry_from is not None:
+                return False
+            if last is None:
+                continue  # an empty shard
+            if shard is None or shard.after is None or int(shard.after) < last:
+                return False
+        return True
 
     def consumed_through(self) -> int | None:
         """The last sequence number every shard is done with (None: not known yet)."""

@@ -127,8 +127,8 @@ class LocalCloud:
         env = functions.shared_environment(self.template)  # fail before touching anything
         self._set_env(FAKE_AWS_ENV)
         self._set_env({key: None for key in UNSET_AWS_ENV})
-        self._emulator = Emulator(self.mode, self.host, self.moto_port)
-        self.moto_endpoint = self._emulator.start()
+        self._emulator = emulator = Emulator(self.mode, self.host, self.moto_port)
+        self.moto_endpoint = emulator.start()
         if self.moto_endpoint:
             self._set_env({"AWS_ENDPOINT_URL": self.moto_endpoint})  # every client, and the AWS CLI
         functions.add_to_path(self.template.layer_paths)
@@ -137,11 +137,11 @@ class LocalCloud:
             boto3.setup_default_session(botocore_session=_core_session())
         self._session = boto3.DEFAULT_SESSION
         self._recorder.install(self._session.events)
-        self._emulator.serialize(self._session.events)
+        emulator.serialize(self._session.events)
         self._reset_layer_clients()
         # The local cloud's own clients (provisioning, pollers, tests) use another session: never counted.
         self._own = boto3.Session(botocore_session=_core_session(), region_name=REGION)
-        self._emulator.serialize(self._own.events)
+        emulator.serialize(self._own.events)
         self.resources = provision(self.template, self._own)
         self._set_env(env)
         self._set_env({PARTNER_WEBHOOKS_TO_LOOPBACK: "true"})  # tests' webhook receivers listen on 127.0.0.1
@@ -151,7 +151,8 @@ class LocalCloud:
         self._pollers = self._make_pollers()
         self._schedules = SchedulePoller(
             self.client("scheduler"), self.client("events"), self.client("sqs"),
-            {fn.arn: lid for lid, fn in self.template.functions.items()}, self._call, self.now)
+            {fn.arn: lid for lid, fn in self.template.functions.items()}, self._call, self.now,
+            emulator.schedules_version)
         self._gateway = Gateway(self.template.routes, self._call, stage=self._stage(),
                                 openapi=self._openapi, binary_media_types=self._binary_media_types())
         self.base_url = self._gateway.serve(self.host, self.port)
@@ -410,6 +411,8 @@ class LocalCloud:
     def _make_pollers(self) -> list[SqsPoller | StreamPoller]:
         sqs = self.client("sqs")
         streams = self.client("dynamodbstreams")
+        emulator = self._emulator
+        assert emulator is not None, "the pollers read the started emulator's state"
         pollers: list[SqsPoller | StreamPoller] = []
         for fn in self.template.functions.values():
             for stream in fn.streams:
@@ -418,11 +421,12 @@ class LocalCloud:
                     raise TemplateError(f"{fn.logical_id}.{stream.event}: table {stream.table} has no stream")
                 if stream.enabled:
                     pollers.append(StreamPoller(stream, fn, arn, streams, sqs, self._call, self.faults,
-                                                self._stream_advanced))
+                                                self._stream_advanced, functools.partial(emulator.stream_ends, arn)))
             for source in fn.sqs:
                 if source.enabled:
                     url = self.queue_url(source.queue)
-                    pollers.append(SqsPoller(source, url, sqs, self._call, self.faults))
+                    pollers.append(SqsPoller(source, url, sqs, self._call, self.faults,
+                                             functools.partial(emulator.queue_has_visible, url)))
         return pollers
 
     def _api_property(self, name: str) -> Any:

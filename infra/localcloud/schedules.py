@@ -11,7 +11,9 @@ the template's functions. Recurring rate()/cron() schedules are not run.
 Listing the schedules is what costs, so the poller remembers the due time of
 each one-time schedule it has seen and lists again only when asked: every drain
 round, but in the background only every few seconds (Scheduler itself fires
-within about a minute of the time).
+within about a minute of the time). Given the emulator's `version` of the
+schedules (it changes with any create, update or delete), it also skips a
+listing that could find nothing new.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import contextlib
 import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -60,13 +62,16 @@ class SchedulePoller:
     """
 
     def __init__(self, scheduler: Any, events: Any, sqs: Any, functions_by_arn: dict[str, str],
-                 invoke: Callable[[str, dict[str, Any]], Any], now: Callable[[], datetime]) -> None:
+                 invoke: Callable[[str, dict[str, Any]], Any], now: Callable[[], datetime],
+                 version: Callable[[], Hashable] = lambda: None) -> None:
         self.scheduler = scheduler
         self.events = events
         self.sqs = sqs
         self.functions_by_arn = functions_by_arn
         self.invoke = invoke
         self.now = now
+        self.version = version  # of the emulator's schedules (None: unknown, so list every time)
+        self._listed: Hashable = None  # the version the last listing saw
         self._pending: dict[str, _Pending] = {}  # by schedule ARN
         self._passive: dict[str, Any] = {}  # ARN -> last modification of a recurring or completed schedule
 
@@ -87,6 +92,9 @@ class SchedulePoller:
         return len(self._pending)
 
     def _discover(self) -> None:
+        version = self.version()
+        if version is not None and version == self._listed:
+            return
         listed = set()
         for page in self.scheduler.get_paginator("list_schedules").paginate(State="ENABLED"):
             for summary in page.get("Schedules", []):
@@ -112,6 +120,7 @@ class SchedulePoller:
             del self._pending[gone]
         for gone in set(self._passive) - listed:
             del self._passive[gone]
+        self._listed = version
 
     def _get(self, name: str, group: str) -> dict[str, Any] | None:
         try:

@@ -201,7 +201,82 @@ def test_a_query_reads_its_partition_in_key_order_page_by_page(cloud: LocalCloud
     assert seen == [f"{i:04d}" for i in range(200, 99, -1) if i % 7 == 3]
 
 
+def test_item_answers_are_the_ones_moto_s_own_serializer_writes(
+        cloud: LocalCloud, table: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.dynamodb import responses as dynamodb_responses
+
+    ddb = cloud.client("dynamodb")
+    key = {"pk": {"S": "EVERY"}, "sk": {"S": "TYPE"}}
+    ddb.put_item(TableName=table, Item={
+        **key, "s": {"S": "rosé"}, "n": {"N": "12.50"}, "b": {"B": b"\x00\xffk2k"}, "ss": {"SS": ["a", "b"]},
+        "ns": {"NS": ["1", "2.5"]}, "bs": {"BS": [b"\x01", b"\x02"]}, "t": {"BOOL": True}, "z": {"NULL": True},
+        "m": {"M": {"deep": {"L": [{"S": "x"}, {"N": "3"}, {"B": b"\x03"}, {"M": {}}]}}}, "l": {"L": []}})
+
+    ddb.put_item(TableName=table, Item={"pk": {"S": "EVERY"}, "sk": {"S": "PUT"}})
+
+    def answers() -> list[dict[str, Any]]:
+        got = [
+            ddb.get_item(TableName=table, Key=key),
+            ddb.get_item(TableName=table, Key={"pk": {"S": "EVERY"}, "sk": {"S": "NONE"}}),
+            ddb.query(TableName=table, KeyConditionExpression="pk = :p", Limit=1,
+                      ExpressionAttributeValues={":p": {"S": "EVERY"}}, ReturnConsumedCapacity="TOTAL"),
+            ddb.query(TableName=table, KeyConditionExpression="pk = :p",
+                      ExpressionAttributeValues={":p": {"S": "NOBODY"}}),
+            ddb.batch_get_item(RequestItems={table: {"Keys": [key]}}),
+            ddb.update_item(TableName=table, Key=key, UpdateExpression="SET s = :s", ReturnValues="ALL_NEW",
+                            ExpressionAttributeValues={":s": {"S": "rosé"}}),
+            ddb.put_item(TableName=table, Item={"pk": {"S": "EVERY"}, "sk": {"S": "PUT"}}, ReturnValues="ALL_OLD"),
+            ddb.transact_get_items(TransactItems=[{"Get": {"TableName": table, "Key": key}}]),
+        ]
+        return [{k: v for k, v in answer.items() if k != "ResponseMetadata"} for answer in got]
+
+    fast = answers()
+    monkeypatch.setattr(dynamodb_responses.DynamoResult, "execute_result",
+                        moto_fixes._original(dynamodb_responses.DynamoResult, "execute_result"))
+    assert answers() == fast
+
+
 # ----------------------------------------------------------------------------------------- pollers
+
+def test_the_emulator_tells_whether_a_receive_could_find_a_message(
+        cloud: LocalCloud, queue: tuple[str, str]) -> None:
+    url, _ = queue
+    sqs = cloud.client("sqs")
+    probe = Emulator("inprocess")  # reads the running emulator's state: moto's, in this process
+    assert probe.queue_has_visible(url) is False
+    sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=60)
+    assert probe.queue_has_visible(url) is False  # delayed: a receive would not get it
+    sqs.send_message(QueueUrl=url, MessageBody="now")
+    assert probe.queue_has_visible(url) is True
+    [message] = sqs.receive_message(QueueUrl=url, VisibilityTimeout=60)["Messages"]
+    assert probe.queue_has_visible(url) is False  # in flight
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    assert probe.queue_has_visible(url) is False
+    assert probe.queue_has_visible(url.rsplit("/", 1)[0] + "/no-such-queue") is None  # unknown: poll it
+
+
+def test_a_drain_with_nothing_flowing_asks_no_queue_stream_or_schedule(
+        cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.dynamodbstreams.models import DynamoDBStreamsBackend
+    from moto.scheduler.models import EventBridgeSchedulerBackend
+    from moto.sqs.models import SQSBackend
+
+    cloud.drain()
+    asked: list[str] = []
+    for backend, method in ((SQSBackend, "receive_message"), (DynamoDBStreamsBackend, "get_records"),
+                            (EventBridgeSchedulerBackend, "list_schedules")):
+        real = getattr(backend, method)
+        monkeypatch.setattr(backend, method, lambda *a, _real=real, _name=method, **k: (
+            asked.append(_name), _real(*a, **k))[1])
+    assert cloud.drain().rounds == 1
+    assert asked == []
+    events = cloud.client("events")
+    events.put_events(Entries=[{"Source": "k2k.tests", "DetailType": "Nothing", "Detail": "{}",
+                                "EventBusName": cloud.name("K2KBus")}])  # no rule takes it
+    cloud.drain()
+    assert asked == []
+
+
 
 def test_a_busy_queue_takes_its_turn_and_leaves_the_rest_to_the_next_round(
         cloud: LocalCloud, queue: tuple[str, str]) -> None:
