@@ -37,6 +37,16 @@ Each fix is a monkeypatch applied when the emulator starts (`install()`) and und
 - GetRecords: moto builds each stream record as wire JSON already, then runs the whole page (up to
   1,000 records with their images) through its generic, model-driven serializer: half of a large
   import's time, as the relay reads every record the import writes. Here the page is dumped as it is.
+- Item answers: moto builds GetItem, Query and the other item operations' answers as plain JSON
+  values already, then runs each through its generic, model-driven serializer, which walks every
+  attribute of every item against botocore's shapes: about a third of the local cloud's time in the
+  test suite (a company's settings item alone is hundreds of shape lookups per read). Here those
+  answers are dumped as they are, binaries in base64 as the JSON protocol sends them; any other
+  answer, or one holding a value JSON cannot take as it is, still goes through moto's serializer.
+- Names: moto turns AWS names into Python ones (camelcase_to_underscores, a character loop) for every
+  request's action and, in SQS, for every attribute of a queue each time its attributes are read:
+  a FIFO queue's are read five times per message an event rule sends to it. Here the conversion,
+  a pure function of a name, is kept per name.
 - Every moto model: moto appends every instance of a model class it ever creates (each item
   version, stream record, SQS message, S3 key...) to the class's `instances_tracked` list, for its
   dashboard, and never removes one: most of what a busy day grows. Here the classes track their
@@ -68,7 +78,9 @@ from datetime import datetime
 from typing import Any
 
 import jsonpath_ng.ext
+from moto.core import responses as core_responses
 from moto.core.common_models import BaseModel
+from moto.core.utils import camelcase_to_underscores
 from moto.dynamodb import comparisons
 from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb import responses as dynamodb_responses
@@ -81,6 +93,7 @@ from moto.dynamodb.models.utilities import bytesize
 from moto.dynamodbstreams.models import DynamoDBStreamsBackend, ShardIterator
 from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 from moto.events.models import EventsBackend, events_backends
+from moto.sqs import models as sqs_models
 
 # moto's item size limit (LimitedSizeDict: DynamoDB's 400 KB, as measured by moto's authors).
 ITEM_BYTES = 405_000
@@ -105,6 +118,9 @@ def install() -> None:
     _patch(DynamoDBStreamsBackend, "get_records", _expiring(DynamoDBStreamsBackend.get_records))
     _patch(BaseModel, "__new__", _tracked_weakly)
     _patch(DynamoDBStreamsHandler, "get_records", _get_records_as_json)
+    _patch(dynamodb_responses.DynamoResult, "execute_result", _item_result_as_json)
+    for module in (core_responses, sqs_models):
+        _patch(module, "camelcase_to_underscores", _kept_python_name)
     _patch(dynamodb_models, "get_filter_expression", _condition)  # where moto's writes look it up
     _patch(table_module, "get_filter_expression", _condition)
     _patch(EventsBackend, "_normalize_event_bus_arn", _event_bus_name)
@@ -392,13 +408,37 @@ def _get_records_as_json(self: DynamoDBStreamsHandler) -> str:
     return json.dumps(page, default=_as_json_protocol)
 
 
+# moto's name conversion, kept per name (action and attribute names: a few hundred at most).
+_kept_python_name = functools.lru_cache(maxsize=1024)(camelcase_to_underscores)
+
+
+# The item operations whose answers are items, keys, counts and capacities: JSON values as moto builds them.
+ITEM_OPERATIONS = frozenset({"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan",
+                             "BatchGetItem", "BatchWriteItem", "TransactGetItems", "ExecuteStatement"})
+JSON_1_0 = "application/x-amz-json-1.0"
+
+
+def _item_result_as_json(self: Any, context: Any) -> tuple[int, dict[str, str], str]:
+    """An item operation's answer dumped as it is; anything else through moto's own serializer."""
+    if context.operation_model.name in ITEM_OPERATIONS and isinstance(self.result, dict):
+        try:
+            body = json.dumps({k: v for k, v in self.result.items() if v is not None}, default=_as_json_protocol)
+        except TypeError:
+            pass
+        else:
+            return 200, {"Content-Type": JSON_1_0}, body
+    answer: tuple[int, dict[str, str], str] = _original(dynamodb_responses.DynamoResult, "execute_result")(
+        self, context)
+    return answer
+
+
 def _as_json_protocol(value: Any) -> Any:
     """A timestamp as epoch seconds, a binary as base64: how the JSON protocol sends them."""
     if isinstance(value, datetime):
         return value.timestamp()
     if isinstance(value, bytes):
         return base64.b64encode(value).decode()
-    raise TypeError(f"{type(value).__name__} in a stream record")
+    raise TypeError(f"{type(value).__name__} is not a JSON value")
 
 
 def forget_stream_records(stream_arn: str, through: int) -> int:
