@@ -318,9 +318,11 @@ def dynamodb_requests(small: int = 1, large: int = 3_300) -> None:
 def main() -> None:
     sys.path[:0] = [p for p in (str(ROOT), str(LAYER)) if p not in sys.path]
     small = workbook(100_000)
+    load = os.getloadavg()[0]
     times = cpu_comparison(small)
     a, b, c = (statistics.median(times[k]) for k in "abc")
-    print(f"CPU seconds to read {small.name} (100,000 rows, 3% bad), {RUNS} runs each, min / median / max:")
+    print(f"CPU seconds to read {small.name} (100,000 rows, 3% bad), {RUNS} runs each, min / median / max "
+          f"(load average {load:.1f} before, {os.getloadavg()[0]:.1f} after):")
     print(f"  (a) bare python-calamine row iteration   {_spread(times['a'])}")
     print(f"  (b) ours: guarded read + validation       {_spread(times['b'])}  ({100_000 / b:,.0f} rows/s)")
     print(f"  (c) openpyxl read-only loop, same checks  {_spread(times['c'])}")

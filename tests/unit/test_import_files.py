@@ -51,6 +51,32 @@ def test_a_large_sheet_is_read_in_bands_that_keep_every_row_and_its_number(tmp_p
     assert sheet.rows_total == 251
 
 
+MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+
+
+@pytest.mark.parametrize(("extra", "reason"), [
+    # calamine places a cell by its local name: <x:c> under any prefix is a cell too
+    (f'<row r="3"><x:c xmlns:x="{MAIN_NS}" r="CV1048000"><x:v>1</x:v></x:c></row>', "more than one XML prefix"),
+    ('<row r="3"><c r="A3"><v>1</v></c><c r="B999999"><v>1</v></c></row>', "rows are not in order"),
+    ('<row r="3"><c r="A3"><v>1</v></c><c r="CW3"><v>1</v></c></row>', "uses cell CW3; at most 100 columns"),
+    ('<row r="3"><c r="A3"><v>1</v></c><c><v>1</v></c></row>', "cells without a position"),
+    ('<row r="3"><c s="1" r="A3"><v>1</v></c></row>', "cells without a position"),
+    ('<row r="3"><c r="A12345678901"><v>1</v></c></row>', "past Excel's last row"),
+])
+def test_a_cell_that_would_stretch_calamines_grid_is_refused_before_calamine_reads_it(tmp_path, extra, reason):
+    data = wb.raw_xlsx(wb.sheet_xml([H, ["A-1"]]).replace("</sheetData>", extra + "</sheetData>"))
+    with pytest.raises(FileRejected, match=reason):
+        read(tmp_path, data)
+
+
+def test_what_calamine_reads_as_an_ordinary_sheet_is_read(tmp_path):
+    odd = ('<row r="3"><c r="A03" t="inlineStr"><is><t>A-3</t></is></c></row>'  # a leading zero: row 3
+           '<row r="4"><c r="A4" t="inlineStr"><is><r><rPr><color rgb="FF0000"/><charset val="0"/></rPr>'
+           '<t>A-4 note:c x</t></r></is></c></row>')  # rich text, and ":c " in a cell's text
+    _, rows = read(tmp_path, wb.raw_xlsx(wb.sheet_xml([H, ["A-1"]]).replace("</sheetData>", odd + "</sheetData>")))
+    assert [(r, cells[0]) for r, cells in rows[1:]] == [(2, "A-1"), (3, "A-3"), (4, "A-4 note:c x")]
+
+
 def test_the_sheet_named_like_the_import_type_is_read_even_when_it_is_not_first(tmp_path):
     sheet, rows = read(tmp_path, wb.workbook([H, ["A-1"]], sheet="open invoices", before=("Notes",)))
     assert sheet.name == "open invoices" and rows[1][1][0] == "A-1"

@@ -259,3 +259,55 @@ def test_a_balance_read_a_column_at_a_time_is_the_balance_the_rule_reads():
     for value, typed in zip(values, fast, strict=True):
         if typed is not rules.UNSURE:
             assert typed == rule(value), value
+
+
+def test_every_column_check_types_a_cell_as_its_rule_does_or_leaves_it_to_the_rule():
+    """The batch path's column checks (C loops over a whole column) are sure only where the rule agrees,
+    value and spelling (Decimal places, the sign of a zero), whatever the mix of cells in the column."""
+    import math
+    import random
+
+    rng = random.Random(13)
+    odd = [0.0, -0.0, -1.0, math.nan, math.inf, -math.inf, 1e300, 1e-7, 0.1 + 0.2, 12.3456, 999999999.999,
+           1e9, True, False, 7, "", "  ", " 12.5 ", "12.5", "abc", None, date(2026, 3, 5), datetime(2026, 3, 5),
+           datetime(2026, 3, 5, 9), "2026-03-05", "2026-02-30", " HB ", "hb", "H B" + " " * 200, "A" * 21,
+           " A-1 ", "A-1" + " " * 2000, "x\u00a0", 250.0, 0.5, 3.0]
+
+    def sample(kind: str) -> list:
+        if kind == "money":
+            return [rng.randint(0, 10**12) / rng.choice([1, 10, 100, 1000, 10000]) for _ in range(300)]
+        if kind == "whole":
+            return [float(rng.randint(-5, 2_000_000)) for _ in range(300)]
+        return [rng.choice(["A-1", "PO-7", "HB", "Stem", "2026-03-05", "x" * 20]) for _ in range(300)]
+
+    rules_by_kind = {
+        "money": [rules.amount(3, positive=True), rules.amount(3), rules.amount(2, positive=True, max_value=D("200"))],
+        "whole": [rules.whole(1, 1_000_000), rules.whole(1, 1_000)],
+        "text": [rules.text(20), rules.text(120), rules.ymd_date, rules.one_of({"EB": 1, "HB": 2, "Stem": 3})],
+    }
+    for kind, checks in rules_by_kind.items():
+        for rule in checks:
+            for mixed in (False, True):
+                values = sample(kind) + (odd if mixed else [])
+                rng.shuffle(values)
+                for value, typed in zip(values, rule.column(tuple(values)), strict=True):
+                    if typed is rules.UNSURE:
+                        continue
+                    expected = rule(value)
+                    assert typed == expected and str(typed) == str(expected), (value, typed, expected)
+    # and they are sure of the clean cells that fill real columns (or the batch path would be no faster)
+    assert rules.amount(3, positive=True).column((1.5, 2.25, 107.919)) == [D("1.500"), D("2.250"), D("107.919")]
+    assert rules.text(20).column(("A-1", "PO-7")) == ["A-1", "PO-7"]
+
+
+def test_a_padded_cell_longer_than_the_cell_limit_is_refused_by_either_path():
+    rows = [["A-1" + " " * 2000, "PETALS", "2026-03-05", 10.0, "PO-1", "MIA"],
+            ["A-2", "petals ", "2026-03-05", 10.0, "PO-1", "nyc"],  # codes forgiven on the row path
+            ["A-3", "PETALS", "2026-03-05", 10.0, "PO-1", "MIA"]]
+    match = match_header(OPEN_INVOICES, HEADER, multi_location=True)
+    by_row, by_column = RowValidator(OPEN_INVOICES, match, BLOOM), RowValidator(OPEN_INVOICES, match, BLOOM)
+    numbers = [2, 3, 4]
+    batch = [(by_column.as_dict(v) if v else v, m) for v, m in by_column.batch(numbers, rows)]
+    assert batch == [by_row(n, r) for n, r in zip(numbers, rows, strict=True)]
+    assert batch[0] == (None, "Invoice #: at most 1,024 characters in a cell (got 2,003)")
+    assert batch[1][0]["customer_code"] == "PETALS" and batch[1][0]["location"] == "NYC"

@@ -4,12 +4,16 @@ calamine is many times faster than openpyxl's cell loop, but it builds a dense
 grid of the whole sheet in native memory, sized by the furthest cell: a
 1 KB file naming cell XFD1048576 would make it abort the process. So an .xlsx
 sheet is first streamed once (inflated in chunks, never whole) to:
-  - refuse DTDs, cells beyond the column limit, rows beyond Excel's last row,
-    cells without a position, and more bytes than the uncompressed limit;
-  - split its rows into bands of `Limits.band_rows` rows, written as separate
-    sheets of a normalized workbook that shares the original styles and
-    shared strings; calamine then loads one band at a time, so its memory is
-    bounded by the band, not by the file.
+  - refuse DTDs, more bytes than the uncompressed limit, and any cell outside
+    its band's window (a column past the limit, a row past Excel's last or
+    too far from the band's first, a cell without a position or under
+    another XML prefix): one regex per chunk finds such a cell, with no
+    Python per cell or per row;
+  - split its rows into bands of `Limits.band_rows` rows, written (stored
+    while small) as separate sheets of a normalized workbook that shares
+    the original styles and shared strings; calamine then loads one band at
+    a time, so its memory is bounded by the band, not by the file, and it
+    only ever reads bytes this scan has checked.
 An .xls (BIFF8) file is small by construction (65,536 rows x 256 columns) and
 is read directly, after its grid size is checked from the BIFF records.
 """
@@ -48,6 +52,8 @@ from k2k.imports.validate import Merged, column_letter
 
 _P = rb"(?:[A-Za-z_][\w.-]*:)?"  # an optional namespace prefix (x:sheetData)
 SHEETDATA = re.compile(rb"<(" + _P + rb")sheetData\s*(/?)>")
+_REF = re.compile(rb' r="([A-Z]+)(\d+)"')  # a cell's reference, read when its cell is refused
+_ELEMENT = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?c[\s/>]")
 MERGE = re.compile(rb"<" + _P + rb"mergeCell\s+ref\s*=\s*[\"']([A-Z]{1,3})(\d{1,7}):([A-Z]{1,3})(\d{1,7})[\"']")
 HEAD_MAX = 16 * 1024 * 1024
 STORE_BELOW = 128 * 1024 * 1024
@@ -56,16 +62,51 @@ REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 PKG_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
 
 
-def _too_far_columns(limit: int) -> re.Pattern[bytes]:
-    """A cell reference whose column is past `limit` (e.g. past CV for 100), found without per-cell Python."""
-    last = column_letter(limit - 1)
-    alts = [rb"[A-Z]{%d,}" % (len(last) + 1)]
-    # Same length as the last allowed column but greater: compare letter by letter.
-    for i, ch in enumerate(last):
-        if ch != "Z":
-            alts.append(last[:i].encode() + b"[" + chr(ord(ch) + 1).encode() + b"-Z]" + b"[A-Z]" * (len(last) - i - 1))
-    # Starts with a literal so the regex engine can skip ahead; only cells carry r="<letters><digits>".
-    return re.compile(rb'r="(?:' + b"|".join(alts) + rb")\d")
+def _columns_upto(limit: int) -> bytes:
+    """A regex for the column letters of the first `limit` columns (A to CV for 100), shortest first."""
+    by_prefix: dict[str, list[str]] = {}
+    for index in range(limit):
+        letters = column_letter(index)
+        by_prefix.setdefault(letters[:-1], []).append(letters[-1])
+    alts = [f"{prefix}[{last[0]}-{last[-1]}]" for prefix, last in by_prefix.items()]
+    return ("(?:" + "|".join(alts) + ")").encode()
+
+
+def _numbers_between(low: int, high: int) -> bytes:
+    """A regex for the decimal numbers from `low` to `high` (1 <= low <= high), written without leading zeros."""
+    alts: list[str] = []
+    full: list[int] = []  # lengths whose every number is in range: one alternative for all of them
+    for digits in range(len(str(low)), len(str(high)) + 1):
+        a, b = max(low, 10 ** (digits - 1)), min(high, 10 ** digits - 1)
+        if (a, b) == (10 ** (digits - 1), 10 ** digits - 1):
+            full.append(digits)
+        elif a <= b:
+            alts.extend(_same_length(str(a), str(b)))
+    if full:
+        alts.insert(0, rf"[1-9]\d{{{full[0] - 1},{full[-1] - 1}}}")
+    return ("(?:" + "|".join(alts) + ")").encode()
+
+
+def _same_length(a: str, b: str) -> list[str]:
+    """Patterns for the numbers from a to b (a <= b), both written with the same number of digits."""
+    if a == b:
+        return [a]
+    i = next(i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y)
+    head, x, y, rest = a[:i], int(a[i]), int(b[i]), len(a) - i - 1
+    if rest == 0:
+        return [f"{head}[{x}-{y}]"]
+    out, tail = [], []
+    full_from, full_to = x, y
+    if a[i + 1:] != "0" * rest:
+        out = [head + str(x) + p for p in _same_length(a[i + 1:], "9" * rest)]
+        full_from = x + 1
+    if b[i + 1:] != "9" * rest:
+        tail = [head + str(y) + p for p in _same_length("0" * rest, b[i + 1:])]
+        full_to = y - 1
+    if full_from <= full_to:
+        first = str(full_from) if full_from == full_to else f"[{full_from}-{full_to}]"
+        out.append(head + first + rf"\d{{{rest}}}")
+    return out + tail
 
 
 def _col_index(letters: bytes) -> int:
@@ -216,8 +257,13 @@ def _find_parts(archive: zipfile.ZipFile, limits: Limits, budget: Budget, prefer
 class _Bands:
     """Writes the sheet's rows into band sheets of the normalized workbook, checking each chunk.
 
-    Only literal searches and one regex with a literal prefix run over the bytes: the guard must cost
-    less than the read it protects.
+    calamine sizes its grid by the furthest cells it places, so every cell of a band must sit in a
+    bounded window: a column within the limit, a row within 2 x band_rows of the band's first cell
+    (and not past Excel's last), written where calamine reads it (r="A12" first, on a <c> with the
+    sheet's own namespace prefix). One regex with a negative lookahead finds the first cell that is not
+    so, in C (no Python per cell or per row); a clean chunk (the usual case) costs that search, a
+    count of its row ends and a search for cells under another prefix. The guard must cost less than
+    the read it protects.
     """
 
     def __init__(self, out: zipfile.ZipFile, head: bytes, prefix: bytes, limits: Limits) -> None:
@@ -229,15 +275,19 @@ class _Bands:
             raise FileRejected("the workbook is damaged: the sheet has no worksheet element")
         self.close_tags = b"</" + prefix + b"sheetData></" + ws.group(1) + b"worksheet>"
         self.row_end = b"</" + prefix + b"row>"
-        # Cell tags are <c followed by a space, > or /; inside rows only rich-text <color>, <condense> and
-        # <charset> also start with <c, so three counts find every cell whatever its whitespace.
-        self.cell_tags = (b"<" + prefix + b"c", b"<" + prefix + b"co", b"<" + prefix + b"ch")
-        self.cell_row = re.compile(re.escape(b"<" + prefix + b'c r="') + rb'[A-Z]{1,3}(\d{1,9})"')
-        self.too_far = _too_far_columns(limits.columns)
+        # A cell is <c followed by a space, > or / (rich text's <color>, <charset>... are not cells).
+        self.cell = re.escape(b"<" + prefix + b"c") + rb"(?=[\s/>])"
+        self.located = re.compile(self.cell + rb' r="[A-Z]{1,3}0*([1-9]\d{0,8})"')
+        self.any_cell = re.compile(self.cell)
+        self.columns = _columns_upto(limits.columns)
+        # calamine takes a cell by its local name: <x:c> counts as much as <c>, whatever x is.
+        self.stray = (re.compile(rb":c[\s/>]") if not prefix else
+                      re.compile(rb"<c[\s/>]|(?<!<" + re.escape(prefix[:-1]) + rb"):c[\s/>]"))
+        self.outside: re.Pattern[bytes] | None = None  # the current band's cells outside its window
+        self.low = 0  # the row of the current band's first cell
         self.count = 0  # bands written
         self.rows = 0  # rows seen
         self.band_rows = 0
-        self.low = self.high = 0
         self.file: Any = None
 
     def feed(self, part: bytes) -> None:
@@ -245,7 +295,7 @@ class _Bands:
             if self.file is None:
                 self.file = self.out.open(f"xl/worksheets/b{self.count}.xml", "w", force_zip64=True)
                 self.file.write(self.head)
-                self.band_rows, self.low, self.high = 0, 0, 0
+                self.band_rows, self.outside = 0, None
             room = self.limits.band_rows - self.band_rows
             ends = part.count(self.row_end)
             if ends <= room:
@@ -263,31 +313,44 @@ class _Bands:
                 part = part[cut:]
 
     def _write(self, part: bytes, ends: int) -> None:
-        far = self.too_far.search(part)
-        if far:
-            ref = far.group(0)[3:].decode()
-            raise FileRejected(f"the sheet uses cell {ref}...; at most {self.limits.columns} columns "
-                               f"(A to {column_letter(self.limits.columns - 1)})")
-        numbers = self.cell_row.findall(part)
-        every, co, ch = (part.count(tag) for tag in self.cell_tags)
-        cells = every - co - ch
-        if cells > len(numbers):
-            raise FileRejected("the sheet has cells without a position, written by a program K2K cannot read "
-                               "safely; open the file in Excel and save it again")
-        if numbers:
-            rows = [int(n) for n in set(numbers)]
-            low, high = min(rows), max(rows)
-            if high > self.limits.rows:
-                raise FileRejected(f"the sheet has a row {high:,}, past Excel's last row ({self.limits.rows:,})")
-            self.low = min(self.low, low) if self.low else low
-            self.high = max(self.high, high)
-            if self.high - self.low >= 2 * self.limits.band_rows:
-                raise FileRejected("the sheet's rows are not in order; open the file in Excel and save it again")
+        if self.outside is None:
+            first = self.located.search(part)
+            if first is not None:
+                self.low = int(first.group(1))
+                high = min(self.low + 2 * self.limits.band_rows - 1, self.limits.rows)
+                if self.low > high:
+                    raise FileRejected(f"the sheet has a row {self.low:,}, past Excel's last row "
+                                       f"({self.limits.rows:,})")
+                self.outside = re.compile(self.cell + rb'(?! r="' + self.columns + b"0*"
+                                          + _numbers_between(self.low, high) + b'")')
+        bad = (self.outside or self.any_cell).search(part)
+        if bad:
+            self._refuse(part, bad.end())
+        for stray in self.stray.finditer(part):  # found in text (a note saying "x:c ") only costs a look
+            if _ELEMENT.fullmatch(part, part.rfind(b"<", 0, stray.start() + 1), stray.end()):
+                raise FileRejected("the sheet writes its cells under more than one XML prefix, which no "
+                                   "spreadsheet program does; open the file in Excel and save it again")
         self.rows += ends
         if self.rows > self.limits.rows:
             raise FileRejected(f"the sheet has more than {self.limits.rows:,} rows")
         self.band_rows += ends
         self.file.write(part)
+
+    def _refuse(self, part: bytes, after: int) -> None:
+        """Why the cell whose tag ends at `after` cannot be read; only a refused file gets here."""
+        ref = _REF.match(part, after)
+        if ref is not None:
+            letters, digits = ref.group(1).decode(), ref.group(2)
+            if len(letters) > 3 or _col_index(letters.encode()) >= self.limits.columns:
+                raise FileRejected(f"the sheet uses cell {letters}{digits.decode()}; at most "
+                                   f"{self.limits.columns} columns (A to {column_letter(self.limits.columns - 1)})")
+            row = int(digits)
+            if row > self.limits.rows:
+                raise FileRejected(f"the sheet has a row {row:,}, past Excel's last row ({self.limits.rows:,})")
+            if self.outside is not None and not self.low <= row < self.low + 2 * self.limits.band_rows:
+                raise FileRejected("the sheet's rows are not in order; open the file in Excel and save it again")
+        raise FileRejected("the sheet has cells without a position, written by a program K2K cannot read "
+                           "safely; open the file in Excel and save it again")
 
     def _close(self) -> None:
         if self.file is not None:

@@ -4,6 +4,13 @@ Each rule takes the value the reader gives (str, float, int, bool, date,
 datetime) and returns the typed value or raises Reject with the rule in the
 trade's words; the row validator prefixes the column name:
 "Invoice #: at most 20 characters (got 21)".
+
+Each rule also has a column check for the batch path: a whole column in, the
+typed values out, UNSURE where the rule itself must look (and word the
+message). The checks run as C loops (map, min, max, dict lookups) over the
+column while it is clean, the usual case, and fall back to a comprehension
+only when it is not: the row path of an import costs a few C-level passes
+per column, not a Python call per cell.
 """
 
 from __future__ import annotations
@@ -14,7 +21,8 @@ from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from datetime import time as dtime
 from decimal import Decimal, InvalidOperation
-from functools import lru_cache
+from itertools import repeat
+from operator import is_, mul, ne, truediv
 from typing import Any, TypeVar
 
 from k2k.money import decimals
@@ -36,6 +44,45 @@ class _Unsure:
 
 UNSURE: Any = _Unsure()
 Column = Callable[[Any], list[Any]]  # a whole column's values -> typed values, or UNSURE per cell
+
+
+def unsure_at(values: list[Any]) -> list[int]:
+    """Positions of UNSURE in a column check's output, found in C: identity tests, then list.index over
+    their results (`UNSURE in values` would compare each Decimal by value, several times slower)."""
+    return _true_at(list(map(is_, values, repeat(UNSURE))))
+
+
+def _true_at(flags: list[bool]) -> list[int]:
+    """Positions of True in a list of booleans, by list.index (a C loop between hits)."""
+    found: list[int] = []
+    if True in flags:
+        i = flags.index(True)
+        try:
+            while True:
+                found.append(i)
+                i = flags.index(True, i + 1)
+        except ValueError:
+            pass
+    return found
+
+
+def all_of(values: Any, kind: type) -> bool:
+    """Every value is exactly of `kind` (not a subclass: bool is an int, datetime a date)."""
+    return len(set(map(type, values))) == 1 and type(values[0]) is kind if values else True
+
+
+class Memo(dict[Any, Any]):
+    """A column check by distinct value: `list(map(memo.__getitem__, column))` runs in C and calls
+    `typed` once per value a column holds (a column of dates or codes holds few). Only for checks that
+    type every non-text value as UNSURE: 1.0, 1 and True are one dictionary key."""
+
+    def __init__(self, typed: Callable[[Any], Any]) -> None:
+        super().__init__()
+        self.typed = typed
+
+    def __missing__(self, value: Any) -> Any:
+        out = self[value] = self.typed(value)
+        return out
 
 
 def column_check(fast: Column) -> Callable[[Rule], Rule]:
@@ -88,13 +135,17 @@ def as_text(value: Any) -> str:
 
 
 def text(max_length: int) -> Rule:
+    # Sure only of a cell whose text, spaces included, fits: a long padded cell is the row validator's
+    # to judge (it caps a cell's length before anything else).
     def column(values: Any) -> list[Any]:
         try:
             stripped = list(map(str.strip, values))  # one C loop while every cell is text (the usual case)
         except TypeError:
-            return [(s if (s := v.strip()) and len(s) <= max_length else UNSURE) if v.__class__ is str
-                    else UNSURE for v in values]
-        return [s if 0 < n <= max_length else UNSURE for s, n in zip(stripped, map(len, stripped))]  # noqa: B905
+            return [s if v.__class__ is str and len(v) <= max_length and (s := v.strip()) else UNSURE
+                    for v in values]
+        if not stripped or (max(map(len, values)) <= max_length and all(stripped)):
+            return stripped
+        return [s if s and len(v) <= max_length else UNSURE for s, v in zip(stripped, values)]  # noqa: B905
 
     @column_check(column)
     def rule(value: Any) -> str:
@@ -106,8 +157,10 @@ def text(max_length: int) -> Rule:
     return rule
 
 
-def _iso_day(v: str) -> Any:
-    if len(v) == 10 and v[4] == "-" and v[7] == "-" and v[:4].isdigit():
+def _day(v: Any) -> Any:
+    if v.__class__ is date:
+        return v
+    if v.__class__ is str and len(v) == 10 and v[4] == "-" and v[7] == "-" and v[:4].isdigit():
         try:
             return date.fromisoformat(v)
         except ValueError:
@@ -116,8 +169,7 @@ def _iso_day(v: str) -> Any:
 
 
 def _dates(values: Any) -> list[Any]:
-    iso = lru_cache(maxsize=4096)(_iso_day)  # the same few dates fill a whole column
-    return [v if v.__class__ is date else (iso(v) if v.__class__ is str else UNSURE) for v in values]
+    return list(map(Memo(_day).__getitem__, values))  # the same few dates fill a whole column
 
 
 @column_check(_dates)
@@ -170,15 +222,37 @@ def amount(max_decimals: int = 3, *, positive: bool = False, max_value: Decimal 
     """
     quantum = Decimal(1).scaleb(-max_decimals)
     low, high = (0.0, float(max_value))
+    fixed = f"{{:.{max_decimals}f}}".format
+    scale, places = 10 ** max_decimals, -max_decimals
+
+    def inside(v: float) -> bool:
+        return low < v <= high if positive else low <= v <= high
+
+    def one_by_one(values: Any) -> list[Any]:
+        return [Decimal(s) if v.__class__ is float and inside(v) and float(s := fixed(v)) == v else UNSURE
+                for v in values]
 
     def column(values: Any) -> list[Any]:
-        # A float already on the decimal grid is the closest double to what was typed; quantizing its exact
-        # value gives that number back (what the rule gets through 15 significant digits).
-        if positive:
-            return [Decimal(v).quantize(quantum) if v.__class__ is float and low < v <= high
-                    and round(v, max_decimals) == v else UNSURE for v in values]
-        return [Decimal(v).quantize(quantum) if v.__class__ is float and low <= v <= high
-                and round(v, max_decimals) == v else UNSURE for v in values]
+        # A float on the decimal grid is the closest double to what was typed, N / 10**max_decimals: it
+        # reads back as itself from N = round(v * 10**max_decimals), and N scaled is the number the rule
+        # gets through 15 significant digits (the maximum has 12), quantized. Off the grid (0.1 + 0.2,
+        # 12.3456), out of bounds, zero (whose sign the rule keeps) or not a float: UNSURE, and the rule
+        # decides.
+        if not all_of(values, float):
+            return one_by_one(values)
+        try:
+            grid = list(map(round, map(mul, values, repeat(float(scale)))))
+        except (ValueError, OverflowError):  # nan, inf
+            return one_by_one(values)
+        out = list(map(Decimal.scaleb, map(Decimal, grid), repeat(places)))
+        wrong = list(map(ne, map(truediv, grid, repeat(scale)), values))
+        if values and not (inside(min(values)) and inside(max(values))):
+            wrong = [w or not inside(v) for w, v in zip(wrong, values)]  # noqa: B905
+        if 0.0 in values:
+            wrong = [w or v == 0 for w, v in zip(wrong, values)]  # noqa: B905
+        for i in _true_at(wrong):
+            out[i] = UNSURE
+        return out
 
     @column_check(column)
     def rule(value: Any) -> Decimal:
@@ -199,6 +273,9 @@ def amount(max_decimals: int = 3, *, positive: bool = False, max_value: Decimal 
 
 def whole(minimum: int, maximum: int) -> Rule:
     def column(values: Any) -> list[Any]:
+        if values and all_of(values, float) and minimum <= min(values) and max(values) <= maximum \
+                and all(map(float.is_integer, values)):
+            return list(map(int, values))
         return [int(v) if v.__class__ is float and v.is_integer() and minimum <= v <= maximum else UNSURE
                 for v in values]
 
@@ -229,8 +306,11 @@ def one_of(options: Mapping[str, T]) -> Rule:
     listed = ", ".join(options)
     folded = {k.replace(" ", "").upper(): v for k, v in options.items()}
 
+    def typed(v: Any) -> Any:  # sure only of a short cell: a long one is the row validator's to judge
+        return folded.get(v.replace(" ", "").upper(), UNSURE) if v.__class__ is str and len(v) <= 64 else UNSURE
+
     def column(values: Any) -> list[Any]:
-        return [folded.get(v.replace(" ", "").upper(), UNSURE) if v.__class__ is str else UNSURE for v in values]
+        return list(map(Memo(typed).__getitem__, values))
 
     @column_check(column)
     def rule(value: Any) -> T:

@@ -5,6 +5,7 @@ hyphens are forgiven ("invoice  #", "INVOICE#", "Customer_Code"), and a few
 aliases are known. Columns we do not know are kept and copied to the results.
 """
 
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -44,9 +45,12 @@ class ImportSpec:
         return next(c for c in self.columns if c.field == field_name)
 
 
+_UNFOLDED = re.compile(r"[\s_.-]+")  # \s in a str pattern is str.isspace()
+
+
 def fold(header: Any) -> str:
     """A header as compared: no case, no spaces, underscores, hyphens or dots."""
-    return "".join(ch for ch in str(header).casefold() if not ch.isspace() and ch not in "_-.")
+    return _UNFOLDED.sub("", str(header).casefold())
 
 
 _LOCATION = Column("Location Code", "location", rules.text(20), Need.MULTI_LOCATION,

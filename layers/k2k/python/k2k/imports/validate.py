@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import compress, repeat
 from typing import Any
 
 from k2k.imports import rules
@@ -27,13 +28,6 @@ def column_letter(index: int) -> str:
         n, rem = divmod(n - 1, 26)
         letters = chr(65 + rem) + letters
     return letters
-
-
-def _unsure(values: list[Any]) -> list[int]:
-    """Positions of UNSURE cells; a clean column (the usual case) costs one C-level membership scan."""
-    if rules.UNSURE not in values:
-        return []
-    return [i for i, v in enumerate(values) if v is rules.UNSURE]
 
 
 def _flagged(flags: bytearray) -> Iterator[int]:
@@ -97,7 +91,9 @@ class RowValidator:
         self.absent = [c.field for c in spec.columns if c.field not in header.positions]
         self.order = [c.field for _, c, _ in self.plan] + self.absent  # the batch path's value tuples
         self.names = {c.field: c.name for c in spec.columns}
-        self.seen: dict[str, int] = {}
+        self.seen: dict[str, int] = {}  # the first row of each unique number (see _first_of_each)
+        self._numbers: set[Any] = set()
+        self._blocks: list[tuple[list[Any], list[int]]] | None = []
         self.merged_rows: dict[int, list[Merged]] = {}
         positions = {p: c.name for p, c, _ in self.plan}
         for m in merged:
@@ -114,9 +110,36 @@ class RowValidator:
         }[spec.import_type]
         # Cross-cell rules the batch path still applies per row (codes and locations it does by column).
         self._extra = self._box_rules if spec.import_type is ImportType.INVENTORY_IN_BOXES else None
+        # The batch path: what an absent column holds (a single location's code), and each code column's
+        # exact lookup (the row validator forgives case); a blank location is the only location of a
+        # single-location company.
+        single = context.locations[0] if not context.multi_location else None
+        self.absent_values = tuple(single if f == "location" else None for f in self.absent)
+        known = {"customer_code": context.customer_codes.values(), "vendor_code": context.vendor_codes.values(),
+                 "location": context.locations}
+        # Per column read: the codes a cell may hold exactly (those its rule takes as they are), and what a
+        # blank cell of an optional code column is; None for a column that is not a code.
+        self._codes: list[dict[Any, Any] | None] = []
+        for _, column, required in self.plan:
+            if column.field not in known:
+                self._codes.append(None)
+                continue
+            codes: dict[Any, Any] = {c: c for c in known[column.field]
+                                     if column.rule.column([c]) == [c]}  # type: ignore[attr-defined]
+            if not required:
+                codes |= {None: single if column.field == "location" else None}
+                codes[""] = codes[None]
+            self._codes.append(codes)
 
     def __call__(self, row: int, cells: list[Any], *, unique: bool = True) -> tuple[dict[str, Any] | None, str | None]:
         """(values, None) for an accepted row, (None, message) for a rejected one."""
+        return self._row(row, cells, None, unique)
+
+    def _row(self, row: int, cells: list[Any], known: list[Any] | None, unique: bool
+             ) -> tuple[dict[str, Any] | None, str | None]:
+        """The row validator; `known` (from the batch path, in plan order) holds the value of each cell its
+        column check was sure of, UNSURE for the others: a sure cell is one its rule accepts with that
+        value, so only the others are checked again."""
         errors: list[str] = []
         failed: set[str] = set()
         values: dict[str, Any] = dict.fromkeys(self.absent)
@@ -128,7 +151,10 @@ class RowValidator:
             # A merged range is one problem, said once; its covered cells are not "required" again.
             errors.extend(f"merged cells {m.ref}: unmerge them and fill in each cell" for m in merged)
             covered = {p for m in merged for p in range(m.first_col, m.last_col + 1)}
-        for position, column, required in self.plan:
+        for j, (position, column, required) in enumerate(self.plan):
+            if known is not None and known[j] is not rules.UNSURE:
+                values[column.field] = known[j]
+                continue
             value = cells[position] if position < width else ""
             if value is None:  # other readers (openpyxl) say None where calamine says ""
                 value = ""
@@ -152,6 +178,7 @@ class RowValidator:
                 failed.add(column.field)
         self._check(values, errors, failed)
         if not errors and unique and self.spec.unique:
+            self._first_rows()
             key = values[self.spec.unique]
             first = self.seen.setdefault(key, row)
             if first != row:
@@ -162,93 +189,115 @@ class RowValidator:
         return values, None
 
     def batch(self, numbers: list[int], rows: list[list[Any]]) -> list[tuple[tuple[Any, ...] | None, str | None]]:
-        """The same verdicts as calling the validator row by row (values as tuples in `order`), by column.
+        """The same verdicts as calling the validator row by row (values as tuples in `order`), by column."""
+        _, columns, messages = self.checked(numbers, rows)
+        values = zip(*columns)  # noqa: B905
+        return [(None, messages[i]) if i in messages else (next(values), None) for i in range(len(rows))]
 
-        Each rule's column check types the cells that are clearly fine in one pass (a comprehension, no
-        call per cell); company codes are looked up the same way. A row with any cell the checks are
-        unsure of goes through the full row validator, which words the message. So the cost per row
-        is a few list slots, not a dozen function calls.
+    def checked(self, numbers: list[int], rows: list[list[Any]]) -> tuple[list[int], list[list[Any]], dict[int, str]]:
+        """Rows validated a column at a time: (the numbers of the accepted rows, their values column by column
+        in `order`, the message of each rejected row by its index in `rows`). The verdicts are the row
+        validator's; the values stay in columns (a row's tuple is made when it is written).
+
+        Each rule's column check types the cells that are clearly fine in a few C loops over the column;
+        company codes are looked up the same way. A row with any cell the checks are unsure of goes
+        through the row validator, for those cells only, which words the message. So a clean row costs
+        a few list slots, not a dozen function calls.
         """
         n = len(rows)
-        width = max(map(len, rows), default=0)
-        if any(len(r) != width for r in rows):
+        width = len(rows[0]) if rows else 0
+        if len(set(map(len, rows))) > 1:
+            width = max(map(len, rows))
             rows = [r + [""] * (width - len(r)) for r in rows]
-        columns = list(zip(*rows, strict=True)) if width else []
+        cells_by_column = list(zip(*rows, strict=True)) if width else []
         unsure = bytearray(n)
-        fields: list[str] = []
-        typed: list[list[Any]] = []
-        for position, column, required in self.plan:
-            cells = columns[position] if position < width else ("",) * n
-            out = column.rule.column(cells)  # type: ignore[attr-defined]
-            for i in _unsure(out):
+        # Each column as its rule types it, UNSURE where the rule itself must look; a code column is
+        # looked up whole (a cell that is exactly one of the company's codes is that code).
+        columns: list[list[Any]] = []
+        for (position, column, required), codes in zip(self.plan, self._codes, strict=True):
+            cells = cells_by_column[position] if position < width else ("",) * n
+            out = (column.rule.column(cells) if codes is None  # type: ignore[attr-defined]
+                   else list(map(codes.get, cells, repeat(rules.UNSURE))))
+            for i in rules.unsure_at(out):
                 v = cells[i]
                 if not required and (v is None or (v.__class__ is str and (not v or v.isspace()))):
-                    out[i] = None
+                    out[i] = codes.get(None) if codes is not None else None
                 else:
                     unsure[i] = 1
-            fields.append(column.field)
-            typed.append(out)
-        for field_name, codes, default in self._lookups():
-            if field_name not in fields:
-                continue
-            k = fields.index(field_name)
-            out = [codes.get(v, rules.UNSURE) if v is not None else default for v in typed[k]]
-            for i in _unsure(out):
-                unsure[i] = 1
-            typed[k] = out
-        for i, row in enumerate(numbers):
-            if row in self.merged_rows:
-                unsure[i] = 1
-        absent = self._absent_values()
-        tuples: list[Any] = list(zip(*typed))  # noqa: B905 - equal lengths by construction
-        if absent:
-            tuples = [t + absent for t in tuples]
+            columns.append(out)
+        read = list(columns)  # what _row may take as known
+        columns += [[v] * n for v in self.absent_values]
+        if self.merged_rows:
+            for i, row in enumerate(numbers):
+                if row in self.merged_rows:
+                    unsure[i] = 1
         order = self.order
-        verdicts: list[tuple[tuple[Any, ...] | None, str | None]] = [(t, None) for t in tuples]
-        # Only the rows the column checks were unsure of cost a call each.
+        messages: dict[int, str] = {}
+        # Only the rows the column checks were unsure of cost a call each, for the cells they were unsure of.
         for i in _flagged(unsure):
-            values, message = self(numbers[i], rows[i], unique=False)
-            verdicts[i] = (None, message) if values is None else (tuple(values[f] for f in order), None)
+            values, message = self._row(numbers[i], rows[i], [col[i] for col in read], False)
+            if values is None:
+                messages[i] = message  # type: ignore[assignment]
+            else:
+                for col, f in zip(columns, order):  # noqa: B905
+                    col[i] = values[f]
         if self._extra is not None:
-            for i, (t, _) in enumerate(verdicts):
-                if t is None or unsure[i]:
+            for i in range(n):
+                if unsure[i]:
                     continue
-                values = dict(zip(order, t))  # noqa: B905
+                values = {f: col[i] for f, col in zip(order, columns)}  # noqa: B905
                 errors: list[str] = []
                 self._extra(values, errors)  # may fill a default (stems per bunch)
-                verdicts[i] = (None, "; ".join(errors)) if errors else (tuple(values[f] for f in order), None)
-        unique = self.spec.unique
-        if unique:
-            # The first accepted row with a number keeps it, in sheet order, whichever path accepted it.
-            k = order.index(unique)
-            setdefault = self.seen.setdefault
-            firsts = [setdefault(t[k], row) if t is not None else row
-                      for (t, _), row in zip(verdicts, numbers)]  # noqa: B905
-            name = self.names[unique]
-            verdicts = [v if first == row or v[0] is None else
-                        (None, f"{name}: {v[0][k]} appears more than once in the file (first on row {first})")
-                        for v, first, row in zip(verdicts, firsts, numbers)]  # noqa: B905
-        return verdicts
+                if errors:
+                    messages[i] = "; ".join(errors)
+                else:
+                    for col, f in zip(columns, order):  # noqa: B905
+                        col[i] = values[f]
+        if self.spec.unique:
+            self._first_of_each(numbers, columns[order.index(self.spec.unique)], messages)
+        if not messages:
+            return numbers, columns, messages
+        kept = [True] * n
+        for i in messages:
+            kept[i] = False
+        return list(compress(numbers, kept)), [list(compress(col, kept)) for col in columns], messages
 
-    def _absent_values(self) -> tuple[Any, ...]:
-        ctx = self.context
-        return tuple(ctx.locations[0] if f == "location" and not ctx.multi_location else None for f in self.absent)
+    def _first_of_each(self, numbers: list[int], keys: list[Any], messages: dict[int, str]) -> None:
+        """The first accepted row with a number keeps it, in sheet order, whichever path accepted it; a later
+        one is rejected (its message added to `messages`, where the rows already rejected are)."""
+        indexes: Iterable[int] = range(len(keys))
+        if messages:
+            kept = [True] * len(keys)
+            for i in messages:
+                kept[i] = False
+            indexes = list(compress(indexes, kept))
+            keys, numbers = list(compress(keys, kept)), list(compress(numbers, kept))
+        if self._blocks is not None:  # no number has been given twice so far: a set, and no row numbers yet
+            before = len(self._numbers)
+            if self._numbers.isdisjoint(keys):
+                self._numbers.update(keys)
+                if len(self._numbers) - before == len(keys):
+                    self._blocks.append((keys, numbers))
+                    return  # the usual case: two C loops over a set
+                self._numbers.difference_update(keys)  # twice within these rows
+            self._first_rows()
+        name = self.names[self.spec.unique]  # type: ignore[index]
+        setdefault = self.seen.setdefault
+        for i, key, row in zip(indexes, keys, numbers):  # noqa: B905
+            first = setdefault(key, row)
+            if first != row:
+                messages[i] = f"{name}: {key} appears more than once in the file (first on row {first})"
+
+    def _first_rows(self) -> None:
+        """`seen`, the first row of each number so far, from the blocks the batch path kept (once)."""
+        if self._blocks is not None:
+            for keys, numbers in self._blocks:
+                self.seen.update(zip(keys, numbers))  # noqa: B905 - each block's numbers are new
+            self._blocks, self._numbers = None, set()
 
     def as_dict(self, values: tuple[Any, ...]) -> dict[str, Any]:
         """A batch verdict's values by field name (the batch path keeps them as tuples: cheaper by far)."""
         return dict(zip(self.order, values, strict=True))
-
-    def _lookups(self) -> list[tuple[str, dict[str, str], str | None]]:
-        """Codes matched exactly in the fast path (the row validator forgives case); a blank location
-        is the only location of a single-location company."""
-        ctx = self.context
-        default = ctx.locations[0] if not ctx.multi_location else None
-        exact = {
-            "customer_code": {c: c for c in ctx.customer_codes.values()},
-            "vendor_code": {v: v for v in ctx.vendor_codes.values()},
-        }
-        return [("customer_code", exact["customer_code"], None), ("vendor_code", exact["vendor_code"], None),
-                ("location", {loc: loc for loc in ctx.locations}, default)]
 
     def cells_of(self, values: dict[str, Any]) -> list[Any]:
         """An accepted row laid back out under its header, as read (for rows refused at write time)."""
