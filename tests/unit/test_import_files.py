@@ -77,6 +77,20 @@ def test_what_calamine_reads_as_an_ordinary_sheet_is_read(tmp_path):
     assert [(r, cells[0]) for r, cells in rows[1:]] == [(2, "A-1"), (3, "A-3"), (4, "A-4 note:c x")]
 
 
+def test_a_sheet_written_under_a_namespace_prefix_is_read_and_one_that_mixes_prefixes_is_not(tmp_path):
+    plain = wb.sheet_xml([H, ["A-1", "PETALS"], ["A-2"]])
+    prefixed = (plain.replace("<worksheet xmlns=", "<x:worksheet xmlns:x=").replace("</worksheet>", "</x:worksheet>")
+                .replace("<sheetData>", "<x:sheetData>").replace("</sheetData>", "</x:sheetData>")
+                .replace("<row ", "<x:row ").replace("</row>", "</x:row>").replace("<c ", "<x:c ")
+                .replace("</c>", "</x:c>").replace("<is>", "<x:is>").replace("</is>", "</x:is>")
+                .replace("<t ", "<x:t ").replace("</t>", "</x:t>"))
+    _, rows = read(tmp_path, wb.raw_xlsx(prefixed))
+    assert [(r, cells[0]) for r, cells in rows] == [(1, "Invoice #"), (2, "A-1"), (3, "A-2")]
+    mixed = prefixed.replace("</x:sheetData>", '<x:row r="4"><c r="CV900000"><v>1</v></c></x:row></x:sheetData>')
+    with pytest.raises(FileRejected, match="more than one XML prefix"):
+        read(tmp_path, wb.raw_xlsx(mixed))
+
+
 def test_the_sheet_named_like_the_import_type_is_read_even_when_it_is_not_first(tmp_path):
     sheet, rows = read(tmp_path, wb.workbook([H, ["A-1"]], sheet="open invoices", before=("Notes",)))
     assert sheet.name == "open invoices" and rows[1][1][0] == "A-1"
