@@ -90,12 +90,15 @@ def staged(buyer: str, fields: Item) -> store.Op:
                      condition="attribute_not_exists(pk)")
 
 
-def waiting_in_staging(db: Store, buyer: str, box_code: str, po_id: str | None = None) -> Item | None:
-    """The first staged line (by PO and line) with boxes of this code still to receive, of one PO or of any,
-    as it is now: the index names the lines waiting (it lags the table a little, so each is read again,
-    consistently, and one received meanwhile is passed over). Reads what waits, never the history."""
+def waiting_in_staging(db: Store, buyer: str, box_code: str, po_id: str | None = None, *,
+                       recheck: bool = False) -> Item | None:
+    """The first staged line (by PO and line) with boxes of this code still to receive, of one PO or of any:
+    it reads what waits, never the history. The index is eventually consistent, and its copy is taken as it
+    is: nothing of a staged line changes but its count, and the receipt's write is conditional on the count
+    read (`received`). After a lost race, `recheck` reads each line again, consistently, passing over one
+    the index still shows but that was received meanwhile."""
     for entry in db.iter_query(_waiting_pk(buyer, box_code), f"{po_id}#" if po_id else None, index="gsi1"):
-        item = db.get(entry["pk"], entry["sk"])
+        item = db.get(entry["pk"], entry["sk"]) if recheck else entry
         if item is not None and item["boxes_received"] < item["boxes_confirmed"]:
             return item
     return None

@@ -78,8 +78,8 @@ def list_staging(db: Store, caller: Caller, limit: int, token: str | None) -> Pa
     return Page(items=[StagedBoxes.model_validate(plain(i)) for i in items], next_token=next_token)
 
 
-def _find(db: Store, buyer: str, body: ReceiveIn) -> Item:
-    waiting = order_data.waiting_in_staging(db, buyer, body.box_code, body.po_id)
+def _find(db: Store, buyer: str, body: ReceiveIn, recheck: bool) -> Item:
+    waiting = order_data.waiting_in_staging(db, buyer, body.box_code, body.po_id, recheck=recheck)
     if waiting is None:
         raise NotFound(f"no boxes with code {body.box_code} are waiting in staging")
     return waiting
@@ -100,11 +100,14 @@ def _invoice(invoice_id: str, buyer: Company, customer: Customer, line: OrderLin
 
 def receive(db: Store, caller: Caller, body: ReceiveIn) -> Receipt:
     buyer = get_company(db, caller.company_id)
+    attempts = 0
 
     def attempt() -> Receipt:
+        nonlocal attempts
         if (before := idempotency.done(db, Receipt)) is not None:  # a keyed request's re-execution: its answer
             return before  # type: ignore[no-any-return]
-        staged = _find(db, buyer.company_id, body)
+        attempts += 1
+        staged = _find(db, buyer.company_id, body, recheck=attempts > 1)  # again: the index may lag
         remaining = int(staged["boxes_confirmed"]) - int(staged["boxes_received"])
         boxes = body.boxes or remaining
         if boxes > remaining:
