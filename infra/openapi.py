@@ -1,8 +1,10 @@
 """One OpenAPI document for the whole K2K API, generated from the handlers themselves.
 
 Each function with Api events in template.yaml exposes a module-level `app`
-(a Powertools APIGatewayRestResolver); its schema is taken for the routes the
-template gives that function, and all of them are merged into one document with
+(a k2k.router.Router: the one route table its Lambda answers from). Here, at
+build time only, its routes are handed to a Powertools APIGatewayRestResolver
+(`powertools_app`), whose OpenAPI generator writes each function's schema for
+the routes the template gives that function; and all of them are merged into one document with
 a bearer JWT (the Cognito ID token) required everywhere except on routes the
 template opens with `Auth: {Authorizer: NONE}`. Committed as docs/openapi.json
 so a change to the API shows up in review; CI runs --check.
@@ -140,10 +142,10 @@ def build(tpl: Template) -> Built:
             errors.append(f"{spec.logical_id}: {file} does not load: {e!r}")
             continue
         app = getattr(module, "app", None)
-        if app is None or not hasattr(app, "get_openapi_json_schema"):
-            problems.append(f"{spec.logical_id}: {file} has Api events but no module-level Powertools `app`")
+        if app is None or not hasattr(app, "routes"):
+            problems.append(f"{spec.logical_id}: {file} has Api events but no module-level k2k.router `app`")
             continue
-        doc = json.loads(app.get_openapi_json_schema(title=TITLE, version=VERSION))
+        doc = json.loads(powertools_app(app.routes).get_openapi_json_schema(title=TITLE, version=VERSION))
         openapi_version = doc.get("openapi", openapi_version)
         wanted = {(r.path, r.method.lower()): r for r in routes[file]}
         served = set()
@@ -187,6 +189,50 @@ def build(tpl: Template) -> Built:
         "security": [{SECURITY_SCHEME: []}],
     }
     return Built(document, problems, errors)
+
+
+def powertools_app(routes: list[Any]) -> Any:
+    """A Powertools REST resolver with these k2k.router routes, for its OpenAPI generator only: each handler is
+    stood in for by a function of the same name and signature whose k2k.router markers (Path, Query, Body)
+    are Powertools' own, so the document says what the router binds and validates."""
+    from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+
+    app = APIGatewayRestResolver(enable_validation=True)
+    for route in routes:
+        app.route(route.rule, route.method, status_code=route.status_code, **route.openapi)(documented(route.func))
+    return app
+
+
+def documented(func: Any) -> Any:
+    """A stand-in for `func` with Powertools' parameter markers in its signature (never called)."""
+    import inspect
+    import typing
+
+    from aws_lambda_powertools.event_handler.openapi import params
+
+    from k2k import router
+
+    kinds = {router.Path: params.Path, router.Query: params.Query, router.Body: params.Body}
+    hints = typing.get_type_hints(func, include_extras=True)
+
+    def powertools(annotation: Any) -> Any:
+        if typing.get_origin(annotation) is not typing.Annotated:
+            return annotation
+        base, *metadata = typing.get_args(annotation)
+        return typing.Annotated[(base, *(kinds[type(m)](**m.options) if isinstance(m, router.Param) else m
+                                         for m in metadata))]
+
+    signature = inspect.signature(func)
+    parameters = [p.replace(annotation=powertools(hints.get(p.name, p.annotation)))
+                  for p in signature.parameters.values()]
+
+    def stand_in(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("documentation only")
+
+    stand_in.__name__, stand_in.__qualname__, stand_in.__doc__ = func.__name__, func.__qualname__, func.__doc__
+    stand_in.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=parameters, return_annotation=hints.get("return", signature.return_annotation))
+    return stand_in
 
 
 def describe(paths: dict[str, dict[str, Any]]) -> list[str]:

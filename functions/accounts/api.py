@@ -6,7 +6,6 @@ Who may call each route: k2k.access. The balance is the ledger's: no route takes
 from datetime import date
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from k2k.api import CodePath, DocumentNoPath, Limit, NextToken, caller, create_resolver, handle
@@ -17,6 +16,7 @@ from k2k.network import Customer, CustomerIn
 from k2k.observability import logger
 from k2k.paging import Page
 from k2k.receivables import CustomerInvoice
+from k2k.router import Body, Query
 from k2k.services import accounts as svc
 from k2k.store import Store
 

@@ -7,7 +7,6 @@ Cart timers are `timers.py`.
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Field
 
@@ -20,6 +19,7 @@ from k2k.orders import Cart, Prebook, PurchaseOrder
 from k2k.paging import Page
 from k2k.procurement import ChangeAnswerIn, PoChangeIn, PrebookAnswerIn, ShipIn
 from k2k.purchasing import AnyPurchaseOrder, StandalonePoIn, StandalonePurchaseOrder
+from k2k.router import Body
 from k2k.services import order_data, procurement, purchasing, staging
 from k2k.services import orders as svc
 from k2k.store import Store

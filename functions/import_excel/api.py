@@ -6,7 +6,6 @@ The worker for dropped workbooks is `worker.py`.
 from datetime import date
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from k2k.api import IdPath, Limit, NextToken, caller, create_resolver, handle
@@ -16,6 +15,7 @@ from k2k.imports import pending, service
 from k2k.imports.model import ImportType
 from k2k.observability import logger
 from k2k.paging import Page
+from k2k.router import Path, Query
 from k2k.services import open_invoices
 from k2k.store import Store
 

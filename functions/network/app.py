@@ -4,7 +4,6 @@
 from types import ModuleType
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Field
 
@@ -24,6 +23,7 @@ from k2k.network import (
 from k2k.observability import logger
 from k2k.paging import Page
 from k2k.procurement import ProcurementConnection, ProcurementSettingsIn
+from k2k.router import Body
 from k2k.services import network as svc
 from k2k.store import Store
 

@@ -5,7 +5,6 @@ The forwarder that delivers to subscriptions is `forwarder.py`.
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from k2k.api import Limit, NextToken, caller, create_resolver, handle
@@ -14,6 +13,7 @@ from k2k.config import Settings
 from k2k.observability import logger
 from k2k.paging import Page
 from k2k.partners import Subscription, SubscriptionCreated, SubscriptionIn
+from k2k.router import Path
 from k2k.services import event_types, inbound
 from k2k.services import partners as svc
 from k2k.store import Store

@@ -6,7 +6,6 @@ The projection consumer is `sync.py`: it never builds this resolver.
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from k2k.api import CodePath, IdPath, Limit, NextToken, caller, create_resolver, handle
@@ -17,6 +16,7 @@ from k2k.models import Model
 from k2k.observability import logger
 from k2k.paging import Page
 from k2k.products import Product, ProductIn
+from k2k.router import Body, Query
 from k2k.services import availability, products
 from k2k.services import inventory as svc
 from k2k.store import Store

@@ -5,7 +5,6 @@ The invoice queue's consumer is `consumer.py`.
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from k2k.api import IdPath, InvoiceNoPath, Limit, NextToken, caller, create_resolver, handle
@@ -14,6 +13,7 @@ from k2k.config import Settings
 from k2k.invoices import Action, Invoice, InvoiceChange, RecStatus
 from k2k.observability import logger
 from k2k.paging import Page
+from k2k.router import Query
 from k2k.services import invoices as svc
 from k2k.store import Store
 

@@ -54,7 +54,7 @@ from k2k.errors import DomainError, Invalid
 from k2k.observability import logger
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig
+    from k2k.router import CORSConfig, Router
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -93,7 +93,7 @@ class _NotKept(Exception):
         self.response = response
 
 
-def resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: Any,
+def resolve(app: Router, event: dict[str, Any], context: Any,
             cors: CORSConfig | None = None) -> dict[str, Any]:
     """The app's answer to this request, executed at most once per company, method, path and key.
     `cors` gives this module's own refusals the headers the app's answers carry."""
@@ -111,7 +111,7 @@ def resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: Any,
     return _once(app, event, context, cors, scope, key)
 
 
-def _once(app: APIGatewayRestResolver, event: dict[str, Any], context: Any, cors: CORSConfig | None, scope: str,
+def _once(app: Router, event: dict[str, Any], context: Any, cors: CORSConfig | None, scope: str,
           key: str) -> dict[str, Any]:
     from aws_lambda_powertools.utilities.idempotency import (
         DynamoDBPersistenceLayer,
