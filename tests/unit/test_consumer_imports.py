@@ -1,5 +1,6 @@
 """Queue and stream consumers load no REST machinery: Powertools' event_handler (with its OpenAPI and
-asyncio imports) costs ~60 ms of a cold start, and a consumer answers no HTTP request. A module a consumer
+asyncio imports) costs ~60 ms of a cold start, and a consumer answers no HTTP request. API functions answer
+through k2k.router and load it neither (Powertools writes the OpenAPI document at build time only). A module a consumer
 needs for one event type only is loaded with that event (tests/packaging sends each type, so it loads)."""
 
 from __future__ import annotations
@@ -38,3 +39,24 @@ def test_a_consumer_loads_at_init_only_what_every_event_needs(fn):
     for module, functions in NOT_AT_INIT.items():
         if fn in functions:
             assert module not in loaded, f"{fn.logical_id} imports {module} at init"
+
+
+def test_no_api_function_loads_powertools_rest_resolver_at_init():
+    apis = [fn for fn in TEMPLATE.functions.values() if fn.api]
+    paths = sorted({str(p) for fn in apis for p in fn.layers})
+    files = [(fn.logical_id, str(fn.module_file), str(fn.code_uri)) for fn in apis]
+    code = ("import importlib.util, sys\n"
+            f"sys.path[:0] = {paths!r}\n"
+            f"for name, file, root in {files!r}:\n"
+            "    sys.path.insert(0, root)\n"
+            "    spec = importlib.util.spec_from_file_location(name, file)\n"
+            "    sys.modules[name] = module = importlib.util.module_from_spec(spec)\n"
+            "    spec.loader.exec_module(module)\n"
+            "    sys.path.remove(root)\n"
+            "    if 'aws_lambda_powertools.event_handler' in sys.modules:\n"
+            "        print(name)\n"
+            "        break\n")
+    env = {**os.environ, **apis[0].environment, "AWS_DEFAULT_REGION": "us-east-1"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "", f"{done.stdout.strip()} imports aws_lambda_powertools.event_handler at init"
