@@ -8,8 +8,6 @@ when the vendor edits its stock:
   boxes_sold (checked out or prebooked) --void, line deleted--> boxes_on_hand
 """
 
-from __future__ import annotations
-
 from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal

@@ -12,8 +12,6 @@ stock (costs included) goes to the vendor alone. tests/unit/test_partner_rules.p
 event going to two parties has a buyer-only model in its schema.
 """
 
-from __future__ import annotations
-
 import hashlib
 import hmac
 import ipaddress
@@ -21,7 +19,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
@@ -123,7 +121,7 @@ class SubscriptionIn(Input):
     description: Note | None = None
 
     @model_validator(mode="after")
-    def _where(self) -> SubscriptionIn:
+    def _where(self) -> Self:
         if self.target is Target.WEBHOOK and (self.url is None or self.aws_account_id is not None):
             raise ValueError("a webhook takes a url (and no aws_account_id)")
         if self.target is Target.AWS_ACCOUNT and (self.aws_account_id is None or self.url is not None):

@@ -20,12 +20,10 @@ checks the other's document, so a change and an answer (or a request and a shipm
 win. Plain rules, no AWS: services/procurement.py stores and moves them.
 """
 
-from __future__ import annotations
-
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, Self
 
 from pydantic import Field, model_validator
 
@@ -138,7 +136,7 @@ class PoChangeIn(Input):
     version: Version | None = Field(default=None, description="the version you read; 409 if it changed since")
 
     @model_validator(mode="after")
-    def _once_each(self) -> PoChangeIn:
+    def _once_each(self) -> Self:
         numbers = [ln.line_no for ln in self.lines]
         if len(numbers) != len(set(numbers)):
             raise ValueError("each line is changed once")
@@ -238,7 +236,7 @@ class LineAnswerIn(Input):
     description: Name | None = Field(default=None, description="the substitute's description")
 
     @model_validator(mode="after")
-    def _rejected_plain(self) -> LineAnswerIn:
+    def _rejected_plain(self) -> Self:
         if self.status == "REJECTED" and (self.quantity is not None or self.unit_price is not None
                                           or self.product_code is not None or self.description is not None):
             raise ValueError("a rejected line names no quantity, price or substitute")
@@ -254,7 +252,7 @@ class PrebookAnswerIn(Input):
     version: Version | None = None
 
     @model_validator(mode="after")
-    def _once_each(self) -> PrebookAnswerIn:
+    def _once_each(self) -> Self:
         numbers = [ln.line_no for ln in self.lines]
         if len(numbers) != len(set(numbers)):
             raise ValueError("each line is answered once")

@@ -7,9 +7,8 @@ Only live goods are ever published to K2K buyers (k2k.inventory.ineligibility). 
 defined here, with the kinds they fit; k2k.inventory uses them for its lines.
 """
 
-from __future__ import annotations
-
 from enum import StrEnum
+from typing import Self
 
 from pydantic import Field, model_validator
 
@@ -63,7 +62,7 @@ class ProductIn(Input):
     unit: UnitType | None = Field(default=None, description="default: STEM for live goods, UNIT for the others")
 
     @model_validator(mode="after")
-    def _unit_fits_kind(self) -> ProductIn:
+    def _unit_fits_kind(self) -> Self:
         why = unit_refusal(self.kind, self.unit_or_default)
         if why:
             raise ValueError(why)

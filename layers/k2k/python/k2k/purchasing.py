@@ -16,8 +16,6 @@ inventory at their landed cost - or, for a line bought for a prebook, billed (se
 Plain rules, no AWS: services/purchasing.py stores and moves them.
 """
 
-from __future__ import annotations
-
 from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal

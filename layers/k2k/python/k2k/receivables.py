@@ -4,8 +4,6 @@ Every customer invoice is posted to the customer's ledger (k2k.ledger) in the
 transaction that writes it; voiding one posts its reversal.
 """
 
-from __future__ import annotations
-
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum

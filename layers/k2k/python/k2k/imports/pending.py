@@ -8,8 +8,6 @@ transaction that creates its line, on the condition that it is still there
 (k2k.imports.writers.confirm_pending), so a repeated or concurrent confirm of the same rows changes nothing.
 """
 
-from __future__ import annotations
-
 import re
 from datetime import date, datetime
 

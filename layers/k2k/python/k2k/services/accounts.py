@@ -18,13 +18,11 @@ Edits of the customer's own fields are conditioned on `version`, which appends
 do not touch, so a rename never races the balance and never resets it.
 """
 
-from __future__ import annotations
-
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import Field, model_validator
 
@@ -412,7 +410,7 @@ class HandLineIn(Input):
     unit_price: UnitMoney = Field(description="$0.00 is allowed")
 
     @model_validator(mode="after")
-    def _named(self) -> HandLineIn:
+    def _named(self) -> Self:
         if self.line_id is None and (self.product is None or self.units is None):
             raise ValueError("a line names an inventory line_id, or a product and its units")
         return self

@@ -1,7 +1,5 @@
 """The published event catalogue: what partners can receive, with the JSON schema of each detail."""
 
-from __future__ import annotations
-
 from typing import Any
 
 from k2k.errors import NotFound

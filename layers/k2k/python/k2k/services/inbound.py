@@ -12,11 +12,9 @@ Validation of the batch is all or nothing (a 422 before anything is written). Ea
 applied on its own, atomically, and answered with its outcome; sending the same batch again is safe.
 """
 
-from __future__ import annotations
-
 from collections.abc import Sequence
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
 from pydantic import Field, ValidationError, model_validator
 
@@ -49,7 +47,7 @@ class InboundLine(Input):
     data: LineFieldsIn | None = Field(default=None, description="InventoryLineChanged: every field of the line")
 
     @model_validator(mode="after")
-    def _shape(self) -> InboundLine:
+    def _shape(self) -> Self:
         if self.detail_type == "InventoryLineChanged":
             if self.data is None:
                 raise ValueError("an InventoryLineChanged line carries the line in data")

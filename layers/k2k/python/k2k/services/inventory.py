@@ -6,8 +6,6 @@ is conditional on it (`removal_refusal` says why in words), so every expiry, voi
 still give its boxes back. Lines removed before that rule existed are skipped by `present`.
 """
 
-from __future__ import annotations
-
 import uuid
 from collections.abc import Iterable, Sequence
 from contextlib import suppress

@@ -13,8 +13,6 @@
 - Reconciliation steps are conditional on the record's version.
 """
 
-from __future__ import annotations
-
 import base64
 import binascii
 import uuid

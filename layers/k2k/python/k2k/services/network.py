@@ -1,7 +1,5 @@
 """Companies, vendors and K2K connections on the store. Customers are k2k.services.accounts'."""
 
-from __future__ import annotations
-
 from collections.abc import Callable
 from datetime import datetime
 

@@ -1,7 +1,5 @@
 """Open invoices brought in by Data Import, found by customer PO or by invoice date."""
 
-from __future__ import annotations
-
 from datetime import date
 from decimal import Decimal
 from typing import Any

@@ -10,13 +10,11 @@ Documents are read and saved through services/order_data.py, stock moves
 through services/inventory.py (StockMove); neither is done here.
 """
 
-from __future__ import annotations
-
 import uuid
 from collections import defaultdict
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Self, TypeVar
 
 from pydantic import Field, model_validator
 
@@ -413,7 +411,7 @@ class PrebookLineIn(Input):
         "units), from which the prebook shows its GPM; a K2K line's cost comes from the availability"))
 
     @model_validator(mode="after")
-    def _k2k_or_product(self) -> PrebookLineIn:
+    def _k2k_or_product(self) -> Self:
         k2k = (self.vendor_company_id, self.line_id, self.boxes)
         product = (self.product_code, self.quantity)
         if any(v is not None for v in product) or self.cost is not None:
@@ -497,7 +495,7 @@ class PrebookPosIn(Input):
         "lines not yet on a PO are bought too, from their own vendors at the availability's cost"))
 
     @model_validator(mode="after")
-    def _once_each(self) -> PrebookPosIn:
+    def _once_each(self) -> Self:
         numbers = [ln.line_no for ln in self.lines]
         if len(numbers) != len(set(numbers)):
             raise ValueError("each prebook line is named once")

@@ -11,8 +11,6 @@ deduplicate on the event's `metadata.event_id` and ignore an `aggregate_version`
 they hold (docs/integrate.md).
 """
 
-from __future__ import annotations
-
 import hashlib
 import json
 import os
@@ -23,7 +21,7 @@ import urllib.request
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 from botocore.exceptions import ClientError
@@ -67,7 +65,7 @@ class PartnerSettings:
     allow_loopback_http: bool = False
 
     @classmethod
-    def from_env(cls) -> PartnerSettings:
+    def from_env(cls) -> Self:
         return cls(event_source_prefix=os.environ.get(SOURCE_PREFIX_ENV, "aws.partner/k2k.example.com/dev"),
                    allow_loopback_http=os.environ.get(LOOPBACK_ENV) == "true")
 

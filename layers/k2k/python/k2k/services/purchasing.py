@@ -7,8 +7,6 @@ PO conditional on the version read, with its event, in one transaction. Confirmi
 the staging area (order_data.staging_key) where services/staging.py receives them by box code.
 """
 
-from __future__ import annotations
-
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import date

@@ -9,8 +9,6 @@ so two receipts racing for the last of a customer's credit cannot both bill;
 the loser reads again, and goes to inventory with the reason if it no longer fits.
 """
 
-from __future__ import annotations
-
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal

@@ -6,8 +6,6 @@ open market, in one transaction. Void and delete apply to orders not yet
 confirmed; after shipment the buyer modifies its own PO instead.
 """
 
-from __future__ import annotations
-
 import uuid
 from collections.abc import Callable, Sequence
 from typing import TypeVar
