@@ -3,6 +3,10 @@
 Who may call each route: k2k.access. The balance is the ledger's: no route takes it.
 """
 
+import gc
+
+gc.disable()  # no collection during init: what it builds lives as long as the process (frozen below)
+
 from datetime import date
 from typing import Annotated, Any
 
@@ -93,3 +97,7 @@ def void_invoice(invoice_id: DocumentNoPath, body: svc.VoidIn) -> CustomerInvoic
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return handle(app, event, context)
+
+
+gc.freeze()  # init's objects stay for the process: later collections need not scan them
+gc.enable()

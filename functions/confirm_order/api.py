@@ -3,6 +3,10 @@
 Order notices (emails for order events) are `notices.py`.
 """
 
+import gc
+
+gc.disable()  # no collection during init: what it builds lives as long as the process (frozen below)
+
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -51,3 +55,7 @@ def delete_line(order_id: IdPath, line_no: LineNoPath) -> VendorOrder:
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return handle(app, event, context)
+
+
+gc.freeze()  # init's objects stay for the process: later collections need not scan them
+gc.enable()

@@ -1,5 +1,9 @@
 """Order notices, fed by the order-notices queue: emails the people each K2K order event concerns."""
 
+import gc
+
+gc.disable()  # no collection during init: what it builds lives as long as the process (frozen below)
+
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -26,3 +30,7 @@ HANDLERS = {t: _notify for t in ("PurchaseOrderPlaced", "CartCheckedOut", "Order
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return sqs_batch(event, HANDLERS)
+
+
+gc.freeze()  # init's objects stay for the process: later collections need not scan them
+gc.enable()

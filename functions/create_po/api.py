@@ -5,6 +5,10 @@ The invoices staging bills are customer invoices: functions/accounts.
 Cart timers are `timers.py`.
 """
 
+import gc
+
+gc.disable()  # no collection during init: what it builds lives as long as the process (frozen below)
+
 from typing import Annotated, Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -182,3 +186,7 @@ def receive(body: staging.ReceiveIn) -> staging.Receipt:
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return handle(app, event, context)
+
+
+gc.freeze()  # init's objects stay for the process: later collections need not scan them
+gc.enable()

@@ -1,5 +1,9 @@
 """Cart timers, fed by the cart-timer queue: schedule a cart's expiry when it opens, expire it when it goes off."""
 
+import gc
+
+gc.disable()  # no collection during init: what it builds lives as long as the process (frozen below)
+
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -36,3 +40,7 @@ HANDLERS = {"CartOpened": _cart_opened, "CartTimerElapsed": _timer_elapsed}
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return sqs_batch(event, HANDLERS)
+
+
+gc.freeze()  # init's objects stay for the process: later collections need not scan them
+gc.enable()

@@ -2,6 +2,10 @@
 vendor's answer to that prebook comes back onto the PO, and its shipment into the buyer's staging area; the
 buyer's changes and cancels reach the prebook, or as requests the vendor answers (k2k.services.procurement)."""
 
+import gc
+
+gc.disable()  # no collection during init: what it builds lives as long as the process (frozen below)
+
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -57,3 +61,7 @@ HANDLERS = {"PurchaseOrderCreated": _po_created, "PurchaseOrderCancelled": _po_c
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return sqs_batch(event, HANDLERS)
+
+
+gc.freeze()  # init's objects stay for the process: later collections need not scan them
+gc.enable()

@@ -1,5 +1,8 @@
 """Transactional outbox relay: outbox items from the table's stream to the k2k bus."""
 
+import gc
+
+gc.disable()  # no collection during init: what it builds lives as long as the process (frozen below)
 
 from typing import Any
 
@@ -14,3 +17,7 @@ from k2k.relay import publish
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return publish(event.get("Records", []), aws.client("events"), Settings.from_env().event_bus_name)
+
+
+gc.freeze()  # init's objects stay for the process: later collections need not scan them
+gc.enable()

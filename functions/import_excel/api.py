@@ -3,6 +3,10 @@
 The worker for dropped workbooks is `worker.py`.
 """
 
+import gc
+
+gc.disable()  # no collection during init: what it builds lives as long as the process (frozen below)
+
 from datetime import date
 from typing import Annotated, Any
 
@@ -76,3 +80,7 @@ def discard_pending_boxes(body: pending.PendingSelection) -> pending.PendingDisc
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return handle(app, event, context)
+
+
+gc.freeze()  # init's objects stay for the process: later collections need not scan them
+gc.enable()

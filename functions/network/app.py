@@ -1,5 +1,8 @@
 """Companies, vendors, K2K connections and settings (Admin and Setup). Customers: functions/accounts."""
 
+import gc
+
+gc.disable()  # no collection during init: what it builds lives as long as the process (frozen below)
 
 from types import ModuleType
 from typing import Annotated, Any
@@ -148,3 +151,7 @@ def accept_procurement_connection(connection_id: ConnectionIdPath) -> Procuremen
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return handle(app, event, context)
+
+
+gc.freeze()  # init's objects stay for the process: later collections need not scan them
+gc.enable()

@@ -3,6 +3,10 @@
 The forwarder that delivers to subscriptions is `forwarder.py`.
 """
 
+import gc
+
+gc.disable()  # no collection during init: what it builds lives as long as the process (frozen below)
+
 from typing import Annotated, Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -80,3 +84,7 @@ def send_inventory(body: inbound.InboundBatch) -> inbound.BatchResult:
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return handle(app, event, context, body_limits={"/integrations/inventory": inbound.BODY_BYTES})
+
+
+gc.freeze()  # init's objects stay for the process: later collections need not scan them
+gc.enable()

@@ -4,6 +4,10 @@ company's products catalogue (REST).
 The projection consumer is `sync.py`: it never builds this resolver.
 """
 
+import gc
+
+gc.disable()  # no collection during init: what it builds lives as long as the process (frozen below)
+
 from typing import Annotated, Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -95,3 +99,7 @@ def get_availability(location: Annotated[Code | None, Query()] = None,
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return handle(app, event, context)
+
+
+gc.freeze()  # init's objects stay for the process: later collections need not scan them
+gc.enable()

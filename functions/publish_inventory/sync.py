@@ -1,5 +1,9 @@
 """The availability projection: inventory, stock and connection events, fed by the availability-sync queue."""
 
+import gc
+
+gc.disable()  # no collection during init: what it builds lives as long as the process (frozen below)
+
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -56,3 +60,7 @@ HANDLERS = {
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return sqs_batch(event, HANDLERS)
+
+
+gc.freeze()  # init's objects stay for the process: later collections need not scan them
+gc.enable()

@@ -3,6 +3,10 @@
 The invoice queue's consumer is `consumer.py`.
 """
 
+import gc
+
+gc.disable()  # no collection during init: what it builds lives as long as the process (frozen below)
+
 from typing import Annotated, Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -102,3 +106,7 @@ def reconciliation_pdf(po_id: IdPath, version: Version = None) -> svc.PdfLink:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return handle(app, event, context, body_limits={
         "/reconciliation/{po_id}/vendor-invoice": svc.UPLOAD_BODY_BYTES})  # it carries the vendor's PDF
+
+
+gc.freeze()  # init's objects stay for the process: later collections need not scan them
+gc.enable()

@@ -1,6 +1,10 @@
 """The invoice queue: OrderConfirmed bills the order (PrebookShipped, a prebook a buyer's PO became: K2K for
 Procurement); each invoice event reaches the buyer's PO and both companies' inboxes."""
 
+import gc
+
+gc.disable()  # no collection during init: what it builds lives as long as the process (frozen below)
+
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -47,3 +51,7 @@ HANDLERS = {
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return sqs_batch(event, HANDLERS)
+
+
+gc.freeze()  # init's objects stay for the process: later collections need not scan them
+gc.enable()

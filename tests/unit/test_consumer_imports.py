@@ -26,7 +26,9 @@ NOT_AT_INIT = {"aws_lambda_powertools.event_handler": CONSUMERS,  # the REST res
 
 def loaded_at_init(fn) -> set[str]:
     path = [str(fn.code_uri), *(str(p) for p in fn.layers)]
-    code = f"import sys; sys.path[:0] = {path!r}; import {fn.module}; print(' '.join(sys.modules))"
+    # Every entry module turns the collector off for its init and back on at its end.
+    code = (f"import gc, sys; sys.path[:0] = {path!r}; import {fn.module}; "
+            "assert gc.isenabled(), 'the collector is still off after init'; print(' '.join(sys.modules))")
     env = {**os.environ, **fn.environment, "AWS_DEFAULT_REGION": "us-east-1"}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -45,7 +47,7 @@ def test_no_api_function_loads_powertools_rest_resolver_at_init():
     apis = [fn for fn in TEMPLATE.functions.values() if fn.api]
     paths = sorted({str(p) for fn in apis for p in fn.layers})
     files = [(fn.logical_id, str(fn.module_file), str(fn.code_uri)) for fn in apis]
-    code = ("import importlib.util, sys\n"
+    code = ("import gc, importlib.util, sys\n"
             f"sys.path[:0] = {paths!r}\n"
             f"for name, file, root in {files!r}:\n"
             "    sys.path.insert(0, root)\n"
@@ -53,6 +55,7 @@ def test_no_api_function_loads_powertools_rest_resolver_at_init():
             "    sys.modules[name] = module = importlib.util.module_from_spec(spec)\n"
             "    spec.loader.exec_module(module)\n"
             "    sys.path.remove(root)\n"
+            "    assert gc.isenabled(), f'{name}: the collector is still off after init'\n"
             "    if 'aws_lambda_powertools.event_handler' in sys.modules:\n"
             "        print(name)\n"
             "        break\n")

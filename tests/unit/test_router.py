@@ -128,7 +128,8 @@ def test_an_optional_body_may_be_left_out_and_a_body_of_another_type_is_415() ->
 
 
 def test_an_unknown_route_or_method_is_the_api_s_404_and_a_preflight_is_answered() -> None:
-    for method, path in (("GET", "/nothing"), ("GET", "/things/t1"), ("POST", "/things/a/b")):
+    for method, path in (("GET", "/nothing"), ("GET", "/things/t1"), ("POST", "/things/a/b"),
+                         ("DELETE", "/things/a#b")):  # a character no path parameter takes
         status, body, _ = call(things(), method, path)
         assert (status, body) == (404, {"error": {"code": "not_found", "message": "not found"}})
     status, body, headers = call(things(), "OPTIONS", "/things/t1", headers={"Origin": "https://shop.example"})
