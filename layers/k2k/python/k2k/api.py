@@ -1,4 +1,4 @@
-"""The REST resolver every API function uses: one error map, validation, the caller.
+"""The REST router every API function uses (k2k.router): one error map, validation, the caller.
 
 Handlers stay thin: a route parses its input with pydantic, takes the caller
 from `caller()`, calls one domain function and returns a model.
