@@ -10,6 +10,7 @@ rewritten (services/availability.py)."""
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -74,6 +75,83 @@ def _life(cloud: Any, bloom: Any, rosa: Any, line_id: str, ship_date: str) -> di
     return per_step
 
 
+def _wru(row: dict[str, Any]) -> int:
+    """Write request units of one put of this row: 1 per KB started (attribute names and values, as DynamoDB
+    sizes an item, approximated from their text)."""
+    size = sum(len(k) + len(str(v)) for k, v in row.items())
+    return -(-size // 1024)
+
+
+def _fanout_tradeoff(cloud: Any) -> None:
+    """Part 5 of issue 13: the availability fan-out to N buyers, as built (one conditional PutItem per buyer,
+    8 at a time) against the alternative (TransactWriteItems of up to 100 conditional puts, falling back to
+    one put per row when a stale row cancels the transaction). The alternative runs here only, to measure it.
+    Requests counted at the SDK; write units from DynamoDB's rules (1 per KB per put, 2 in a transaction)."""
+    from k2k import keys, store
+    from k2k.inventory import InventoryLine
+    from k2k.services import availability, network
+
+    client = cloud.client("dynamodb")
+    calls: Counter[str] = Counter()
+    client.meta.events.register("before-call.dynamodb.*", lambda model, **_: calls.update([model.name]))
+    db = store.Store(cloud.name("K2KTable"), client=client)
+    line_item = next(i for i in db.query(keys.company_pk("rosaflor"), keys.INVENTORY_PREFIX, consistent=True)
+                     if i["box_code"] == "FR50HB")
+    line = InventoryLine.model_validate(store.plain(line_item))
+    conns = network.active_connections_as_vendor(db, "rosaflor")
+
+    versions = itertools.count(line.version + 1)
+
+    def as_built(changed: InventoryLine, buyers: list[Any]) -> tuple[int, int]:
+        landed = availability.project_line(db, changed)  # the consumer's write path: query + one put per buyer
+        return landed, sum(_wru(availability.row_for(changed, c)) for c in buyers)
+
+    def transactions(changed: InventoryLine, buyers: list[Any]) -> tuple[int, int]:
+        rows = [availability.row_for(changed, c) for c in network.active_connections_as_vendor(db, "rosaflor")]
+        landed, units = 0, 0
+        for start in range(0, len(rows), store.MAX_TRANSACTION_ITEMS):
+            chunk = rows[start:start + store.MAX_TRANSACTION_ITEMS]
+            units += 2 * sum(_wru(r) for r in chunk)  # charged whether it commits or is cancelled
+            try:
+                db.transact([store.put(r, condition=availability.NEWER_OR_SAME,
+                                       values={":cv": r["conn_version"], ":lv": r["line_version"]}) for r in chunk])
+                landed += len(chunk)
+                continue
+            except store.ConditionFailed:
+                pass
+            for r in chunk:  # one stale row cancelled them all: each on its own, as built
+                units += _wru(r)
+                try:
+                    db.put(r, condition=availability.NEWER_OR_SAME,
+                           values={":cv": r["conn_version"], ":lv": r["line_version"]})
+                    landed += 1
+                except store.ConditionFailed:
+                    pass
+        return landed, units
+
+    print("availability fan-out of one line change to N buyers (part 5): requests / write units / rows written")
+    print(f"  {'N':>4} {'as built (puts)':>20} {'a stale row':>20} {'transactions of 100':>20} {'a stale row':>20}")
+    for n in (1, 10, 100):
+        buyers = conns[:n]
+        for c in conns[n:]:  # N active connections: suspend the others while measuring
+            db.update({"pk": keys.company_pk("rosaflor"), "sk": keys.connection_as_vendor_sk(c.buyer_company_id)},
+                      "SET #s = :s", values={":s": "SUSPENDED"}, names={"#s": "status"})
+        out = []
+        for variant in (as_built, transactions):
+            for stale in (False, True):
+                changed = line.model_copy(update={"version": next(versions)})
+                if stale:  # a later change already reached one buyer: this event is late for that row
+                    late = availability.row_for(changed.model_copy(update={"version": changed.version + 1}), buyers[-1])
+                    db.put(late)
+                calls.clear()
+                landed, units = variant(changed, buyers)
+                out.append(f"{sum(calls.values())} / {units} / {landed}")
+        for c in conns[n:]:
+            db.update({"pk": keys.company_pk("rosaflor"), "sk": keys.connection_as_vendor_sk(c.buyer_company_id)},
+                      "SET #s = :s", values={":s": "ACTIVE"}, names={"#s": "status"})
+        print(f"  {n:>4} " + " ".join(f"{cell:>20}" for cell in out))
+
+
 def _line(name: str, by_op: Counter[str], by_fn: Counter[str] | None = None) -> str:
     ops = ", ".join(f"{op} {n}" for op, n in sorted(by_op.items()))
     fns = ("   [" + ", ".join(f"{fn} {n}" for fn, n in by_fn.most_common()) + "]") if by_fn else ""
@@ -124,3 +202,4 @@ def main() -> None:
             "lines": [{"line_id": ids[code], "boxes": 1} for code in codes]}), 201)
         cloud.drain()
         print(f"PO, K2K (3 lines), N = {buyers}:\n" + _line("one step", *_dynamodb(cloud)))
+        _fanout_tradeoff(cloud)

@@ -121,6 +121,9 @@ class OrderLine(VendorOrderLine):
     landed_cost: Decimal | None = Field(default=None, description="per unit: price to the buyer + freight + "
                                         "duties + handling, as the buyer's availability showed it")
     location: str | None = Field(default=None, description="the buyer location the purchase was for")
+    sale_price: Decimal | None = Field(default=None, description="per unit: what the end customer is billed when "
+                                       "the boxes are received (the prebook line's price, kept when the line is "
+                                       "checked out or bought for a prebook); null before")
     product_code: str | None = None
     category: str | None = None
     colour: str | None = None
@@ -199,6 +202,8 @@ class CartLine(Model):
     line_no: int
     unit_price: Decimal = Field(description="the sale price to the end customer, per unit")
     status: LineStatus = LineStatus.ACTIVE
+    order_id: str | None = Field(default=None, description="the vendor's K2K order the PO line is on (kept so "
+                                 "checkout reads the PO and the order together; null on carts of before)")
 
 
 class Cart(Model):
@@ -533,6 +538,12 @@ def billing_price(line: K2kPrebookLine | ProductPrebookLine, gpm_pct: Decimal) -
     cost (product_sale_price, at `gpm_pct`, the receiving location's). None when there is nothing to bill at."""
     if isinstance(line, ProductPrebookLine):
         return product_sale_price(line, gpm_pct)
+    return k2k_sale_price(line)
+
+
+def k2k_sale_price(line: K2kPrebookLine) -> Decimal | None:
+    """A K2K prebook line's price to its customer: its sales price, else (null or $0.00) the suggested price
+    as quoted. Kept on the PO line that buys it (`OrderLine.sale_price`), so its receipt bills it as is."""
     if line.unit_price is not None and line.unit_price > 0:
         return line.unit_price
     return line.suggested_price

@@ -129,6 +129,44 @@ class QueryPage:
     last_key: Item | None
 
 
+class Reads:
+    """Independent reads of several documents, of several owners, in one consistent BatchGetItem.
+
+    Each owner module adds the keys it owns and gets back a function that answers its document once
+    `run` has read them all (issue 13: independent reads one by one cost a request each):
+
+        reads = Reads()
+        company = network.read_company(reads, buyer_id)
+        line = inventory.read_line(reads, vendor_id, line_id)
+        reads.run(db)
+        company(), line()
+    """
+
+    def __init__(self) -> None:
+        self._keys: dict[tuple[str, str], Item] = {}
+        self._found: dict[tuple[str, str], Item] | None = None
+
+    def want(self, key: dict[str, str]) -> Callable[[], Item | None]:
+        at = (key["pk"], key["sk"])
+        self._keys.setdefault(at, dict(key))
+
+        def found() -> Item | None:
+            if self._found is None:
+                raise RuntimeError("Reads.run has not read this key yet")
+            return self._found.get(at)
+
+        return found
+
+    def run(self, db: Store) -> None:
+        """Read every key wanted (one request per 100 keys; a single key is a GetItem, same cost)."""
+        wanted = list(self._keys.values())
+        if len(wanted) == 1:
+            item = db.get(wanted[0]["pk"], wanted[0]["sk"])
+            self._found = {(item["pk"], item["sk"]): item} if item else {}
+            return
+        self._found = {(i["pk"], i["sk"]): i for i in db.batch_get(wanted)} if wanted else {}
+
+
 class Store:
     def __init__(self, table_name: str, client: Any | None = None) -> None:
         self.table = table_name

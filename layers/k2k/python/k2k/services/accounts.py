@@ -18,7 +18,7 @@ Edits of the customer's own fields are conditioned on `version`, which appends
 do not touch, so a rename never races the balance and never resets it.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -46,7 +46,7 @@ from k2k.receivables import (
 )
 from k2k.services import inventory as inventory_svc
 from k2k.services import network as network_svc
-from k2k.store import ConditionFailed, Item, LostRace, Store, plain, retrying, to_item
+from k2k.store import ConditionFailed, Item, LostRace, Reads, Store, plain, retrying, to_item
 
 ATTEMPTS = 25
 EDITABLE = ("name", "credit_limit", "credit_hold", "email", "salesperson_email", "k2k_company_id")
@@ -81,6 +81,12 @@ def _customer(item: Item) -> Customer:
 def get_customer(db: Store, company_id: str, code: str) -> Customer | None:
     item = db.get(keys.company_pk(company_id), keys.customer_sk(code))
     return _customer(item) if item else None
+
+
+def read_customer(reads: Reads, company_id: str, code: str) -> Callable[[], Customer | None]:
+    """`get_customer`, read with others in one batch (store.Reads)."""
+    found = reads.want({"pk": keys.company_pk(company_id), "sk": keys.customer_sk(code)})
+    return lambda: _customer(item) if (item := found()) else None
 
 
 def require_customer(db: Store, company_id: str, code: str, field: str = "customer_code") -> Customer:
@@ -355,7 +361,16 @@ def invoice_ops(currency: str, customer: Customer, invoice: CustomerInvoice, by:
 def next_invoice_number(db: Store, company_id: str) -> tuple[str, store.Op]:
     """The next customer invoice number and the transaction item that takes it, conditional on the
     number read: two invoices never share a number, and a transaction that fails takes none (no gaps)."""
-    counter = db.get(keys.company_pk(company_id), COUNTER_SK)
+    return _taking_number(company_id, db.get(keys.company_pk(company_id), COUNTER_SK))
+
+
+def read_invoice_number(reads: Reads, company_id: str) -> Callable[[], tuple[str, store.Op]]:
+    """`next_invoice_number`, its counter read with others in one batch (store.Reads)."""
+    found = reads.want({"pk": keys.company_pk(company_id), "sk": COUNTER_SK})
+    return lambda: _taking_number(company_id, found())
+
+
+def _taking_number(company_id: str, counter: Item | None) -> tuple[str, store.Op]:
     last = int(counter["last"]) if counter else 0
     item = {"pk": keys.company_pk(company_id), "sk": COUNTER_SK, "kind": "COUNTER", "last": last + 1}
     if counter is None:

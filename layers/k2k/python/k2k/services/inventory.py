@@ -7,7 +7,7 @@ still give its boxes back. Lines removed before that rule existed are skipped by
 """
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -98,6 +98,12 @@ def get_line(db: Store, company_id: str, line_id: str) -> InventoryLine:
     if item is None:
         raise NotFound("inventory line not found")
     return InventoryLine.model_validate(plain(item))
+
+
+def read_line(reads: store.Reads, company_id: str, line_id: str) -> Callable[[], InventoryLine | None]:
+    """The line (None when it is not there), read with others in one batch (store.Reads)."""
+    found = reads.want(_line_key(company_id, line_id))
+    return lambda: InventoryLine.model_validate(plain(item)) if (item := found()) else None
 
 
 def line_by_box_code(db: Store, company_id: str, box_code: str) -> InventoryLine | None:
@@ -260,7 +266,10 @@ class StockMove:
 
     @property
     def moves_availability(self) -> bool:
-        return bool(self.on_hand or self.held or self.sold)
+        """Boxes on hand - the only stock figure buyers see - change: their availability must follow.
+        Held -> sold (a checkout) and sold -> shipped (a confirm) change nothing a buyer sees, so they
+        publish no event and rewrite no buyer's row (issue 13: that was 2 + N requests per checkout)."""
+        return self.on_hand != 0
 
     def op(self) -> store.Op:
         """The conditional update: no bucket below zero, the line still there, the quoted price kept."""
@@ -285,7 +294,8 @@ class StockMove:
             values=values, condition=" AND ".join(conditions))
 
     def event(self) -> store.Op:
-        """InventoryStockMoved: buyers' availability follows (it re-reads the line)."""
+        """InventoryStockMoved: buyers' availability follows (it re-reads the line). For moves of boxes on
+        hand (`moves_availability`)."""
         return outbox(new_event(InventoryStockMoved(vendor_company_id=self.vendor_id, line_id=self.line_id),
                                 company_id=self.vendor_id, aggregate_id=self.line_id, aggregate_version=0))
 
@@ -309,9 +319,16 @@ def present(db: Store, moves: Sequence[StockMove]) -> list[StockMove]:
     """Moves that give boxes back or ship them, without those whose line is gone: lines removed while
     they held boxes (before removal was refused for it) have nowhere to take them, and an expiry or
     void must still converge. A line that is there now cannot go before the write: it holds them."""
-    lines = {(i["pk"], i["sk"]) for i in db.batch_get(
-        [_line_key(m.vendor_id, m.line_id) for m in moves if not m.takes])} if moves else set()
-    return [m for m in moves if m.takes or tuple(_line_key(m.vendor_id, m.line_id).values()) in lines]
+    reads = store.Reads()
+    kept = read_present(reads, moves)
+    reads.run(db)
+    return kept()
+
+
+def read_present(reads: store.Reads, moves: Sequence[StockMove]) -> Callable[[], list[StockMove]]:
+    """`present`, its lines read with others in one batch (store.Reads)."""
+    there = {(m.vendor_id, m.line_id): reads.want(_line_key(m.vendor_id, m.line_id)) for m in moves if not m.takes}
+    return lambda: [m for m in moves if m.takes or there[(m.vendor_id, m.line_id)]() is not None]
 
 
 def refusal(db: Store, move: StockMove) -> Exception:

@@ -20,7 +20,7 @@ from k2k.network import (
     VendorTerms,
 )
 from k2k.paging import Page
-from k2k.store import ConditionFailed, LostRace, Store, plain, retrying, to_item
+from k2k.store import ConditionFailed, LostRace, Reads, Store, plain, retrying, to_item
 
 
 @event_type("k2k.network", "ConnectionChanged")
@@ -52,6 +52,19 @@ def get_company(db: Store, company_id: str) -> Company:
     if item is None:
         raise NotFound("company not found")
     return Company.model_validate(plain(item))
+
+
+def read_company(reads: Reads, company_id: str) -> Callable[[], Company]:
+    """The company, read with others in one batch (store.Reads): NotFound when it is not there."""
+    found = reads.want({"pk": keys.company_pk(company_id), "sk": keys.COMPANY_SK})
+
+    def company() -> Company:
+        item = found()
+        if item is None:
+            raise NotFound("company not found")
+        return Company.model_validate(plain(item))
+
+    return company
 
 
 def update_settings(db: Store, caller: Caller, settings: CompanySettings, version: int | None) -> Company:
@@ -163,6 +176,12 @@ def active_connections_as_vendor(db: Store, vendor_id: str) -> list[Connection]:
 def connection_for_buyer(db: Store, buyer_id: str, vendor_id: str) -> Connection | None:
     item = db.get(keys.company_pk(buyer_id), keys.connection_as_buyer_sk(vendor_id))
     return Connection.model_validate(plain(item)) if item else None
+
+
+def read_connection_for_buyer(reads: Reads, buyer_id: str, vendor_id: str) -> Callable[[], Connection | None]:
+    """`connection_for_buyer`, read with others in one batch (store.Reads)."""
+    found = reads.want({"pk": keys.company_pk(buyer_id), "sk": keys.connection_as_buyer_sk(vendor_id)})
+    return lambda: Connection.model_validate(plain(item)) if (item := found()) else None
 
 
 def connections_as_buyer(db: Store, buyer_id: str) -> list[Connection]:

@@ -11,7 +11,9 @@ documents and turns a failed stock condition into the customer's answer.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
 from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel
@@ -31,7 +33,7 @@ from k2k.orders import (
 )
 from k2k.paging import Page
 from k2k.services.inventory import StockMove, refusal
-from k2k.store import ConditionFailed, Item, LostRace, Store, plain, to_item
+from k2k.store import ConditionFailed, Item, LostRace, Reads, Store, plain, to_item
 
 
 class Versioned(Protocol):
@@ -114,9 +116,25 @@ def received(staged_item: Item, boxes: int) -> store.Op:
                         condition="boxes_received = :read")
 
 
-def _pending_key(po: PurchaseOrder) -> dict[str, str]:
-    return {"pk": keys.company_pk(po.buyer_company_id),
-            "sk": f"POPENDING#{po.vendor_company_id}#{po.ship_date.isoformat()}"}
+def _pending_key(buyer_id: str, vendor_id: str, ship_date: date) -> dict[str, str]:
+    return {"pk": keys.company_pk(buyer_id), "sk": f"POPENDING#{vendor_id}#{ship_date.isoformat()}"}
+
+
+def _guard_key(po: PurchaseOrder) -> dict[str, str]:
+    return _pending_key(po.buyer_company_id, po.vendor_company_id, po.ship_date)
+
+
+@dataclass(frozen=True)
+class Guard:
+    """The pending-PO guard of a buyer, vendor and ship date: the one consolidating PO pending approval
+    that takes new lines, and its vendor order (None on guards written before it was kept there)."""
+
+    po_id: str
+    order_id: str | None
+
+
+def _guard(item: Item | None) -> Guard | None:
+    return Guard(item["po_id"], item.get("order_id")) if item else None
 
 
 # -- load ---------------------------------------------------------------------------------------
@@ -130,6 +148,72 @@ def _load(db: Store, key: dict[str, str], model: type[M], what: str) -> M:
 
 def get_cart(db: Store, company_id: str, cart_id: str) -> Cart:
     return _load(db, cart_key(company_id, cart_id), Cart, "cart")
+
+
+# -- reads in one batch (store.Reads): each answers its document, or NotFound, once the batch ran ---
+
+def _reading(reads: Reads, key: dict[str, str], model: type[M], what: str) -> Callable[[], M]:
+    found = reads.want(key)
+
+    def document() -> M:
+        item = found()
+        if item is None:
+            raise NotFound(f"{what} not found")
+        return model.model_validate(plain(item))
+
+    return document
+
+
+def read_cart(reads: Reads, company_id: str, cart_id: str) -> Callable[[], Cart]:
+    return _reading(reads, cart_key(company_id, cart_id), Cart, "cart")
+
+
+def read_po(reads: Reads, company_id: str, po_id: str) -> Callable[[], PurchaseOrder]:
+    """A K2K PO (a standalone PO of that id is not one: NotFound)."""
+    found = reads.want(po_key(company_id, po_id))
+
+    def po() -> PurchaseOrder:
+        item = found()
+        if item is None or not is_k2k_po(item):
+            raise NotFound("purchase order not found")
+        return k2k_po(item)
+
+    return po
+
+
+def read_order(reads: Reads, vendor_id: str, order_id: str) -> Callable[[], VendorOrder]:
+    return _reading(reads, order_key(vendor_id, order_id), VendorOrder, "order")
+
+
+def read_guard(reads: Reads, buyer_id: str, vendor_id: str, ship_date: date) -> Callable[[], Guard | None]:
+    """The pending-PO guard of this vendor and ship date: it names the one PO new lines may join (a key
+    lookup, whatever the buyer's history of POs)."""
+    found = reads.want(_pending_key(buyer_id, vendor_id, ship_date))
+    return lambda: _guard(found())
+
+
+def read_prebook(reads: Reads, company_id: str, prebook_id: str) -> Callable[[], Prebook]:
+    return _reading(reads, prebook_key(company_id, prebook_id), Prebook, "prebook")
+
+
+def pos_and_orders(db: Store, buyer_id: str, wanted: Sequence[tuple[str, str, str | None]], reads: Reads | None = None
+                   ) -> dict[str, tuple[PurchaseOrder, VendorOrder]]:
+    """These K2K POs of the buyer with their vendor orders, by PO id, absent ones left out: `wanted` is
+    (po_id, vendor_id, order_id or None when not known), read in one batch with whatever `reads` holds
+    (its answers are ready after this); an order whose id was not known takes a read after its PO."""
+    reads = reads or Reads()
+    pos = {po_id: read_po(reads, buyer_id, po_id) for po_id, _, _ in wanted}
+    orders = {po_id: read_order(reads, vendor, order_id) for po_id, vendor, order_id in wanted if order_id}
+    reads.run(db)
+    out: dict[str, tuple[PurchaseOrder, VendorOrder]] = {}
+    for po_id, po_read in pos.items():
+        try:
+            po = po_read()
+            order = orders[po_id]() if po_id in orders else get_order(db, po.vendor_company_id, po.order_id)
+        except NotFound:
+            continue
+        out[po_id] = (po, order)
+    return out
 
 
 # K2K POs and standalone POs (services/purchasing.py, their owner) share the PO# key space: the item's
@@ -185,13 +269,6 @@ def orders_holding(db: Store, vendor_id: str, line_id: str) -> list[str]:
         for ln in i.get("lines", []))]
 
 
-def pending_pos(db: Store, buyer_id: str) -> list[PurchaseOrder]:
-    items = db.query(keys.company_pk(buyer_id), PO_PREFIX, consistent=True, filter_expression="#s = :p AND #k <> :sa",
-                     names={"#s": "status", "#k": "kind"},
-                     values={":p": PoStatus.PENDING_APPROVAL.value, ":sa": STANDALONE_PO_KIND})
-    return [k2k_po(i) for i in items]
-
-
 # -- save ---------------------------------------------------------------------------------------
 
 def write(doc: BaseModel, key: dict[str, str], kind: str, read_version: int | None) -> store.Op:
@@ -214,28 +291,38 @@ def written(doc: BaseModel, key: dict[str, str], kind: str) -> store.Op:
     return write(doc, key, kind, version - 1 if version > 1 else None)
 
 
-def pending_guard(db: Store, was: PoStatus | None, po: PurchaseOrder) -> list[store.Op]:
+_UNREAD: Any = object()
+
+
+def pending_guard(db: Store, was: PoStatus | None, po: PurchaseOrder, guard: Guard | None = _UNREAD,
+                  named: PurchaseOrder | None = _UNREAD) -> list[store.Op]:
     """At most one consolidating PO pending approval per vendor and ship date takes new lines: a guard
-    item names it, so two first adds racing cannot open two. A new pending PO takes the guard over
-    from whatever it named when read (nothing, or a PO that cannot take more lines); a PO leaving
-    pending approval removes the guard only if it still names it."""
+    item names it (and its vendor order), so two first adds racing cannot open two. A new pending PO takes
+    the guard over from whatever it named when read (nothing, or a PO that cannot take more lines); a PO
+    leaving pending approval removes the guard only if it still names it. `guard` and `named` (the PO it
+    names) as the caller read them in its batch; read here when not given. The writes are conditional on
+    the guard as read, so a guard that changed since makes the step run again."""
     if po.separate:
         return []
-    key = _pending_key(po)
+    key = _guard_key(po)
     pending = po.status is PoStatus.PENDING_APPROVAL
     if pending and was is not PoStatus.PENDING_APPROVAL:
-        guard = db.get(key["pk"], key["sk"])
-        item = {**key, "kind": "POGUARD", "po_id": po.po_id}
+        if guard is _UNREAD:
+            guard = _guard(db.get(key["pk"], key["sk"]))
+        item = {**key, "kind": "POGUARD", "po_id": po.po_id, "order_id": po.order_id}
         if guard is None:
             return [store.put(item, condition="attribute_not_exists(pk)")]
-        named = db.get(*po_key(po.buyer_company_id, guard["po_id"]).values())
-        if named is not None and named["status"] == PoStatus.PENDING_APPROVAL.value and active_lines(
-                PurchaseOrder.model_validate(plain(named)).lines) < MAX_ORDER_LINES:
+        if named is _UNREAD or (named is not None and named.po_id != guard.po_id):
+            found = db.get(*po_key(po.buyer_company_id, guard.po_id).values())
+            named = k2k_po(found) if found is not None else None
+        if named is not None and named.status is PoStatus.PENDING_APPROVAL and active_lines(
+                named.lines) < MAX_ORDER_LINES:
             raise LostRace  # a PO this line can join opened meanwhile: go again and join it
-        return [store.put(item, condition="po_id = :seen", values={":seen": guard["po_id"]})]
+        return [store.put(item, condition="po_id = :seen", values={":seen": guard.po_id})]
     if was is PoStatus.PENDING_APPROVAL and not pending:
-        guard = db.get(key["pk"], key["sk"])
-        if guard is None or guard["po_id"] != po.po_id:
+        if guard is _UNREAD:
+            guard = _guard(db.get(key["pk"], key["sk"]))
+        if guard is None or guard.po_id != po.po_id:
             return []  # gone, or taken over by a newer PO: it is that one's now
         return [store.delete(key, condition="po_id = :po", values={":po": po.po_id})]
     return []

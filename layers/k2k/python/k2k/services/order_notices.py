@@ -12,7 +12,7 @@ instant between SES accepting it and its mark (docs/guarantees.md, "Emails").
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from k2k import keys
 from k2k.errors import NotFound
@@ -22,14 +22,15 @@ from k2k.orders import (
     OrderConfirmed,
     OrderLine,
     OrderLinesRemoved,
+    PurchaseOrder,
     PurchaseOrderPlaced,
     VendorOrder,
     VendorOrderLine,
 )
-from k2k.services.accounts import get_customer
-from k2k.services.network import get_company
-from k2k.services.order_data import get_po
-from k2k.store import Store
+from k2k.services.accounts import get_customer, read_customer
+from k2k.services.network import get_company, read_company
+from k2k.services.order_data import read_po
+from k2k.store import Reads, Store
 
 CONSUMER = "order-notices"
 
@@ -58,8 +59,15 @@ Contacts = list[str | None]
 
 def _buyer_lines(db: Store, order: VendorOrder, lines: Iterable[VendorOrderLine]) -> list[OrderLine]:
     """The buyer's own copies of these lines (its PO's), which say which end customer each was for."""
+    reads = Reads()
+    po = read_po(reads, order.buyer_company_id, order.po_id)
+    reads.run(db)
+    return _lines_of(po, lines)
+
+
+def _lines_of(po_read: Callable[[], PurchaseOrder], lines: Iterable[VendorOrderLine]) -> list[OrderLine]:
     try:
-        po = get_po(db, order.buyer_company_id, order.po_id)
+        po = po_read()
     except NotFound:
         return []
     nos = {ln.line_no for ln in lines}
@@ -76,8 +84,12 @@ def _compose(db: Store, event: Event) -> list[Group]:
     if event.detail_type == "PurchaseOrderPlaced":
         placed = PurchaseOrderPlaced.model_validate(event.data)
         order = placed.order
-        vendor = get_company(db, order.vendor_company_id)
-        account = get_customer(db, order.vendor_company_id, order.customer_code) if order.customer_code else None
+        reads = Reads()  # the vendor and its account of the buyer, in one batch
+        vendor_read = read_company(reads, order.vendor_company_id)
+        account_read = read_customer(reads, order.vendor_company_id, order.customer_code) if order.customer_code \
+            else None
+        reads.run(db)
+        vendor, account = vendor_read(), account_read() if account_read else None
         return [([account.salesperson_email if account else None, *vendor.settings.notification_emails],
                  f"New K2K order {order.order_id} from {order.buyer_name}",
                  f"{order.buyer_name} placed K2K order {order.order_id} for ship date {order.ship_date}.\n"
@@ -125,9 +137,13 @@ def _compose(db: Store, event: Event) -> list[Group]:
     if event.detail_type == "OrderLinesRemoved":
         removed = OrderLinesRemoved.model_validate(event.data)
         order = removed.order
-        buyer = get_company(db, order.buyer_company_id)
-        vendor = get_company(db, order.vendor_company_id)
-        theirs = _buyer_lines(db, order, removed.removed_lines)
+        reads = Reads()  # both companies and the buyer's PO, in one batch
+        buyer_read = read_company(reads, order.buyer_company_id)
+        vendor_read = read_company(reads, order.vendor_company_id)
+        po_read = read_po(reads, order.buyer_company_id, order.po_id)
+        reads.run(db)
+        buyer, vendor = buyer_read(), vendor_read()
+        theirs = _lines_of(po_read, removed.removed_lines)
         sales = _salespeople(db, order.buyer_company_id, [ln.customer_code for ln in theirs])
         what = "voided the whole order" if removed.voided else "deleted lines from the order"
         reason = f"\nReason: {removed.reason}" if removed.reason else ""

@@ -74,15 +74,17 @@ from k2k.orders import (
     check_prebook_size,
     check_ship_date,
     choose_po,
+    k2k_sale_price,
     next_line_no,
 )
 from k2k.purchasing import PlannedLine, StandalonePurchaseOrder
 from k2k.services import accounts, purchasing
 from k2k.services import products as product_svc
-from k2k.services.inventory import StockMove, get_line, get_lines, merged, present
+from k2k.services.inventory import StockMove, get_line, get_lines, merged, present, read_line
 from k2k.services.inventory import events as stock_events
-from k2k.services.network import connection_for_buyer, get_company
+from k2k.services.network import connection_for_buyer, get_company, read_company, read_connection_for_buyer
 from k2k.services.order_data import (
+    Guard,
     bump,
     cart_key,
     get_cart,
@@ -91,14 +93,16 @@ from k2k.services.order_data import (
     get_prebook,
     order_key,
     pending_guard,
-    pending_pos,
     po_key,
+    pos_and_orders,
     prebook_key,
+    read_cart,
+    read_guard,
     transact,
     write,
     written,
 )
-from k2k.store import ConditionFailed, LostRace, Store, retrying
+from k2k.store import ConditionFailed, LostRace, Reads, Store, retrying
 
 L = TypeVar("L", bound=VendorOrderLine)
 
@@ -126,16 +130,21 @@ def _selling(buyer: Company, location: str | None) -> str:
     return location or buyer.location_codes[0]
 
 
-def quote(db: Store, buyer: Company, vendor_id: str, line_id: str, location: str | None = None) -> Quote:
-    """What a K2K line costs this buyer now, or why it cannot be bought (as if it did not exist)."""
+def quote(db: Store, buyer: Company, vendor_id: str, line_id: str, location: str | None = None, *,
+          read: tuple[Connection | None, InventoryLine | None] | None = None) -> Quote:
+    """What a K2K line costs this buyer now, or why it cannot be bought (as if it did not exist). `read`: the
+    buyer's connection with the vendor and the vendor's line as the caller read them (in its batch)."""
     selling = _selling(buyer, location)
-    conn = connection_for_buyer(db, buyer.company_id, vendor_id)
+    conn, line = read if read is not None else (connection_for_buyer(db, buyer.company_id, vendor_id), None)
     if conn is None or not conn.active:
         raise NotFound("K2K line not found")
-    try:
-        line = get_line(db, vendor_id, line_id)
-    except NotFound:
-        raise NotFound("K2K line not found") from None
+    if read is None:
+        try:
+            line = get_line(db, vendor_id, line_id)
+        except NotFound:
+            raise NotFound("K2K line not found") from None
+    if line is None:
+        raise NotFound("K2K line not found")
     return _priced(buyer, conn, line, selling)
 
 
@@ -163,7 +172,7 @@ def _priced(buyer: Company, conn: Connection, line: InventoryLine, selling: str)
 
 def _order_line(q: Quote, line_no: int, boxes: int, customer_code: str | None, checked_out: bool, *,
                 cart_id: str | None = None, prebook_id: str | None = None,
-                prebook_line_no: int | None = None) -> OrderLine:
+                prebook_line_no: int | None = None, sale_price: Decimal | None = None) -> OrderLine:
     """The buyer's PO line for a quoted K2K line (the vendor's order gets its `for_vendor()` copy)."""
     line = q.line
     assert line.box_type is not None
@@ -171,7 +180,8 @@ def _order_line(q: Quote, line_no: int, boxes: int, customer_code: str | None, c
                      box_type=line.box_type, unit_type=line.unit_type, bunches_per_box=line.bunches_per_box,
                      stems_per_bunch=line.stems_per_bunch, boxes=boxes, unit_cost=q.unit_cost,
                      customer_code=customer_code, checked_out=checked_out, cart_id=cart_id,
-                     prebook_id=prebook_id, prebook_line_no=prebook_line_no, landed_cost=q.landed_cost,
+                     prebook_id=prebook_id, prebook_line_no=prebook_line_no, sale_price=sale_price,
+                     landed_cost=q.landed_cost,
                      location=q.location, product_code=line.product_code, category=line.category,
                      colour=line.colour, grade=line.grade, dimensions=line.dimensions)
 
@@ -203,35 +213,56 @@ class CartAdd(Input):
 
 
 def add_to_cart(db: Store, caller: Caller, cart_id: str | None, body: CartAdd) -> Cart:
-    buyer = get_company(db, caller.company_id)
-    if accounts.get_customer(db, buyer.company_id, body.customer_code) is None:
-        raise Invalid(f"customer {body.customer_code} not found", field="customer_code")
+    vendor_id = body.vendor_company_id
 
     def attempt() -> Cart:
         if (before := idempotency.done(db, Cart)) is not None:  # a keyed request's re-execution: its answer
             return before
         now = clock.now()
-        q = quote(db, buyer, body.vendor_company_id, body.line_id, body.location)
+        # Everything this add depends on, in one batch: the buyer, its customer, its connection with the
+        # vendor, the vendor's line, the cart and the pending-PO guard (which names the PO to join).
+        reads = Reads()
+        company = read_company(reads, caller.company_id)
+        customer = accounts.read_customer(reads, caller.company_id, body.customer_code)
+        conn = read_connection_for_buyer(reads, caller.company_id, vendor_id)
+        line_read = read_line(reads, vendor_id, body.line_id)
+        cart_read = read_cart(reads, caller.company_id, cart_id) if cart_id is not None else None
+        guard_read = read_guard(reads, caller.company_id, vendor_id, body.ship_date)
+        reads.run(db)
+        buyer = company()
+        if customer() is None:
+            raise Invalid(f"customer {body.customer_code} not found", field="customer_code")
+        q = quote(db, buyer, vendor_id, body.line_id, body.location, read=(conn(), line_read()))
         check_ship_date(body.ship_date, q.earliest_ship_date)
-        if cart_id is None:
+        if cart_read is None:
             timer = timedelta(minutes=buyer.settings.buyer.cart_timer_minutes)
             cart = Cart(cart_id=f"CART-{_id()}", buyer_company_id=buyer.company_id,
                         customer_code=body.customer_code, ship_date=body.ship_date, status=CartStatus.OPEN,
                         opened_at=now, expires_at=now + timer, version=0)
         else:
-            cart = get_cart(db, buyer.company_id, cart_id)
+            cart = cart_read()
             cart_open(cart, now)
             if (cart.customer_code, cart.ship_date) != (body.customer_code, body.ship_date):
                 raise Invalid("a cart is for one customer and one ship date", field="ship_date")
             check_cart_room(cart)
         separate = buyer.settings.automations.separate_ecommerce_pos
-        po = choose_po(pending_pos(db, buyer.company_id), body.vendor_company_id, body.ship_date,
-                       Source.ECOMMERCE, cart.cart_id, separate)
+        guard = None if separate else guard_read()
+        # The PO this line may join, by key: this cart's own PO with the vendor (separate e-commerce POs), or
+        # the one the guard names - never a query over the buyer's history of POs.
+        if separate:
+            wanted = list({ln.po_id: (ln.po_id, vendor_id, ln.order_id)
+                           for ln in cart.lines if ln.vendor_company_id == vendor_id}.values())
+        else:
+            wanted = [(guard.po_id, vendor_id, guard.order_id)] if guard else []
+        found = pos_and_orders(db, buyer.company_id, wanted) if wanted else {}
+        po = choose_po([p for p, _ in found.values()], vendor_id, body.ship_date, Source.ECOMMERCE, cart.cart_id,
+                       separate)
+        named = found[guard.po_id][0] if guard and guard.po_id in found else None
         if po is None:
             po, order = _new_po(buyer, q, body.ship_date, Source.ECOMMERCE, separate, PoStatus.PENDING_APPROVAL,
                                 now)
         else:
-            order = get_order(db, po.vendor_company_id, po.order_id)
+            order = found[po.po_id][1]
         line_no = next_line_no(po.lines)
         line = _order_line(q, line_no, body.boxes, body.customer_code, False, cart_id=cart.cart_id)
         new_po = po.version == 0
@@ -241,14 +272,14 @@ def add_to_cart(db: Store, caller: Caller, cart_id: str | None, body: CartAdd) -
         cart = bump(cart, lines=[*cart.lines, CartLine(
             vendor_company_id=body.vendor_company_id, vendor_line_id=body.line_id, box_code=q.line.box_code,
             product=q.line.product, boxes=body.boxes, po_id=po.po_id, line_no=line_no,
-            unit_price=q.suggested_price)])
+            unit_price=q.suggested_price, order_id=order.order_id)])
         move = StockMove(body.vendor_company_id, body.line_id, q.line.box_code, on_hand=-body.boxes,
                          held=body.boxes, price=q.line.price)
         ops = [
             written(cart, cart_key(buyer.company_id, cart.cart_id), "CART"),
             written(po, po_key(buyer.company_id, po.po_id), "PO"),
             written(order, order_key(po.vendor_company_id, order.order_id), "ORDER"),
-            *pending_guard(db, was, po),
+            *pending_guard(db, was, po, guard, named),
             move.event(),
         ]
         if cart.version == 1:
@@ -281,25 +312,34 @@ def _stock_moves(cart: Cart, on_hand: int = 0, held: int = 0, sold: int = 0) -> 
 
 
 def checkout(db: Store, caller: Caller, cart_id: str) -> tuple[Cart, Prebook]:
-    buyer = get_company(db, caller.company_id)
-
     def attempt() -> tuple[Cart, Prebook]:
         if (before := idempotency.done(db, tuple[Cart, Prebook])) is not None:
             return before  # type: ignore[no-any-return]
         now = clock.now()
-        cart = get_cart(db, buyer.company_id, cart_id)
+        reads = Reads()
+        company, cart_read = read_company(reads, caller.company_id), read_cart(reads, caller.company_id, cart_id)
+        reads.run(db)
+        buyer, cart = company(), cart_read()
         cart_open(cart, now)
         active = [ln for ln in cart.lines if ln.status is LineStatus.ACTIVE]
         if not active:
             raise Conflict("the cart is empty")
+        # The cart's POs, their vendor orders and pending-PO guards: one batch.
+        by_po = _lines_by_po(cart)
+        reads = Reads()
+        guards = {po_id: read_guard(reads, buyer.company_id, lines[0].vendor_company_id, cart.ship_date)
+                  for po_id, lines in by_po.items()}
+        documents = pos_and_orders(db, buyer.company_id, [(po_id, lines[0].vendor_company_id, lines[0].order_id)
+                                                          for po_id, lines in by_po.items()], reads)
         classification = (Classification.OPEN_MARKET if buyer.settings.buyer.classify_k2k_sales_as_open_market
                           else Classification.PREBOOK)
         prebook_id = f"PB-{_id()}"
         ops: list[store.Op] = []
         prebook_lines: list[PrebookLine] = []
-        for po_id, lines in _lines_by_po(cart).items():
-            po = get_po(db, buyer.company_id, po_id)
-            order = get_order(db, po.vendor_company_id, po.order_id)
+        for po_id, lines in by_po.items():
+            if po_id not in documents:
+                raise NotFound("purchase order not found")
+            po, order = documents[po_id]
             mine = {ln.line_no for ln in lines}
             for cl in lines:
                 pl = next(ln for ln in po.lines if ln.line_no == cl.line_no)
@@ -311,12 +351,15 @@ def checkout(db: Store, caller: Caller, cart_id: str) -> tuple[Cart, Prebook]:
                     po_line_no=cl.line_no))
 
             numbers = {pl.po_line_no: pl.line_no for pl in prebook_lines if pl.po_id == po_id}
+            prices = {cl.line_no: cl.unit_price for cl in lines}
 
-            def check(ln: OrderLine, mine: set[int] = mine, numbers: dict = numbers) -> OrderLine:
+            def check(ln: OrderLine, mine: set[int] = mine, numbers: dict = numbers, prices: dict = prices
+                      ) -> OrderLine:
                 if ln.line_no not in mine or not ln.active:
                     return ln
+                # The sale price goes onto the PO line, so the staging receipt bills it without the prebook.
                 return ln.model_copy(update={"checked_out": True, "prebook_id": prebook_id,
-                                             "prebook_line_no": numbers[ln.line_no]})
+                                             "prebook_line_no": numbers[ln.line_no], "sale_price": prices[ln.line_no]})
 
             def vendor_check(ln: VendorOrderLine, mine: set[int] = mine) -> VendorOrderLine:
                 return ln.model_copy(update={"checked_out": True}) if ln.line_no in mine and ln.active else ln
@@ -325,7 +368,7 @@ def checkout(db: Store, caller: Caller, cart_id: str) -> tuple[Cart, Prebook]:
             was = po.status
             po = bump(po, lines=[check(ln) for ln in po.lines], status=PoStatus.APPROVED, updated_at=now)
             order = bump(order, lines=[vendor_check(ln) for ln in order.lines], updated_at=now)
-            ops += [*pending_guard(db, was, po), written(po, po_key(buyer.company_id, po_id), "PO"),
+            ops += [*pending_guard(db, was, po, guards[po_id]()), written(po, po_key(buyer.company_id, po_id), "PO"),
                     written(order, order_key(po.vendor_company_id, order.order_id), "ORDER")]
         prebook = Prebook(prebook_id=prebook_id, buyer_company_id=buyer.company_id,
                           customer_code=cart.customer_code, ship_date=cart.ship_date,
@@ -606,22 +649,30 @@ def _k2k_pos(db: Store, buyer: Company, prebook: Prebook, todo: list[K2kPrebookL
     per_vendor = defaultdict(int, {v: sum(1 for ln in todo if ln.vendor_company_id == v)
                                    for v in {ln.vendor_company_id for ln in todo}})
     pos: dict[str, tuple[PurchaseOrder, VendorOrder]] = {}
+    guards: dict[str, Guard | None] = {}
     moves: list[StockMove] = []
     others: list[store.Op] = []
     selling = prebook.location if prebook.location in buyer.location_codes else None
     for ln in todo:
         q = quote(db, buyer, ln.vendor_company_id, ln.vendor_line_id, selling)
-        if ln.vendor_company_id not in pos:
-            found = choose_po(pending_pos(db, buyer.company_id), ln.vendor_company_id, prebook.ship_date,
-                              Source.PREBOOK, None, False, adding=per_vendor[ln.vendor_company_id])
+        vendor_id = ln.vendor_company_id
+        if vendor_id not in pos:
+            # The consolidating PO pending approval, if any, by its guard's key.
+            reads = Reads()
+            guard_read = read_guard(reads, buyer.company_id, vendor_id, prebook.ship_date)
+            reads.run(db)
+            guard = guards[vendor_id] = guard_read()
+            pending = pos_and_orders(db, buyer.company_id, [(guard.po_id, vendor_id, guard.order_id)]) if guard else {}
+            found = choose_po([p for p, _ in pending.values()], vendor_id, prebook.ship_date,
+                              Source.PREBOOK, None, False, adding=per_vendor[vendor_id])
             if found is None:
-                pos[ln.vendor_company_id] = _new_po(buyer, q, prebook.ship_date, Source.PREBOOK, False,
-                                                    PoStatus.PENDING_APPROVAL, now)
+                pos[vendor_id] = _new_po(buyer, q, prebook.ship_date, Source.PREBOOK, False,
+                                         PoStatus.PENDING_APPROVAL, now)
             else:
-                pos[ln.vendor_company_id] = (found, get_order(db, found.vendor_company_id, found.order_id))
-        po, order = pos[ln.vendor_company_id]
+                pos[vendor_id] = pending[found.po_id]
+        po, order = pos[vendor_id]
         line = _order_line(q, next_line_no(po.lines), ln.boxes, prebook.customer_code, True,
-                           prebook_id=prebook.prebook_id, prebook_line_no=ln.line_no)
+                           prebook_id=prebook.prebook_id, prebook_line_no=ln.line_no, sale_price=k2k_sale_price(ln))
         pos[ln.vendor_company_id] = (po.model_copy(update={"lines": [*po.lines, line]}),
                                      order.model_copy(update={"lines": [*order.lines, line.for_vendor()]}))
         updated_lines[ln.line_no] = ln.model_copy(update={"po_id": po.po_id, "po_line_no": line.line_no,
@@ -635,7 +686,7 @@ def _k2k_pos(db: Store, buyer: Company, prebook: Prebook, todo: list[K2kPrebookL
         created = po.version == 0
         was = None if created else po.status
         po = bump(po, status=PoStatus.APPROVED, updated_at=now)  # K2K POs are approved automatically
-        others += pending_guard(db, was, po)
+        others += pending_guard(db, was, po, guards[po.vendor_company_id])
         order = bump(order, updated_at=now)
         result.append(po)
         others += [written(po, po_key(buyer.company_id, po.po_id), "PO"),

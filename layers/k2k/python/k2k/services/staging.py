@@ -33,10 +33,10 @@ from k2k.purchasing import PoLine
 from k2k.receivables import CustomerInvoice, CustomerInvoiceLine, CustomerInvoiceSource
 from k2k.services import inventory as inventory_svc
 from k2k.services import order_data, purchasing
-from k2k.services.accounts import get_customer, invoice_ops, next_invoice_number
+from k2k.services.accounts import invoice_ops, read_customer, read_invoice_number
 from k2k.services.network import get_company
 from k2k.services.order_data import get_prebook, transact
-from k2k.store import Item, Store, plain, retrying
+from k2k.store import Item, Reads, Store, plain, retrying
 
 
 class StagedBoxes(Model):
@@ -159,20 +159,33 @@ def _bill(db: Store, buyer: Company, caller: Caller, line: OrderLine | PoLine, b
     line's price (k2k.orders.billing_price), unless the customer is gone, on credit hold or would go over its
     limit, or the line has no price to bill at: then False, and the receipt says why."""
     assert line.prebook_id is not None
-    prebook = get_prebook(db, buyer.company_id, line.prebook_id)
-    customer = get_customer(db, buyer.company_id, prebook.customer_code)
+    # A K2K line checked out (or bought for a prebook) carries its sale price and customer: no prebook to read.
+    stamped = isinstance(line, OrderLine) and line.sale_price is not None and line.customer_code is not None
+    prebook = None if stamped else get_prebook(db, buyer.company_id, line.prebook_id)
+    code = prebook.customer_code if prebook is not None else line.customer_code
+    assert code is not None
+    reads = Reads()  # the customer's account and the invoice counter, in one batch
+    customer_read, number = read_customer(reads, buyer.company_id, code), read_invoice_number(reads, buyer.company_id)
+    reads.run(db)
+    customer = customer_read()
     if customer is None:
-        receipt.not_billed_because = f"customer {prebook.customer_code} no longer exists"
+        receipt.not_billed_because = f"customer {code} no longer exists"
         return False
-    pl = next(p for p in prebook.lines if p.line_no == line.prebook_line_no)
-    price = billing_price(pl, buyer.settings.buyer.gpm_for(receiving_location(line.location, buyer.location_codes)))
-    if price is None:
-        receipt.not_billed_because = (f"line {pl.line_no} of prebook {prebook.prebook_id} has no sales price and "
-                                      "no cost to suggest one from")
-        return False
-    invoice_id, take_number = next_invoice_number(db, buyer.company_id)
+    if prebook is None:
+        assert isinstance(line, OrderLine)
+        price = line.sale_price
+    else:
+        pl = next(p for p in prebook.lines if p.line_no == line.prebook_line_no)
+        price = billing_price(pl, buyer.settings.buyer.gpm_for(receiving_location(line.location,
+                                                                                   buyer.location_codes)))
+        if price is None:
+            receipt.not_billed_because = (f"line {pl.line_no} of prebook {prebook.prebook_id} has no sales price "
+                                          "and no cost to suggest one from")
+            return False
+    assert price is not None
+    invoice_id, take_number = number()
     source = CustomerInvoiceSource.PO_STAGING if isinstance(line, PoLine) else CustomerInvoiceSource.K2K_STAGING
-    invoice = _invoice(invoice_id, buyer, customer, line, boxes, price, prebook.prebook_id, source)
+    invoice = _invoice(invoice_id, buyer, customer, line, boxes, price, line.prebook_id, source)
     why = credit_refusal(customer.credit_hold, customer.credit_limit, customer.balance, invoice.total)
     if why:
         receipt.not_billed_because = why

@@ -30,24 +30,25 @@ from k2k.orders import (
     VendorOrderLine,
     check_confirm_word,
 )
-from k2k.services.inventory import StockMove, merged, present
+from k2k.services.inventory import StockMove, merged, read_present
 from k2k.services.inventory import events as stock_events
 from k2k.services.order_data import (
     bump,
     cart_key,
     get_cart,
     get_order,
-    get_po,
     get_prebook,
     order_key,
     pending_guard,
     po_key,
     prebook_key,
+    read_guard,
+    read_po,
     staged,
     transact,
     written,
 )
-from k2k.store import Store, retrying, to_item
+from k2k.store import Reads, Store, retrying, to_item
 
 L = TypeVar("L", bound=VendorOrderLine)
 
@@ -118,15 +119,20 @@ def _remove(db: Store, caller: Caller, order_id: str, pick: Callable[[VendorOrde
         empty = not any(ln.active for ln in lines)
         order = bump(order, lines=lines, updated_at=now, void_reason=reason or order.void_reason,
                      status=OrderStatus.VOIDED if empty else order.status)
-        po = get_po(db, order.buyer_company_id, order.po_id)
+        # The buyer's PO, its pending-PO guard and the vendor lines the boxes go back to: one batch.
+        reads = Reads()
+        po_read = read_po(reads, order.buyer_company_id, order.po_id)
+        guard = read_guard(reads, order.buyer_company_id, order.vendor_company_id, order.ship_date)
+        # (A line removed before removals were refused while it held boxes has nowhere to take them.)
+        kept = read_present(reads, merged(_returns(order.vendor_company_id, removed)))
+        reads.run(db)
+        po, moves = po_read(), kept()
         was = po.status
         removed_on_po = [ln for ln in po.lines if ln.line_no in nos]
         po = bump(po, lines=[mark(ln) for ln in po.lines], updated_at=now,
                   status=PoStatus.CANCELLED if empty else po.status)
-        # (A line removed before removals were refused while it held boxes has nowhere to take them.)
-        moves = present(db, merged(_returns(order.vendor_company_id, removed)))
         ops = [written(order, order_key(caller.company_id, order_id), "ORDER"),
-               written(po, po_key(order.buyer_company_id, po.po_id), "PO"), *pending_guard(db, was, po),
+               written(po, po_key(order.buyer_company_id, po.po_id), "PO"), *pending_guard(db, was, po, guard()),
                *_buyer_documents(db, po, removed_on_po, status), *stock_events(moves),
                outbox(new_event(OrderLinesRemoved(order=order, removed_lines=removed, voided=empty, reason=reason),
                                 company_id=caller.company_id, aggregate_id=order_id,
@@ -168,7 +174,14 @@ def confirm_order(db: Store, caller: Caller, order_id: str, body: OrderConfirmat
         awb = body.awb or f"K2K-{uuid.uuid4().hex[:8].upper()}"
         order = bump(order, lines=[mark(ln) for ln in order.lines], status=OrderStatus.CONFIRMED, awb=awb,
                      updated_at=now)
-        po = get_po(db, order.buyer_company_id, order.po_id)
+        returned = _returns(order.vendor_company_id, unchecked)
+        ships = [StockMove(order.vendor_company_id, ln.vendor_line_id, ln.box_code, shipped=ln.boxes) for ln in shipped]
+        # The buyer's PO and the vendor lines the boxes ship from (or go back to): one batch.
+        reads = Reads()
+        po_read = read_po(reads, order.buyer_company_id, order.po_id)
+        kept = read_present(reads, merged([*returned, *ships]))
+        reads.run(db)
+        po, moves = po_read(), kept()
         unchecked_on_po = [ln for ln in po.lines if ln.line_no in nos]
         po_lines = [mark(ln) for ln in po.lines]
         po = bump(po, lines=po_lines, status=PoStatus.CONFIRMED, awb=awb, updated_at=now,
@@ -178,9 +191,6 @@ def confirm_order(db: Store, caller: Caller, order_id: str, body: OrderConfirmat
             "vendor_company_id": order.vendor_company_id, "vendor_name": po.vendor_name, "awb": awb,
             "boxes_confirmed": ln.boxes, "customer_code": ln.customer_code, "prebook_id": ln.prebook_id,
             "prebook_line_no": ln.prebook_line_no, "line": to_item(ln)}) for ln in po.confirmed_lines]
-        returned = _returns(order.vendor_company_id, unchecked)
-        ships = [StockMove(order.vendor_company_id, ln.vendor_line_id, ln.box_code, shipped=ln.boxes) for ln in shipped]
-        moves = present(db, merged([*returned, *ships]))
         ops = [written(order, order_key(caller.company_id, order_id), "ORDER"),
                written(po, po_key(po.buyer_company_id, po.po_id), "PO"), *staging,
                *_buyer_documents(db, po, unchecked_on_po, LineStatus.DELETED), *stock_events(moves),
