@@ -23,7 +23,8 @@ test: $(STAMP)
 	$(VENV)/bin/cfn-lint template.yaml --append-rules cfn_lint_serverless.rules
 	$(PY) -m pytest -q
 
-## make proof: the proof suites at their full sizes (make test runs each small), e.g. the tenant and role matrix
+## make proof: the proof suites at full size (make test runs each small): the tenant and role matrix, fuzzing, the
+## stateful order test and the fault matrix (docs/guarantees.md, "The proof suites"); .ci/run runs it after test and lint
 proof: $(STAMP)
 	$(PY) -m pytest -q -m proof
 
