@@ -21,6 +21,7 @@ from k2k.invoices import (
     WarningCode,
     attach_manual,
     bill_order,
+    bill_prebook,
     differences,
     invoice_document,
     k2k_po,
@@ -34,7 +35,19 @@ from k2k.invoices import (
     warnings,
 )
 from k2k.network import Side
-from k2k.orders import LineStatus, OrderLine, OrderStatus, PoStatus, PurchaseOrder, Source, VendorOrder
+from k2k.orders import (
+    LineStatus,
+    OrderLine,
+    OrderStatus,
+    PoStatus,
+    Prebook,
+    ProductPrebookLine,
+    PurchaseOrder,
+    Source,
+    VendorOrder,
+)
+from k2k.procurement import ShippedLine, TransferredFrom
+from k2k.products import ProductKind
 
 NOW = datetime(2026, 11, 22, 14, 0, tzinfo=UTC)
 PROCUREMENT = frozenset({Role.PROCUREMENT_USER})
@@ -397,3 +410,30 @@ def test_a_voided_invoice_pdf_is_stamped_void_with_the_reason():
     doc = invoice_document(void(issued(), "CONFIRM", "billed twice", None, NOW))
     assert doc.stamp == "VOID"
     assert doc.notes[0] == "Voided: billed twice"
+
+
+# -- K2K for Procurement: a shipped transferred prebook -------------------------------------
+
+def test_a_shipped_prebook_is_billed_at_what_the_vendor_confirmed_by_the_box_codes_it_shipped():
+    roses = ProductPrebookLine(line_no=1, product_code="ROSE-FR50", description="Rose Freedom 50cm",
+                               kind=ProductKind.LIVE_GOODS, unit=UnitType.STEM, quantity=150, unit_price=D("0.30"),
+                               box_type=BoxType.HB, boxes=2, bunches_per_box=4, stems_per_bunch=25)
+    vases = ProductPrebookLine(line_no=2, product_code="VASE-8", description="Glass vase", kind=ProductKind.HARD_GOODS,
+                               unit=UnitType.UNIT, quantity=20, unit_price=D("3.50"), status=LineStatus.DELETED)
+    prebook = Prebook(prebook_id="PB-bloom-PO-1", buyer_company_id="rosaflor", customer_code="BLOOM",
+                      ship_date=date(2026, 12, 9), source=Source.PROCUREMENT, lines=[roses, vases], created_at=NOW,
+                      transferred_from=TransferredFrom(buyer_company_id="bloom", po_id="PO-1", shipped_at=NOW))
+    shipped = [ShippedLine(line_no=1, box_code="RF-FR50", boxes=2)]
+    invoice = bill_prebook(prebook, "rosaflor", "Rosaflor Farms", "Bloom", "AWB-7", shipped, 3, NOW)
+    assert (invoice.order_id, invoice.po_id, invoice.buyer_company_id, invoice.customer_code, invoice.awb,
+            invoice.total) == ("PB-bloom-PO-1", "PO-1", "bloom", "BLOOM", "AWB-7", D("45.00"))
+    [line] = invoice.lines
+    assert (line.box_code, line.boxes, line.units, line.unit_price, line.total) == (
+        "RF-FR50", 2, 150, D("0.30"), D("45.00"))
+    with pytest.raises(Conflict, match="DELETED"):  # a rejected line is never billed
+        bill_prebook(prebook, "rosaflor", "Rosaflor Farms", "Bloom", "AWB-7",
+                     [*shipped, ShippedLine(line_no=2, box_code="RF-V", boxes=20)], 3, NOW)
+    unshipped = prebook.model_copy(update={"transferred_from": prebook.transferred_from.model_copy(
+        update={"shipped_at": None})})
+    with pytest.raises(Conflict, match="not a shipped prebook"):
+        bill_prebook(unshipped, "rosaflor", "Rosaflor Farms", "Bloom", "AWB-7", shipped, 3, NOW)

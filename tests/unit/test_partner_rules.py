@@ -53,6 +53,10 @@ def test_who_receives_what_in_the_trade_s_words():
     assert who("OrderConfirmed") == who("InvoiceIssued") == who("ConnectionChanged") == {"rosaflor", "bloom"}
     assert who("PurchaseOrderPlaced") == {"rosaflor", "bloom"}
     assert who("CartTimerElapsed") == set()
+    # K2K for Procurement: the buyer's PO is its own; what reaches the vendor's prebook is both parties'.
+    assert who("PurchaseOrderChanged") == who("PurchaseOrderCancelled") == {"bloom"}
+    assert (who("PrebookChanged") == who("PurchaseOrderChangeRequested") == who("PrebookChangeAnswered")
+            == who("PrebookShipped") == {"rosaflor", "bloom"})
 
 
 def test_a_signature_covers_the_timestamp_and_the_body_and_expires():
