@@ -150,6 +150,11 @@ class ChangeAnswerIn(Input):
     reason: Note | None = Field(default=None, description="why, when rejecting")
 
 
+ANSWERED_MEANWHILE = ("the vendor answered this purchase order a moment ago: its answer is on its way; send this "
+                      "again to ask the vendor")
+SHIPPED = "the vendor shipped this purchase order already: it cannot be changed or cancelled any more"
+
+
 def next_request(current: ChangeRequest | None, kind: RequestKind, lines: list[LineChange], by: str,
                  now: datetime) -> ChangeRequest:
     """A new request; one at a time (the vendor answers the pending one first)."""

@@ -361,7 +361,7 @@ def received_line(line: PoLine, boxes: int, gpm_pct: Decimal, received: date) ->
         inventory_type=InventoryType.OPEN_MARKET, received_date=received, dimensions=line.dimensions)
 
 
-def shipped(line: PoLine, box_code: str, boxes: int) -> PoLine:
+def as_shipped(line: PoLine, box_code: str, boxes: int) -> PoLine:
     """A line as its K2K vendor shipped it: under the vendor's box code, its boxes, and - substituted - the product
     the vendor sends, which is what the buyer stages and receives (the answer keeps what was ordered in words)."""
     answer = line.vendor_answer

@@ -321,33 +321,17 @@ def _unshipped(po: StandalonePurchaseOrder) -> list[store.Op]:
     return [store.check(key, "attribute_not_exists(transferred_from.shipped_at)")]
 
 
-def _answered_meanwhile(po_id: str) -> str:
-    return (f"the vendor answered purchase order {po_id} a moment ago: its answer is on its way; send this "
-            "again to ask the vendor")
-
-
-SHIPPED = "the vendor shipped this purchase order already: it cannot be changed or cancelled any more"
-
-
 def cancel_po(db: Store, caller: Caller, po_id: str, body: purchasing.ApproveIn) -> StandalonePurchaseOrder:
     """The buyer cancels a standalone PO: directly until its K2K vendor answers it (the prebook is cancelled
     with it); after that, a cancel request the vendor accepts or rejects, until it ships."""
-    if purchasing.get_po(db, caller.company_id, po_id).vendor_answered_at is not None:
-        return purchasing.request_change(db, caller, po_id, RequestKind.CANCEL, lambda po: [], body.version,
-                                         _unshipped, SHIPPED)
-    return purchasing.cancel(db, caller, po_id, body, _unanswered)
+    return purchasing.cancel(db, caller, po_id, body, _unanswered, _unshipped)
 
 
 def change_po(db: Store, caller: Caller, po_id: str, body: PoChangeIn) -> StandalonePurchaseOrder:
     """The buyer changes quantities: directly until its K2K vendor answers (PurchaseOrderChanged takes them to
     the prebook); after that, a change request the vendor accepts or rejects, until it ships."""
-    def changes(po: StandalonePurchaseOrder) -> list[LineChange]:
-        return line_changes(po, body.lines)
-
-    if purchasing.get_po(db, caller.company_id, po_id).vendor_answered_at is not None:
-        return purchasing.request_change(db, caller, po_id, RequestKind.CHANGE, changes, body.version,
-                                         _unshipped, SHIPPED)
-    return purchasing.change(db, caller, po_id, changes, body.version, _unanswered, _answered_meanwhile(po_id))
+    return purchasing.change(db, caller, po_id, lambda po: line_changes(po, body.lines), body.version, _unanswered,
+                             _unshipped)
 
 
 def on_po_changed(db: Store, po: StandalonePurchaseOrder) -> Prebook | None:

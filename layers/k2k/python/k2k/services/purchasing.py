@@ -21,6 +21,8 @@ from k2k.events import new_event, outbox
 from k2k.orders import PoStatus
 from k2k.paging import Page
 from k2k.procurement import (
+    ANSWERED_MEANWHILE,
+    SHIPPED,
     ChangeRequest,
     LineAnswer,
     LineChange,
@@ -43,6 +45,7 @@ from k2k.purchasing import (
     PurchaseOrderReceived,
     StandalonePoIn,
     StandalonePurchaseOrder,
+    as_shipped,
     box_code_refusal,
     check_cancellable,
     check_changeable,
@@ -53,7 +56,6 @@ from k2k.purchasing import (
     packed,
     with_changes,
 )
-from k2k.purchasing import shipped as shipped_line
 from k2k.services import accounts, inventory, order_data, products
 from k2k.services.network import get_company, get_vendor
 from k2k.store import ConditionFailed, Item, LostRace, Store, plain, retrying, to_item
@@ -260,11 +262,15 @@ def record_answer(db: Store, buyer_id: str, po_id: str, vendor_company_id: str, 
     return retrying(attempt, f"purchase order {po_id}")
 
 
-def cancel(db: Store, caller: Caller, po_id: str, body: ApproveIn,
-           guards: Callable[[StandalonePurchaseOrder], list[store.Op]] = lambda po: []) -> StandalonePurchaseOrder:
+Guards = Callable[[StandalonePurchaseOrder], list[store.Op]]
+
+
+def cancel(db: Store, caller: Caller, po_id: str, body: ApproveIn, guards: Guards = lambda po: [],
+           unshipped: Guards | None = None) -> StandalonePurchaseOrder:
     """Cancel a PO not yet confirmed (k2k.purchasing.check_cancellable), with its PurchaseOrderCancelled event
     and the caller's `guards` (condition checks that must hold in the same transaction: the vendor's prebook
-    not answered yet, for a PO transferred to it)."""
+    not answered yet, for a PO transferred to it). A PO its K2K vendor answered gets a cancel request instead,
+    with the `unshipped` checks (K2K for Procurement)."""
 
     def attempt() -> StandalonePurchaseOrder:
         if (before := idempotency.done(db, StandalonePurchaseOrder)) is not None:  # a keyed re-execution
@@ -272,6 +278,9 @@ def cancel(db: Store, caller: Caller, po_id: str, body: ApproveIn,
         po = get_po(db, caller.company_id, po_id)
         if body.version is not None and body.version != po.version:
             raise Conflict(f"the purchase order changed meanwhile (version {po.version}, not {body.version})")
+        if po.vendor_answered_at is not None and unshipped is not None:
+            check_changeable(po)
+            return _request(db, caller, po, RequestKind.CANCEL, [], unshipped(po))
         check_cancellable(po)
         done = po.model_copy(update={"status": PoStatus.CANCELLED, "version": po.version + 1,
                                      "updated_at": clock.now()})
@@ -283,50 +292,43 @@ def cancel(db: Store, caller: Caller, po_id: str, body: ApproveIn,
 
 
 def change(db: Store, caller: Caller, po_id: str, changes: Callable[[StandalonePurchaseOrder], list[LineChange]],
-           version: int | None, guards: Callable[[StandalonePurchaseOrder], list[store.Op]], refused: str,
-           ) -> StandalonePurchaseOrder:
-    """New quantities on a PO its K2K vendor has not answered: revision + 1, with its PurchaseOrderChanged event
-    and the caller's `guards` (the vendor's prebook still unanswered), whose failure is the 409 `refused`."""
+           version: int | None, unanswered: Guards, unshipped: Guards) -> StandalonePurchaseOrder:
+    """New quantities on a PO: revision + 1, with its PurchaseOrderChanged event and the `unanswered` checks (the
+    vendor's prebook, if any, not answered yet); a PO its K2K vendor answered gets a change request instead, with
+    the `unshipped` checks (K2K for Procurement)."""
 
     def attempt() -> StandalonePurchaseOrder:
         if (before := idempotency.done(db, StandalonePurchaseOrder)) is not None:  # a keyed re-execution
             return before  # type: ignore[no-any-return]
-        po = _read_for_change(db, caller.company_id, po_id, version)
+        po = get_po(db, caller.company_id, po_id)
+        if version is not None and version != po.version:
+            raise Conflict(f"the purchase order changed meanwhile (version {po.version}, not {version})")
+        check_changeable(po)
         if po.vendor_answered_at is not None:
-            raise Conflict(refused)
+            return _request(db, caller, po, RequestKind.CHANGE, changes(po), unshipped(po))
         done = po.model_copy(update={"lines": with_changes(po.lines, changes(po)), "revision": po.revision + 1,
                                      "version": po.version + 1, "updated_at": clock.now()})
         _guarded(db, [_write(done, po.version), _event(done, PurchaseOrderChanged(purchase_order=done)),
-                      *idempotency.outcome(StandalonePurchaseOrder, done)], guards(po), refused)
+                      *idempotency.outcome(StandalonePurchaseOrder, done)], unanswered(po), ANSWERED_MEANWHILE)
         return done
 
     return retrying(attempt, f"purchase order {po_id}")
 
 
-def request_change(db: Store, caller: Caller, po_id: str, kind: RequestKind,
-                   changes: Callable[[StandalonePurchaseOrder], list[LineChange]], version: int | None,
-                   guards: Callable[[StandalonePurchaseOrder], list[store.Op]], refused: str,
-                   ) -> StandalonePurchaseOrder:
+def _request(db: Store, caller: Caller, po: StandalonePurchaseOrder, kind: RequestKind, lines: list[LineChange],
+             guards: list[store.Op]) -> StandalonePurchaseOrder:
     """A change or cancel of a PO its K2K vendor answered: a pending request on the PO (the PO itself is as it
-    was), with its PurchaseOrderChangeRequested event and the caller's `guards` (the prebook not shipped)."""
-
-    def attempt() -> StandalonePurchaseOrder:
-        if (before := idempotency.done(db, StandalonePurchaseOrder)) is not None:  # a keyed re-execution
-            return before  # type: ignore[no-any-return]
-        po = _read_for_change(db, caller.company_id, po_id, version)
-        if po.vendor_answered_at is None or po.vendor_company_id is None or po.vendor_prebook_id is None:
-            raise Conflict("the vendor has not answered this purchase order: change it directly")
-        now = clock.now()
-        request = next_request(po.change_request, kind, changes(po), caller.email or caller.user_id, now)
-        done = po.model_copy(update={"change_request": request, "version": po.version + 1, "updated_at": now})
-        event = PurchaseOrderChangeRequested(buyer_company_id=po.buyer_company_id, po_id=po.po_id,
-                                             vendor_company_id=po.vendor_company_id,
-                                             prebook_id=po.vendor_prebook_id, request=request)
-        _guarded(db, [_write(done, po.version), _event(done, event),
-                      *idempotency.outcome(StandalonePurchaseOrder, done)], guards(po), refused)
-        return done
-
-    return retrying(attempt, f"purchase order {po_id}")
+    was), with its PurchaseOrderChangeRequested event and the `guards` (the prebook not shipped)."""
+    assert po.vendor_company_id is not None and po.vendor_prebook_id is not None
+    now = clock.now()
+    request = next_request(po.change_request, kind, lines, caller.email or caller.user_id, now)
+    done = po.model_copy(update={"change_request": request, "version": po.version + 1, "updated_at": now})
+    event = PurchaseOrderChangeRequested(buyer_company_id=po.buyer_company_id, po_id=po.po_id,
+                                         vendor_company_id=po.vendor_company_id, prebook_id=po.vendor_prebook_id,
+                                         request=request)
+    _guarded(db, [_write(done, po.version), _event(done, event), *idempotency.outcome(StandalonePurchaseOrder, done)],
+             guards, SHIPPED)
+    return done
 
 
 def record_change_answer(db: Store, buyer_id: str, po_id: str, vendor_company_id: str,
@@ -356,14 +358,6 @@ def record_change_answer(db: Store, buyer_id: str, po_id: str, vendor_company_id
         return done
 
     return retrying(attempt, f"purchase order {po_id}")
-
-
-def _read_for_change(db: Store, company_id: str, po_id: str, version: int | None) -> StandalonePurchaseOrder:
-    po = get_po(db, company_id, po_id)
-    if version is not None and version != po.version:
-        raise Conflict(f"the purchase order changed meanwhile (version {po.version}, not {version})")
-    check_changeable(po)
-    return po
 
 
 def _guarded(db: Store, ops: list[store.Op], guards: list[store.Op], refused: str) -> None:
@@ -415,7 +409,7 @@ def stage_shipment(db: Store, buyer_id: str, po_id: str, vendor_company_id: str,
                                                                           PoStatus.APPROVED):
             return None
         by_no = {s.line_no: s for s in shipped}
-        lines = [shipped_line(ln, by_no[ln.line_no].box_code, by_no[ln.line_no].boxes) if ln.line_no in by_no else ln
+        lines = [as_shipped(ln, by_no[ln.line_no].box_code, by_no[ln.line_no].boxes) if ln.line_no in by_no else ln
                  for ln in po.lines]
         done = po.model_copy(update={"status": PoStatus.CONFIRMED, "awb": awb, "lines": lines,
                                      "version": po.version + 1, "updated_at": clock.now()})
