@@ -7,7 +7,7 @@ documents take seconds instead of 10,000 HTTP calls. Each step is then an HTTP c
 cloud: its DynamoDB requests are counted by operation at the boto3 level, and so are the items each
 read evaluates - DynamoDB bills a read by the size of what it evaluates (a Query's filtered-out items
 included), and moto's ConsumedCapacity is a constant, so items read is the figure that shows growth:
-ScannedCount for a Query, one per GetItem key and BatchGetItem key. "consumers" is what the events of
+ScannedCount for a Query, one per GetItem, the items a BatchGetItem found. "consumers" is what the events of
 the step then cost (the availability projection, notices...), drained and counted apart.
 """
 
@@ -49,15 +49,15 @@ class ReadMeter:
             self.requests, self.items_read = Counter(), 0
         return seen
 
-    def _after(self, model: Any = None, parsed: Any = None, params: Any = None, **_: Any) -> None:
+    def _after(self, model: Any = None, parsed: Any = None, **_: Any) -> None:
         name = model.name
         read = 0
         if name in ("Query", "Scan"):
             read = int(parsed.get("ScannedCount", 0))
         elif name == "GetItem":
             read = 1
-        elif name == "BatchGetItem":
-            read = sum(len(t.get("Keys", [])) for t in (params or {}).get("RequestItems", {}).values())
+        elif name == "BatchGetItem":  # the items found (after-call is not given the request's keys)
+            read = sum(len(items) for items in parsed.get("Responses", {}).values())
         with self._lock:
             self.requests[name] += 1
             self.items_read += read
