@@ -142,10 +142,15 @@ def build(tpl: Template) -> Built:
             errors.append(f"{spec.logical_id}: {file} does not load: {e!r}")
             continue
         app = getattr(module, "app", None)
-        if app is None or not hasattr(app, "routes"):
-            problems.append(f"{spec.logical_id}: {file} has Api events but no module-level k2k.router `app`")
+        if hasattr(app, "get_openapi_json_schema"):
+            documented = app  # a Powertools REST resolver: the local cloud documents any SAM application's API
+        elif hasattr(app, "routes"):
+            documented = powertools_app(app.routes)
+        else:
+            problems.append(f"{spec.logical_id}: {file} has Api events but no module-level `app` "
+                            "(a k2k.router Router or a Powertools REST resolver)")
             continue
-        doc = json.loads(powertools_app(app.routes).get_openapi_json_schema(title=TITLE, version=VERSION))
+        doc = json.loads(documented.get_openapi_json_schema(title=TITLE, version=VERSION))
         openapi_version = doc.get("openapi", openapi_version)
         wanted = {(r.path, r.method.lower()): r for r in routes[file]}
         served = set()

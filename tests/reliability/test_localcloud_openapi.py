@@ -54,7 +54,7 @@ def test_disagreements_between_template_and_handlers_are_reported(built: openapi
     assert [p for p in built.problems if p not in unguarded] == [
         "ApiFunction: the app serves GET /hidden but template.yaml routes no such request to it",
         f"EchoFunction: {FIXTURE.parent / 'functions/api/echo.py'} has Api events but no module-level "
-        "Powertools `app`",
+        "`app` (a k2k.router Router or a Powertools REST resolver)",
         "no tag for /things: add it to TAGS",
         "no tag for /whoami: add it to TAGS",
         "no tag for /public: add it to TAGS",
