@@ -141,7 +141,7 @@ def build(tpl: Template) -> Built:
         except Exception as e:
             errors.append(f"{spec.logical_id}: {file} does not load: {e!r}")
             continue
-        app = getattr(module, "app", None)
+        app: Any = getattr(module, "app", None)
         if hasattr(app, "get_openapi_json_schema"):
             documented = app  # a Powertools REST resolver: the local cloud documents any SAM application's API
         elif hasattr(app, "routes"):
