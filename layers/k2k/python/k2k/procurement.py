@@ -20,10 +20,11 @@ checks the other's document, so a change and an answer (or a request and a shipm
 win. Plain rules, no AWS: services/procurement.py stores and moves them.
 """
 
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import ClassVar, Literal, Self
+from typing import Any, ClassVar, Literal, Protocol, Self, TypeVar
 
 from pydantic import Field, model_validator
 
@@ -32,6 +33,17 @@ from k2k.errors import Conflict, Invalid
 from k2k.events import event_type
 from k2k.models import Model
 from k2k.network import ConnectionStatus, Parties, SetupGap, Side, accept_request, linking_gaps
+
+
+class Numbered(Protocol):
+    """A document line: what with_quantities needs of it."""
+
+    line_no: int
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self: ...
+
+
+L = TypeVar("L", bound=Numbered)
 
 
 class TransferMode(StrEnum):
@@ -89,6 +101,13 @@ def transfers(conn: ProcurementConnection | None, marked: bool) -> bool:
 def prebook_id_for(buyer_company_id: str, po_id: str) -> str:
     """The vendor's prebook for a buyer's PO: one id per PO, so a second transfer finds the first."""
     return f"PB-{buyer_company_id}-{po_id}"
+
+
+def with_quantities(lines: list[L], changes: Iterable[Any]) -> list[L]:
+    """The prebook's lines with the quantity and boxes each change names by line number; the others as they are."""
+    by_no = {c.line_no: c for c in changes}
+    return [ln.model_copy(update={"quantity": by_no[ln.line_no].quantity, "boxes": by_no[ln.line_no].boxes})
+            if ln.line_no in by_no else ln for ln in lines]
 
 
 # -- changes after transfer ------------------------------------------------------------------------

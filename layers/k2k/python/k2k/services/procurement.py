@@ -49,6 +49,7 @@ from k2k.procurement import (
     missing_setup,
     prebook_id_for,
     transfers,
+    with_quantities,
 )
 from k2k.purchasing import StandalonePurchaseOrder, line_changes
 from k2k.services import accounts, order_data, purchasing
@@ -350,11 +351,8 @@ def on_po_changed(db: Store, po: StandalonePurchaseOrder) -> Prebook | None:
         if (source is None or source.po_id != po.po_id or source.revision >= po.revision
                 or source.confirmed_at is not None or source.cancelled_at is not None):
             return None
-        by_no = {ln.line_no: ln for ln in po.lines}
-        lines = [ln.model_copy(update={"quantity": by_no[ln.line_no].quantity, "boxes": by_no[ln.line_no].boxes})
-                 if ln.line_no in by_no else ln for ln in prebook.lines]
-        done = order_data.bump(prebook, lines=lines, transferred_from=source.model_copy(
-            update={"revision": po.revision}))
+        done = order_data.bump(prebook, lines=with_quantities(prebook.lines, po.lines),
+                               transferred_from=source.model_copy(update={"revision": po.revision}))
         changed = PrebookChanged(vendor_company_id=vendor_id, prebook_id=prebook_id,
                                  buyer_company_id=po.buyer_company_id, po_id=po.po_id, revision=po.revision,
                                  lines=[LineChange(line_no=ln.line_no, quantity=ln.quantity, boxes=ln.boxes)
@@ -414,10 +412,7 @@ def answer_change_request(db: Store, caller: Caller, prebook_id: str, body: Chan
             updates["lines"] = [ln.model_copy(update={"status": LineStatus.CANCELLED}) for ln in prebook.lines]
             after = after.model_copy(update={"cancelled_at": now})
         elif request.status is RequestStatus.ACCEPTED:
-            by_no = {c.line_no: c for c in request.lines}
-            updates["lines"] = [ln.model_copy(update={"quantity": by_no[ln.line_no].quantity,
-                                                      "boxes": by_no[ln.line_no].boxes})
-                                if ln.line_no in by_no else ln for ln in prebook.lines]
+            updates["lines"] = with_quantities(prebook.lines, request.lines)
         done = order_data.bump(prebook, transferred_from=after, **updates)
         _save_prebook(db, caller.company_id, done, PrebookChangeAnswered(
             vendor_company_id=caller.company_id, prebook_id=prebook_id, buyer_company_id=source.buyer_company_id,
