@@ -35,9 +35,9 @@ def _db() -> Store:
     return Store(Settings.from_env().table_name)
 
 
-def _forward(event: Event, record: dict[str, Any]) -> None:
+def _forward(event: Event, record: dict[str, Any], companies: dict[str, svc.Summary]) -> None:
     attempt = int((record.get("attributes") or {}).get("ApproximateReceiveCount") or 1)
-    failures = svc.forward(_db(), event)
+    failures = svc.forward(_db(), event, companies)
     if not failures:
         return
     if attempt >= MAX_ATTEMPTS:
@@ -55,19 +55,29 @@ def _forward(event: Event, record: dict[str, Any]) -> None:
 HANDLERS = {detail_type: _forward for detail_type in RECIPIENTS if detail_type not in INTERNAL}
 
 
-def _record(record: dict[str, Any]) -> None:
-    event = from_eventbridge(json.loads(record["body"]))
-    set_correlation_id(event.metadata.correlation_id)
-    handler = HANDLERS.get(event.detail_type)
-    if handler is None:
-        raise UnhandledEvent(f"no handler for {event.detail_type} (event {event.metadata.event_id})")
-    handler(event, record)
+def _parsed(record: dict[str, Any]) -> Event | None:
+    try:
+        return from_eventbridge(json.loads(record["body"]))
+    except Exception:
+        return None  # _record parses it again and fails that record alone
 
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    records = event.get("Records") or []
+    # The subscriptions summary of every company the batch's events concern: one read for the whole batch.
+    companies = svc.summaries(_db(), svc.recipients_of(e for e in map(_parsed, records) if e is not None))
+
+    def record_handler(record: dict[str, Any]) -> None:
+        k2k_event = from_eventbridge(json.loads(record["body"]))
+        set_correlation_id(k2k_event.metadata.correlation_id)
+        forward = HANDLERS.get(k2k_event.detail_type)
+        if forward is None:
+            raise UnhandledEvent(f"no handler for {k2k_event.detail_type} (event {k2k_event.metadata.event_id})")
+        forward(k2k_event, record, companies)
+
     # A batch whose deliveries all wait for their backoff is not a failed invocation.
-    return partial_batch(event, _record, raise_when_all_fail=False)
+    return partial_batch(event, record_handler, raise_when_all_fail=False)
 
 
 gc.freeze()  # init's objects stay for the process: later collections need not scan them

@@ -272,3 +272,55 @@ def test_partners_download_the_event_catalogue_and_each_schema(api, suffix):
     assert schema.json() == committed
     assert setup.get("/integrations/event-types/NoSuchEvent").status == 404
     assert api(f"rosaflor{suffix}", "Salesperson").get("/integrations/event-types").status == 403
+
+
+def test_a_subscription_counts_from_the_very_next_event_and_a_company_never_has_more_than_ten(
+        cloud, api, suffix, receiver):
+    """The forwarder reads each company's subscriptions summary once per batch; the summary is written in the
+    same transaction as each subscription, so nothing is stale: subscribed, the next event arrives; deleted, the
+    next does not. A summary missing (subscriptions from before it existed) is rebuilt from the subscriptions."""
+    from k2k.store import serialize
+
+    lines = demo.seed(cloud, suffix)["inventory_line_ids"]
+    vendor = f"rosaflor{suffix}"
+    setup = api(vendor, "Setup")
+    changes = iter(("0.36", "0.37", "0.38", "0.39", "0.40"))
+
+    def change_price() -> None:
+        assert setup.patch(f"/inventory/{lines['FR50HB']}", json={"price": next(changes)}).status == 200
+        cloud.drain()
+
+    def subscribe(path: str) -> str:
+        created = setup.post("/integrations/subscriptions", json={
+            "target": "webhook", "url": receiver.url + path, "detail_types": ["InventoryLineChanged"]})
+        assert created.status == 201, created.json()
+        return str(created.json()["subscription_id"])
+
+    change_price()
+    assert receiver.deliveries == []
+    first = subscribe("/first")
+    change_price()
+    assert receiver.types_at("/first") == ["InventoryLineChanged"]
+    subscribe("/second")
+    assert setup.delete(f"/integrations/subscriptions/{first}").status == 204
+    change_price()
+    assert (len(receiver.at("/first")), len(receiver.at("/second"))) == (1, 1)
+
+    cloud.client("dynamodb").delete_item(TableName=cloud.name("K2KTable"),
+                                         Key=serialize({"pk": f"C#{vendor}#PARTNER", "sk": "SUBS"}))
+    change_price()
+    assert (len(receiver.at("/first")), len(receiver.at("/second"))) == (1, 2)
+
+    # Eleven more at once for a company that has one: ten in all, whoever wins; the others are told 409.
+    from concurrent.futures import ThreadPoolExecutor
+
+    def racer(n: int) -> int:
+        return int(setup.post("/integrations/subscriptions", json={
+            "target": "webhook", "url": f"{receiver.url}/racer{n}", "detail_types": ["InventoryLineChanged"]}).status)
+
+    with ThreadPoolExecutor(max_workers=11) as pool:
+        statuses = list(pool.map(racer, range(11)))
+    assert sorted(set(statuses)) == [201, 409] and statuses.count(201) <= 9
+    assert len(setup.items("/integrations/subscriptions")) == 1 + statuses.count(201)
+    change_price()
+    assert sum(len(receiver.at(f"/racer{n}")) for n in range(11)) == statuses.count(201)

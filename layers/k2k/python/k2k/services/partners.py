@@ -2,6 +2,10 @@
 
 The one owner of a company's partner items, all in its partition `C#<company>#PARTNER`:
   SUB#<id>              a subscription (a webhook's signing secret is kept on it, never answered again)
+  SUBS                  the summary: which detail-types each subscription asked for, written in the same
+                        transaction as every SUB# change (version-conditional), so the forwarder reads one
+                        item per company, for a whole SQS batch in one BatchGetItem, and a subscription
+                        takes effect for the very next event
   AWSSOURCE             guard: the company's one partner event source (aws.partner/<partner>/<stage>/<co>)
   SENT#<sub>#<event>    a delivery that succeeded (so a retried event skips it); expires after 14 days
   FAILED#<delivery_id>  a delivery parked after MAX_ATTEMPTS, listed and redriven through the API
@@ -19,6 +23,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Self
@@ -50,7 +55,7 @@ from k2k.partners import (
     unknown_detail_types,
     url_problem,
 )
-from k2k.store import ConditionFailed, Store, plain, to_item
+from k2k.store import ConditionFailed, LostRace, Reads, Store, as_int, plain, retrying, to_item
 
 SOURCE_PREFIX_ENV = "PARTNER_EVENT_SOURCE_PREFIX"
 # Set by the local cloud only: its tests' receivers listen on http://127.0.0.1.
@@ -91,9 +96,6 @@ def create_subscription(db: Store, caller: Caller, body: SubscriptionIn,
                       "(GET /integrations/event-types lists them)", field="body.detail_types")
     if body.url is not None and (problem := url_problem(body.url, settings.allow_loopback_http)):
         raise Invalid(f"url {problem}", field="body.url")
-    existing = db.query(_pk(caller.company_id), "SUB#", consistent=True)
-    if len(existing) >= MAX_SUBSCRIPTIONS:
-        raise Conflict(f"a company has at most {MAX_SUBSCRIPTIONS} subscriptions; delete one first")
     sub = Subscription(
         subscription_id=uuid.uuid4().hex[:16], company_id=caller.company_id, target=body.target, url=body.url,
         aws_account_id=body.aws_account_id, detail_types=sorted(set(body.detail_types)),
@@ -101,17 +103,27 @@ def create_subscription(db: Store, caller: Caller, body: SubscriptionIn,
         event_source_name=(event_source_name(settings.event_source_prefix, caller.company_id)
                            if body.target is Target.AWS_ACCOUNT else None))
     secret = new_secret() if sub.target is Target.WEBHOOK else None
-    ops = [store.put(to_item(sub, pk=_pk(sub.company_id), sk=_sub_sk(sub.subscription_id), kind="PARTNER_SUB",
-                             **({"signing_secret": secret} if secret else {})),
-                     condition="attribute_not_exists(pk)")]
-    if sub.target is Target.AWS_ACCOUNT:
-        ops.append(store.put({"pk": _pk(sub.company_id), "sk": AWS_SOURCE_SK, "kind": "PARTNER_SOURCE",
-                              "subscription_id": sub.subscription_id}, condition="attribute_not_exists(pk)"))
-    try:
-        db.transact(ops)
-    except ConditionFailed as e:
-        raise Conflict("the company already has an aws_account subscription (one partner event source per "
-                       "company): change its event types by deleting it and subscribing again") from e
+
+    def attempt() -> None:
+        summary = _load_summary(db, sub.company_id)
+        if len(summary.subscriptions) >= MAX_SUBSCRIPTIONS:
+            raise Conflict(f"a company has at most {MAX_SUBSCRIPTIONS} subscriptions; delete one first")
+        ops = [summary.save({**summary.subscriptions, sub.subscription_id: sub.detail_types}),
+               store.put(to_item(sub, pk=_pk(sub.company_id), sk=_sub_sk(sub.subscription_id), kind="PARTNER_SUB",
+                                 **({"signing_secret": secret} if secret else {})),
+                         condition="attribute_not_exists(pk)")]
+        if sub.target is Target.AWS_ACCOUNT:
+            ops.append(store.put({"pk": _pk(sub.company_id), "sk": AWS_SOURCE_SK, "kind": "PARTNER_SOURCE",
+                                  "subscription_id": sub.subscription_id}, condition="attribute_not_exists(pk)"))
+        try:
+            db.transact(ops)
+        except ConditionFailed as e:
+            if e.failed_at(0):
+                raise LostRace from e  # another subscription was created or deleted meanwhile: count again
+            raise Conflict("the company already has an aws_account subscription (one partner event source per "
+                           "company): change its event types by deleting it and subscribing again") from e
+
+    retrying(attempt, f"the partner subscriptions of {sub.company_id}")
     if sub.target is Target.AWS_ACCOUNT:
         try:
             aws.client("events").create_partner_event_source(Name=sub.event_source_name,
@@ -148,21 +160,85 @@ def delete_subscription(db: Store, caller: Caller, subscription_id: str) -> None
 
 
 def _forget(db: Store, sub: Subscription) -> None:
-    ops = [store.delete({"pk": _pk(sub.company_id), "sk": _sub_sk(sub.subscription_id)})]
-    if sub.target is Target.AWS_ACCOUNT:
-        ops.append(store.delete({"pk": _pk(sub.company_id), "sk": AWS_SOURCE_SK},
-                                condition="subscription_id = :s", values={":s": sub.subscription_id}))
-    db.transact(ops)
+    def attempt() -> None:
+        summary = _load_summary(db, sub.company_id)
+        ops = [summary.save({k: v for k, v in summary.subscriptions.items() if k != sub.subscription_id}),
+               store.delete({"pk": _pk(sub.company_id), "sk": _sub_sk(sub.subscription_id)})]
+        if sub.target is Target.AWS_ACCOUNT:
+            ops.append(store.delete({"pk": _pk(sub.company_id), "sk": AWS_SOURCE_SK},
+                                    condition="subscription_id = :s", values={":s": sub.subscription_id}))
+        try:
+            db.transact(ops)
+        except ConditionFailed as e:
+            if e.failed_at(0):
+                raise LostRace from e
+            raise
+
+    retrying(attempt, f"the partner subscriptions of {sub.company_id}")
 
 
-def _subscribers(db: Store, company_id: str, detail_type: str) -> list[tuple[Subscription, str | None]]:
-    """The company's subscriptions that asked for this detail-type, with a webhook's secret."""
-    out = []
-    for item in db.query(_pk(company_id), "SUB#"):
-        sub = Subscription.model_validate(plain(item))
-        if detail_type in sub.detail_types:
-            out.append((sub, item.get("signing_secret")))
-    return out
+# -- the summary: which detail-types each subscription of a company asked for ---------------------------
+
+SUMMARY_SK = "SUBS"
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A company's subscriptions as the forwarder needs them: subscription id -> detail-types. `version` is
+    the one read (None: no summary item yet), so a save is conditional on nothing having changed since."""
+
+    company_id: str
+    subscriptions: dict[str, list[str]]
+    version: int | None
+
+    def save(self, subscriptions: dict[str, list[str]]) -> store.Op:
+        item = {"pk": _pk(self.company_id), "sk": SUMMARY_SK, "kind": "PARTNER_SUBS",
+                "subscriptions": subscriptions, "version": (self.version or 0) + 1}
+        if self.version is None:
+            return store.put(item, condition="attribute_not_exists(pk)")
+        return store.put(item, condition="version = :v", values={":v": self.version})
+
+    def wanting(self, detail_type: str) -> list[str]:
+        return sorted(sid for sid, types in self.subscriptions.items() if detail_type in types)
+
+
+def _summary(company_id: str, item: store.Item) -> Summary:
+    return Summary(company_id, {k: list(v) for k, v in (item.get("subscriptions") or {}).items()},
+                   as_int(item["version"]))
+
+
+def _load_summary(db: Store, company_id: str) -> Summary:
+    item = db.get(_pk(company_id), SUMMARY_SK)
+    return _summary(company_id, item) if item is not None else _from_subscriptions(db, company_id)
+
+
+def _from_subscriptions(db: Store, company_id: str) -> Summary:
+    """No summary item yet (a company that never subscribed, or whose subscriptions predate the summary): what
+    its subscriptions say, to be saved as the summary's first version."""
+    return Summary(company_id, {i["subscription_id"]: list(i["detail_types"])
+                                for i in db.query(_pk(company_id), "SUB#", consistent=True)}, None)
+
+
+def summaries(db: Store, company_ids: Iterable[str]) -> dict[str, Summary]:
+    """The summaries of these companies, in one consistent BatchGetItem (the forwarder reads them once per SQS
+    batch). A company without one gets it written now from its subscriptions, once per company (a Query and a
+    conditional put), so from then on a company that never subscribed costs no read beyond the batch's."""
+    wanted = sorted(set(company_ids))
+    if not wanted:
+        return {}
+    found = {i["pk"]: i for i in db.batch_get([{"pk": _pk(c), "sk": SUMMARY_SK} for c in wanted])}
+    return {c: _summary(c, found[_pk(c)]) if _pk(c) in found else _first_summary(db, c) for c in wanted}
+
+
+def _first_summary(db: Store, company_id: str) -> Summary:
+    first = _from_subscriptions(db, company_id)
+    op = first.save(first.subscriptions)
+    try:
+        db.put(op.key_or_item, condition=op.condition, values=op.values)
+    except ConditionFailed as e:  # a subscription change saved it meanwhile: that one is current
+        assert e.old is not None
+        return _summary(company_id, e.old)
+    return Summary(company_id, first.subscriptions, 1)
 
 
 # -- forwarding -------------------------------------------------------------------------------------
@@ -184,24 +260,40 @@ def wire(event: Event) -> dict[str, Any]:
             "time": event.metadata.occurred_at.isoformat(), "detail": event.detail()}
 
 
-def forward(db: Store, event: Event) -> list[Failure]:
-    """Send one bus event to every subscription of every company the event concerns, except those it
-    already reached (a retried event). Returns the deliveries that failed this time."""
-    failures = []
+def forward(db: Store, event: Event, companies: dict[str, Summary]) -> list[Failure]:
+    """Send one bus event to every subscription that asked for it of every company the event concerns, except
+    those it already reached (a retried event). `companies`: their summaries (`summaries`, read once for the
+    batch). Returns the deliveries that failed this time."""
+    reads = Reads()  # the subscriptions that want it and their marks of this event, in one batch
+    wanted = []
     for company_id in sorted(recipients(event.detail_type, event.data)):
-        for sub, secret in _subscribers(db, company_id, event.detail_type):
-            if db.get(_pk(company_id), _sent_sk(sub, event)) is not None:
-                continue
-            try:
-                deliver(sub, secret, event)
-            except DeliveryFailed as e:
-                logger.warning("partner delivery failed", extra={"subscription_id": sub.subscription_id,
-                                                                 "event_id": event.metadata.event_id,
-                                                                 "error": str(e)})
-                failures.append(Failure(sub, str(e)))
-                continue
-            _mark_sent(db, sub, event)
+        for sid in companies[company_id].wanting(event.detail_type):
+            wanted.append((reads.want({"pk": _pk(company_id), "sk": _sub_sk(sid)}),
+                           reads.want({"pk": _pk(company_id), "sk": _sent_sk(sid, event)})))
+    if not wanted:
+        return []  # nobody asked for it: nothing read, nothing sent
+    reads.run(db)
+    failures = []
+    for sub_read, sent_read in wanted:
+        item = sub_read()
+        if item is None or sent_read() is not None:  # deleted since the summary was read, or already reached
+            continue
+        sub = Subscription.model_validate(plain(item))
+        try:
+            deliver(sub, item.get("signing_secret"), event)
+        except DeliveryFailed as e:
+            logger.warning("partner delivery failed", extra={"subscription_id": sub.subscription_id,
+                                                             "event_id": event.metadata.event_id,
+                                                             "error": str(e)})
+            failures.append(Failure(sub, str(e)))
+            continue
+        _mark_sent(db, sub, event)
     return failures
+
+
+def recipients_of(events: Iterable[Event]) -> set[str]:
+    """Every company these events concern (whose summaries a batch reads)."""
+    return {company for event in events for company in recipients(event.detail_type, event.data)}
 
 
 def deliver(sub: Subscription, secret: str | None, event: Event) -> None:
@@ -267,12 +359,12 @@ def _post_webhook(sub: Subscription, secret: str, event: Event) -> None:
         raise DeliveryFailed(f"the endpoint answered {status}")
 
 
-def _sent_sk(sub: Subscription, event: Event) -> str:
-    return f"SENT#{sub.subscription_id}#{event.metadata.event_id}"
+def _sent_sk(subscription_id: str, event: Event) -> str:
+    return f"SENT#{subscription_id}#{event.metadata.event_id}"
 
 
 def _mark_sent(db: Store, sub: Subscription, event: Event) -> None:
-    db.put({"pk": _pk(sub.company_id), "sk": _sent_sk(sub, event), "kind": "PARTNER_SENT",
+    db.put({"pk": _pk(sub.company_id), "sk": _sent_sk(sub.subscription_id, event), "kind": "PARTNER_SENT",
             "purge_at": int((datetime.now(UTC) + SENT_TTL).timestamp())})
 
 
@@ -340,7 +432,7 @@ def redrive(db: Store, caller: Caller, delivery_id: str) -> Redriven:
                                           "failed_at": clock.now()})
         db.put({**item, **to_item(again)})
         return Redriven(delivered=False, delivery=again)
-    db.transact([store.delete(key), store.put({"pk": _pk(sub.company_id), "sk": _sent_sk(sub, event),
+    db.transact([store.delete(key), store.put({"pk": _pk(sub.company_id), "sk": _sent_sk(sub.subscription_id, event),
                                                 "kind": "PARTNER_SENT",
                                                 "purge_at": int((datetime.now(UTC) + SENT_TTL).timestamp())})])
     return Redriven(delivered=True)
