@@ -57,9 +57,9 @@ from k2k.paging import Page
 from k2k.procurement import PrebookShipped
 from k2k.purchasing import AnyPurchaseOrder, reconciled
 from k2k.services import order_data, procurement, purchasing
-from k2k.services.network import get_company
+from k2k.services.network import get_company, read_company
 from k2k.services.order_data import staging_prefix
-from k2k.store import ConditionFailed, LostRace, Store, as_int, plain, retrying, to_item
+from k2k.store import ConditionFailed, LostRace, Reads, Store, as_int, plain, retrying, to_item
 
 NOTICES = "invoice-notices"  # the marks of the emails sent for an invoice event (k2k.notifications.send_once)
 ATTEMPTS = 100  # numbering under contention: each round, one of the racing confirmations wins
@@ -164,11 +164,6 @@ def get_invoice(db: Store, vendor: str, invoice_no: int) -> Invoice:
     return found
 
 
-def invoice_for_order(db: Store, vendor: str, order_id: str) -> Invoice | None:
-    guard = _get(db, order_invoice_key(vendor, order_id))
-    return _load_invoice(db, vendor, as_int(guard["invoice_no"])) if guard else None
-
-
 def list_invoices(db: Store, caller: Caller, limit: int, token: str | None) -> Page[Invoice]:
     items, next_token = paging.read(db, caller.company_id, keys.company_pk(caller.company_id), "INVOICE#",
                                     limit=limit, token=token)
@@ -178,9 +173,8 @@ def list_invoices(db: Store, caller: Caller, limit: int, token: str | None) -> P
 def issue_for_order(db: Store, docs: Documents, confirmed: OrderConfirmed) -> Invoice:
     """Automatic billing: the confirmed order's invoice, numbered, with its PDF. Idempotent per order."""
     order = confirmed.order
-    vendor = get_company(db, order.vendor_company_id)
-    return _issue(db, docs, vendor.company_id, order.order_id,
-                  lambda no: rules.bill_order(order, no, vendor.name, clock.now()))
+    return _issue(db, docs, order.vendor_company_id, order.order_id,
+                  lambda vendor, no: rules.bill_order(order, no, vendor.name, clock.now()))
 
 
 def issue_for_prebook(db: Store, docs: Documents, shipped: PrebookShipped) -> Invoice | None:
@@ -191,25 +185,32 @@ def issue_for_prebook(db: Store, docs: Documents, shipped: PrebookShipped) -> In
     if procurement.connection_of(db, shipped.buyer_company_id, shipped.vendor_company_id) is None:
         logger.warning("shipment from an unconnected vendor not billed", extra={"po_id": shipped.po_id})
         return None
-    vendor = get_company(db, shipped.vendor_company_id)
     buyer = get_company(db, shipped.buyer_company_id)
-    prebook = order_data.get_prebook(db, vendor.company_id, shipped.prebook_id)
-    return _issue(db, docs, vendor.company_id, prebook.prebook_id,
-                  lambda no: rules.bill_prebook(prebook, vendor.company_id, vendor.name, buyer.name, shipped.awb,
-                                                shipped.lines, no, clock.now()))
+    prebook = order_data.get_prebook(db, shipped.vendor_company_id, shipped.prebook_id)
+    return _issue(db, docs, shipped.vendor_company_id, prebook.prebook_id,
+                  lambda vendor, no: rules.bill_prebook(prebook, vendor.company_id, vendor.name, buyer.name,
+                                                        shipped.awb, shipped.lines, no, clock.now()))
 
 
-def _issue(db: Store, docs: Documents, vendor_id: str, order_id: str, bill: Callable[[int], Invoice]) -> Invoice:
+def _issue(db: Store, docs: Documents, vendor_id: str, order_id: str,
+           bill: Callable[[Company, int], Invoice]) -> Invoice:
     """The one invoice of a vendor's order (or prebook): the guard, the counter, the invoice and InvoiceIssued
-    in one transaction, numbered from the counter read; a second call finds the guard and burns no number."""
+    in one transaction, numbered from the counter read; a second call finds the guard and burns no number.
+    The vendor, the guard and the counter are read in one consistent BatchGetItem."""
 
     def attempt() -> Invoice:
-        existing = invoice_for_order(db, vendor_id, order_id)
-        if existing is not None:
+        reads = Reads()
+        vendor_read = read_company(reads, vendor_id)
+        guard_read = reads.want(order_invoice_key(vendor_id, order_id))
+        counter_read = reads.want(counter_key(vendor_id))
+        reads.run(db)
+        if (guard := guard_read()) is not None:  # billed already (a redelivered event): that invoice
+            existing = _load_invoice(db, vendor_id, as_int(guard["invoice_no"]))
+            assert existing is not None, f"invoice {guard['invoice_no']} of {vendor_id} is missing"
             return existing
-        counter = _get(db, counter_key(vendor_id))
+        counter = counter_read()
         last = as_int(counter["last"]) if counter else 0
-        invoice = bill(rules.next_invoice_no(last))
+        invoice = bill(vendor_read(), rules.next_invoice_no(last))
         no = invoice.invoice_no
         if counter is None:
             move = store.update(counter_key(vendor_id), "SET #last = :no", values={":no": no},
@@ -294,8 +295,13 @@ def on_invoice_event(db: Store, docs: Documents, event: Event) -> Reconciliation
     retry after any failure finishes the job."""
     invoice = Invoice.model_validate(event.data["invoice"])
     ensure_pdf(docs, invoice)
-    vendor, buyer = get_company(db, invoice.vendor_company_id), get_company(db, invoice.buyer_company_id)
-    rec = sync_to_buyer(db, invoice, vendor, buyer)
+    reads = Reads()  # both companies and the buyer's reconciliation of the PO, in one batch
+    vendor_read = read_company(reads, invoice.vendor_company_id)
+    buyer_read = read_company(reads, invoice.buyer_company_id)
+    rec_read = reads.want(rec_key(invoice.buyer_company_id, invoice.po_id))
+    reads.run(db)
+    vendor, buyer = vendor_read(), buyer_read()
+    rec = sync_to_buyer(db, invoice, vendor, buyer, rec_read)
     if rec.sync is not None and rec.sync.invoice_version > invoice.version:
         logger.info("stale invoice event ignored", extra={"invoice_no": invoice.invoice_no,
                                                           "invoice_version": invoice.version})
@@ -304,14 +310,17 @@ def on_invoice_event(db: Store, docs: Documents, event: Event) -> Reconciliation
     return rec
 
 
-def sync_to_buyer(db: Store, invoice: Invoice, vendor: Company, buyer: Company) -> Reconciliation:
-    """Apply this invoice version to the buyer's PO reconciliation, or record why it was not."""
+def sync_to_buyer(db: Store, invoice: Invoice, vendor: Company, buyer: Company,
+                  read: Callable[[], store.Item | None]) -> Reconciliation:
+    """Apply this invoice version to the buyer's PO reconciliation, or record why it was not. `read`: the
+    reconciliation as read with the companies; after a lost race it is read again."""
     decision = rules.sync_decision(vendor.name, vendor.settings.automations.vendor_invoice_sync,
                                    buyer.name, buyer.settings.automations.buyer_invoice_upload)
     key = rec_key(invoice.buyer_company_id, invoice.po_id)
+    first = [read]
 
     def attempt() -> Reconciliation:
-        item = _get(db, key)
+        item = first.pop()() if first else _get(db, key)
         rec = Reconciliation.model_validate(plain(item)) if item else None
         if rec is not None and rec.vendor_company_id != invoice.vendor_company_id:
             # Never attach one vendor's invoice to another vendor's PO: the event goes to the DLQ.
