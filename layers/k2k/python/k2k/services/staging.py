@@ -34,7 +34,7 @@ from k2k.receivables import CustomerInvoice, CustomerInvoiceLine, CustomerInvoic
 from k2k.services import inventory as inventory_svc
 from k2k.services import order_data, purchasing
 from k2k.services.accounts import invoice_ops, read_customer, read_invoice_number
-from k2k.services.network import get_company
+from k2k.services.network import read_company
 from k2k.services.order_data import get_prebook, transact
 from k2k.store import Item, Reads, Store, plain, retrying
 
@@ -97,7 +97,6 @@ def _invoice(invoice_id: str, buyer: Company, customer: Customer, line: OrderLin
 
 
 def receive(db: Store, caller: Caller, body: ReceiveIn) -> Receipt:
-    buyer = get_company(db, caller.company_id)
     attempts = 0
 
     def attempt() -> Receipt:
@@ -105,14 +104,22 @@ def receive(db: Store, caller: Caller, body: ReceiveIn) -> Receipt:
         if (before := idempotency.done(db, Receipt)) is not None:  # a keyed request's re-execution: its answer
             return before  # type: ignore[no-any-return]
         attempts += 1
-        staged = _find(db, buyer.company_id, body, recheck=attempts > 1)  # again: the index may lag
+        staged = _find(db, caller.company_id, body, recheck=attempts > 1)  # again: the index may lag
         remaining = int(staged["boxes_confirmed"]) - int(staged["boxes_received"])
         boxes = body.boxes or remaining
         if boxes > remaining:
             raise Conflict(f"only {remaining} boxes of {body.box_code} are waiting in staging")
+        standalone = purchasing.staged_line(staged)
+        # The company, and what billing a K2K line reads (the customer its checkout stamped on the line, the
+        # invoice counter), in one batch: read whether or not the company bills automatically, at no extra request.
+        reads = Reads()
+        buyer_read = read_company(reads, caller.company_id)
+        k2k_line = None if standalone is not None else OrderLine.model_validate(staged["line"])
+        billing = _billing_reads(reads, caller.company_id, k2k_line) if k2k_line is not None else None
+        reads.run(db)
+        buyer = buyer_read()
         ops = [order_data.received(staged, boxes)]
         settings = buyer.settings.buyer
-        standalone = purchasing.staged_line(staged)
         if standalone is not None:  # a standalone PO's line: counted on its PO, billed or stocked at landed cost
             sa = standalone
             receipt = Receipt(po_id=staged["po_id"], box_code=sa.box_code, boxes=boxes)
@@ -129,11 +136,12 @@ def receive(db: Store, caller: Caller, body: ReceiveIn) -> Receipt:
                                 lambda today: purchasing_rules.received_line(sa, boxes, settings.gpm_for(sa.location),
                                                                              today))
         else:
-            line = OrderLine.model_validate(staged["line"])
+            assert k2k_line is not None
+            line = k2k_line
             receipt = Receipt(po_id=staged["po_id"], box_code=line.box_code, boxes=boxes)
             billed = False
             if settings.automatic_billing_allocation and line.prebook_id:
-                billed = _bill(db, buyer, caller, line, boxes, receipt, ops)
+                billed = _bill(db, buyer, caller, line, boxes, receipt, ops, billing)
             if not billed:
                 at = receiving_location(line.location, buyer.location_codes)
                 _into_inventory(db, buyer, line.box_code, boxes, receipt, ops, lambda today: received_line(
@@ -153,20 +161,37 @@ def receive(db: Store, caller: Caller, body: ReceiveIn) -> Receipt:
 RECEIPT_ATTEMPTS = 25  # receipts for one customer contend on its account: each round one of them wins
 
 
+Billing = tuple[Callable[[], Customer | None], Callable[[], tuple[str, store.Op]]]
+
+
+def _stamped(line: OrderLine | PoLine) -> bool:
+    """A K2K line checked out (or bought for a prebook) carries its sale price and customer: no prebook to read."""
+    return isinstance(line, OrderLine) and line.sale_price is not None and line.customer_code is not None
+
+
+def _billing_reads(reads: Reads, company_id: str, line: OrderLine) -> Billing | None:
+    """The customer's account and the invoice counter, added to a batch: for a line that names its customer."""
+    if not (line.prebook_id and _stamped(line)):
+        return None
+    assert line.customer_code is not None
+    return read_customer(reads, company_id, line.customer_code), read_invoice_number(reads, company_id)
+
+
 def _bill(db: Store, buyer: Company, caller: Caller, line: OrderLine | PoLine, boxes: int, receipt: Receipt,
-          ops: list[store.Op]) -> bool:
+          ops: list[store.Op], billing: Billing | None = None) -> bool:
     """Bill the received boxes to the customer of the prebook the PO line was bought for, at the prebook
     line's price (k2k.orders.billing_price), unless the customer is gone, on credit hold or would go over its
-    limit, or the line has no price to bill at: then False, and the receipt says why."""
+    limit, or the line has no price to bill at: then False, and the receipt says why. `billing`: the customer
+    and the counter, when they were read already (with the company)."""
     assert line.prebook_id is not None
-    # A K2K line checked out (or bought for a prebook) carries its sale price and customer: no prebook to read.
-    stamped = isinstance(line, OrderLine) and line.sale_price is not None and line.customer_code is not None
-    prebook = None if stamped else get_prebook(db, buyer.company_id, line.prebook_id)
+    prebook = None if _stamped(line) else get_prebook(db, buyer.company_id, line.prebook_id)
     code = prebook.customer_code if prebook is not None else line.customer_code
     assert code is not None
-    reads = Reads()  # the customer's account and the invoice counter, in one batch
-    customer_read, number = read_customer(reads, buyer.company_id, code), read_invoice_number(reads, buyer.company_id)
-    reads.run(db)
+    if billing is None:
+        reads = Reads()  # the customer's account and the invoice counter, in one batch
+        billing = read_customer(reads, buyer.company_id, code), read_invoice_number(reads, buyer.company_id)
+        reads.run(db)
+    customer_read, number = billing
     customer = customer_read()
     if customer is None:
         receipt.not_billed_because = f"customer {code} no longer exists"
