@@ -31,7 +31,7 @@ def test_a_redelivered_event_sends_only_the_groups_not_sent_yet(world):
 
 
 def test_a_mark_that_cannot_be_written_does_not_fail_the_event_into_a_second_send(world):
-    with mock.patch.object(world.db, "put", throttled):
+    with mock.patch.object(world.db, "update", throttled):
         assert send_once(world.db, PK, SCOPE, ["a@bloom.example"], "Invoice 1 issued", "text") == ["a@bloom.example"]
     assert len(world.emails()) == 1  # sent, and the event is acknowledged: SQS does not deliver it again
 

@@ -50,7 +50,7 @@ from k2k.invoices import (
 )
 from k2k.models import Model
 from k2k.network import Company
-from k2k.notifications import send_once
+from k2k.notifications import Marks, send_once
 from k2k.observability import logger
 from k2k.orders import OrderConfirmed, PurchaseOrder
 from k2k.paging import Page
@@ -295,10 +295,12 @@ def on_invoice_event(db: Store, docs: Documents, event: Event) -> Reconciliation
     retry after any failure finishes the job."""
     invoice = Invoice.model_validate(event.data["invoice"])
     ensure_pdf(docs, invoice)
-    reads = Reads()  # both companies and the buyer's reconciliation of the PO, in one batch
+    reads = Reads()  # both companies, the buyer's reconciliation of the PO and the emails' marks, in one batch
     vendor_read = read_company(reads, invoice.vendor_company_id)
     buyer_read = read_company(reads, invoice.buyer_company_id)
     rec_read = reads.want(rec_key(invoice.buyer_company_id, invoice.po_id))
+    marks = {company: Marks.read(reads, *_notice_scope(event, invoice, company))
+             for company in (invoice.vendor_company_id, invoice.buyer_company_id)}
     reads.run(db)
     vendor, buyer = vendor_read(), buyer_read()
     rec = sync_to_buyer(db, invoice, vendor, buyer, rec_read)
@@ -306,7 +308,7 @@ def on_invoice_event(db: Store, docs: Documents, event: Event) -> Reconciliation
         logger.info("stale invoice event ignored", extra={"invoice_no": invoice.invoice_no,
                                                           "invoice_version": invoice.version})
         return rec  # a newer version was already told: an email about this one would mislead
-    notify(db, event, invoice, rec, vendor, buyer)
+    notify(db, event, invoice, rec, vendor, buyer, marks)
     return rec
 
 
@@ -356,17 +358,23 @@ def _put_rec(db: Store, updated: Reconciliation, read: Reconciliation | None,
         raise
 
 
+def _notice_scope(event: Event, invoice: Invoice, company_id: str) -> tuple[str, str]:
+    """Where the marks of one company's email about this event are kept (k2k.notifications.send_once)."""
+    return keys.inbox_pk(invoice.vendor_company_id), f"{NOTICES}#{event.metadata.event_id}#{company_id}"
+
+
 def notify(db: Store, event: Event, invoice: Invoice, rec: Reconciliation | None, vendor: Company,
-           buyer: Company) -> list[str]:
+           buyer: Company, marks: dict[str, Marks]) -> list[str]:
     """Email the vendor's and the buyer's notification addresses for this event: one email per company,
     each sent at least once and marked once sent (k2k.notifications.send_once), so a redelivery sends only
-    what is not marked yet; returns the recipients of the emails sent now."""
+    what is not marked yet; returns the recipients of the emails sent now. `marks`: each company's, as read
+    with the companies."""
     subject, text = _notice(event.detail_type, invoice, rec, vendor, buyer)
-    pk, scope = keys.inbox_pk(invoice.vendor_company_id), f"{NOTICES}#{event.metadata.event_id}"
     sent: list[str] = []
     for company in (vendor, buyer):
-        sent += send_once(db, pk, f"{scope}#{company.company_id}", company.settings.notification_emails,
-                          subject, text)
+        pk, scope = _notice_scope(event, invoice, company.company_id)
+        sent += send_once(db, pk, scope, company.settings.notification_emails, subject, text,
+                          marks[company.company_id])
     return sent
 
 

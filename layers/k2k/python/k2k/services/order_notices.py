@@ -24,11 +24,10 @@ from k2k.orders import (
     OrderLinesRemoved,
     PurchaseOrder,
     PurchaseOrderPlaced,
-    VendorOrder,
     VendorOrderLine,
 )
 from k2k.services.accounts import get_customer, read_customer
-from k2k.services.network import get_company, read_company
+from k2k.services.network import read_company
 from k2k.services.order_data import read_po
 from k2k.store import Reads, Store
 
@@ -45,24 +44,18 @@ def _lines(lines: Iterable[VendorOrderLine]) -> str:
 def notify(db: Store, event: Event) -> list[str]:
     """Send the notices an order event calls for, one email per recipient group, each once; returns the
     recipients of the emails sent now (empty when a delivery before this one sent them all)."""
-    from k2k.notifications import send_once
+    from k2k.notifications import Marks, send_once
 
     pk, scope = keys.inbox_pk(event.metadata.producer_company_id), f"{CONSUMER}#{event.metadata.event_id}"
+    reads = Reads()  # the event's email marks, read in the batch of what its emails say (_compose runs it)
+    marks = Marks.read(reads, pk, scope)
     sent: list[str] = []
-    for to, subject, text in _compose(db, event):
-        sent += send_once(db, pk, scope, to, subject, text)
+    for to, subject, text in _compose(db, event, reads):
+        sent += send_once(db, pk, scope, to, subject, text, marks)
     return sent
 
 
 Contacts = list[str | None]
-
-
-def _buyer_lines(db: Store, order: VendorOrder, lines: Iterable[VendorOrderLine]) -> list[OrderLine]:
-    """The buyer's own copies of these lines (its PO's), which say which end customer each was for."""
-    reads = Reads()
-    po = read_po(reads, order.buyer_company_id, order.po_id)
-    reads.run(db)
-    return _lines_of(po, lines)
 
 
 def _lines_of(po_read: Callable[[], PurchaseOrder], lines: Iterable[VendorOrderLine]) -> list[OrderLine]:
@@ -80,11 +73,13 @@ def _salespeople(db: Store, buyer_id: str, customer_codes: Iterable[str | None])
             if c]
 
 
-def _compose(db: Store, event: Event) -> list[Group]:
+def _compose(db: Store, event: Event, reads: Reads) -> list[Group]:
+    """The emails an event calls for. What they say is read in one batch with `reads` (the event's marks):
+    each kind of event adds its keys and runs it, before any email is sent."""
     if event.detail_type == "PurchaseOrderPlaced":
         placed = PurchaseOrderPlaced.model_validate(event.data)
         order = placed.order
-        reads = Reads()  # the vendor and its account of the buyer, in one batch
+        # the vendor and its account of the buyer, in one batch
         vendor_read = read_company(reads, order.vendor_company_id)
         account_read = read_customer(reads, order.vendor_company_id, order.customer_code) if order.customer_code \
             else None
@@ -97,7 +92,9 @@ def _compose(db: Store, event: Event) -> list[Group]:
     if event.detail_type == "CartCheckedOut":
         done = CartCheckedOut.model_validate(event.data)
         buyer_id, code = done.cart.buyer_company_id, done.cart.customer_code
-        customer = get_customer(db, buyer_id, code)
+        customer_read = read_customer(reads, buyer_id, code)
+        reads.run(db)
+        customer = customer_read()
         items = "\n".join(f"  {ln.summary}" for ln in done.prebook.lines)
         return [
             ([customer.email if customer else None], f"Order {done.prebook.prebook_id} confirmed",
@@ -111,8 +108,12 @@ def _compose(db: Store, event: Event) -> list[Group]:
         if not confirmed.deleted_lines:
             return []
         order = confirmed.order
-        vendor = get_company(db, order.vendor_company_id)
-        theirs = _buyer_lines(db, order, confirmed.deleted_lines)
+        # the vendor and the buyer's own copies of the lines (its PO's: which end customer each was for)
+        vendor_read = read_company(reads, order.vendor_company_id)
+        po_read = read_po(reads, order.buyer_company_id, order.po_id)
+        reads.run(db)
+        vendor = vendor_read()
+        theirs = _lines_of(po_read, confirmed.deleted_lines)
         by_customer: dict[str, list[OrderLine]] = {}
         for ln in theirs:
             if ln.customer_code:  # never checked out, so from a cart: it has an end customer
@@ -137,7 +138,7 @@ def _compose(db: Store, event: Event) -> list[Group]:
     if event.detail_type == "OrderLinesRemoved":
         removed = OrderLinesRemoved.model_validate(event.data)
         order = removed.order
-        reads = Reads()  # both companies and the buyer's PO, in one batch
+        # both companies and the buyer's PO, in one batch
         buyer_read = read_company(reads, order.buyer_company_id)
         vendor_read = read_company(reads, order.vendor_company_id)
         po_read = read_po(reads, order.buyer_company_id, order.po_id)
