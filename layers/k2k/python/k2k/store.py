@@ -8,7 +8,9 @@ a stale event to ignore).
 from __future__ import annotations
 
 import random
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -51,13 +53,26 @@ RACE_ATTEMPTS = 10
 MAX_TRANSACTION_ITEMS = 100  # DynamoDB's limit on one TransactWriteItems (the local cloud enforces it too)
 
 
+# What went again, counted for the benches (bench/bench_race.py): lost races by the step that lost
+# (its attempt function's name), and transactions DynamoDB cancelled for a conflict or throttling.
+RETRIES: Counter[str] = Counter()
+_retries_lock = threading.Lock()
+
+
+def _count_retry(what: str) -> None:
+    with _retries_lock:
+        RETRIES[what] += 1
+
+
 def retrying(attempt: Callable[[], T], what: str = "", attempts: int = RACE_ATTEMPTS) -> T:
     """The one "retry a lost race" helper: run `attempt` again (jittered, growing backoff) while it
-    raises LostRace; after `attempts` the caller is told to try again (409)."""
+    raises LostRace; after `attempts` the caller is told to try again (409). Each lost race is counted
+    in RETRIES under the attempt's name."""
     for n in range(attempts):
         try:
             return attempt()
         except LostRace:
+            _count_retry(attempt.__qualname__.removesuffix(".<locals>.attempt"))
             time.sleep(min(0.01 * 2**n, 0.5) * random.random())  # spread the contenders out
     raise Conflict(f"too many concurrent changes{' to ' + what if what else ''}; try again")
 
@@ -352,6 +367,7 @@ class Store:
                 if "ConditionalCheckFailed" in reasons or attempt == 5:
                     raise ConditionFailed(reasons) from e
                 # TransactionConflict / throttling: someone else is on these items; back off.
+                _count_retry("TransactionConflict")
                 time.sleep(min(0.02 * 2**attempt, 0.5) * (0.5 + random.random()))
 
     def _transact_item(self, op: Op) -> dict[str, Any]:
