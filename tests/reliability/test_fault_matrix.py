@@ -31,7 +31,7 @@ from tests.reliability.fault_stories import STORIES
 PLAN: dict[str, dict[str, dict[str, int]]] = {
     "order": {
         "CreatePoFunction": {"dynamodb.PutItem": 6, "dynamodb.GetItem": 6, "dynamodb.BatchGetItem": 9,
-                             "dynamodb.Query": 2, "dynamodb.TransactWriteItems": 6, "dynamodb.UpdateItem": 6},
+                             "dynamodb.Query": 2, "dynamodb.TransactWriteItems": 6, "dynamodb.UpdateItem": 7},
         "ConfirmOrderFunction": {"dynamodb.Query": 1, "dynamodb.PutItem": 2, "dynamodb.GetItem": 6,
                                  "dynamodb.BatchGetItem": 2, "dynamodb.TransactWriteItems": 2,
                                  "dynamodb.UpdateItem": 2},

@@ -155,11 +155,16 @@ class Reads:
         line = inventory.read_line(reads, vendor_id, line_id)
         reads.run(db)
         company(), line()
+
+    An owner whose document lives in more than one item (a PO's header names the lines that are
+    items of their own: services/order_data.py) says what else it wants once the first round is
+    read (`then`): `run` reads those in one more round, only when some are wanted.
     """
 
     def __init__(self) -> None:
         self._keys: dict[tuple[str, str], Item] = {}
         self._found: dict[tuple[str, str], Item] | None = None
+        self._then: list[Callable[[], None]] = []
 
     def want(self, key: dict[str, str]) -> Callable[[], Item | None]:
         at = (key["pk"], key["sk"])
@@ -172,14 +177,30 @@ class Reads:
 
         return found
 
+    def then(self, more: Callable[[], None]) -> None:
+        """Call `more` once the keys wanted so far are read; it may want more keys (read next)."""
+        self._then.append(more)
+
     def run(self, db: Store) -> None:
-        """Read every key wanted (one request per 100 keys; a single key is a GetItem, same cost)."""
-        wanted = list(self._keys.values())
-        if len(wanted) == 1:
-            item = db.get(wanted[0]["pk"], wanted[0]["sk"])
-            self._found = {(item["pk"], item["sk"]): item} if item else {}
-            return
-        self._found = {(i["pk"], i["sk"]): i for i in db.batch_get(wanted)} if wanted else {}
+        """Read every key wanted (one request per 100 keys; a single key is a GetItem, same cost), then
+        whatever the `then` steps want, round after round."""
+        found: dict[tuple[str, str], Item] = {}
+        read: set[tuple[str, str]] = set()
+        while True:
+            wanted = [k for at, k in self._keys.items() if at not in read]
+            read.update(self._keys)
+            if len(wanted) == 1:
+                item = db.get(wanted[0]["pk"], wanted[0]["sk"])
+                if item:
+                    found[(item["pk"], item["sk"])] = item
+            elif wanted:
+                found.update({(i["pk"], i["sk"]): i for i in db.batch_get(wanted)})
+            self._found = found
+            steps, self._then = self._then, []
+            for step in steps:
+                step()
+            if all(at in read for at in self._keys):
+                return
 
 
 class Store:

@@ -7,13 +7,23 @@ a document is saved conditional on the version it was read at, and a step that l
 raises store.LostRace, which store.retrying runs again from fresh reads. Stock moves of vendor
 lines are the inventory's (services/inventory.py, StockMove): `transact` commits them with the
 documents and turns a failed stock condition into the customer's answer.
+
+No hot document (issue 13 part 3): a line joining a pending PO is an item of its own under the PO
+(and its vendor copy under the vendor order), and the two headers are touched only by atomic ADDs
+conditional on still taking the line (`reserve_line`, `line_added`), so concurrent adds to one PO
+never conflict with each other. A header keeps the lines its last whole-document write embedded;
+the numbers of lines added since are in its `line_items` set, and every read here completes the
+document from those items (one more batch, only when there are some). A whole-document write
+(checkout, expiry, confirm, void, delete, a prebook's POs) embeds every line again and empties the
+set, conditional on the version read, which every add moves: a step that read before an add goes
+again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel
@@ -24,6 +34,7 @@ from k2k.orders import (
     MAX_ORDER_LINES,
     Cart,
     LineStatus,
+    OrderLine,
     OrderStatus,
     PoStatus,
     Prebook,
@@ -62,6 +73,75 @@ def prebook_key(buyer: str, prebook_id: str) -> dict[str, str]:
 
 def order_key(vendor: str, order_id: str) -> dict[str, str]:
     return {"pk": keys.company_pk(vendor), "sk": f"ORDER#{order_id}"}
+
+
+# Lines that joined a PO (and their vendor copies) as items of their own, outside the PO# and ORDER#
+# prefixes that lists read: POLINE#<po_id>#0007, ORDERLINE#<order_id>#0007.
+def po_line_key(buyer: str, po_id: str, line_no: int) -> dict[str, str]:
+    return {"pk": keys.company_pk(buyer), "sk": f"POLINE#{po_id}#{line_no:04d}"}
+
+
+def order_line_key(vendor: str, order_id: str, line_no: int) -> dict[str, str]:
+    return {"pk": keys.company_pk(vendor), "sk": f"ORDERLINE#{order_id}#{line_no:04d}"}
+
+
+PO_KIND, ORDER_KIND = "PO", "ORDER"  # a K2K PO item's kind is its document's ("k2k"; "PO" before)
+_HEADER_KINDS = ("k2k", PO_KIND, ORDER_KIND)
+# A header's bookkeeping, not its document's: the last line number handed out (PO), the count of
+# active lines (PO: the bound a joining line is checked against), the numbers of the lines that are
+# items of their own and not yet embedded.
+_HEADER_ONLY = ("line_seq", "active_lines", "line_items")
+
+
+def _document(item: Item) -> Item:
+    return {k: v for k, v in plain(item).items() if k not in _HEADER_ONLY}
+
+
+def _line_keys(item: Item) -> list[dict[str, str]]:
+    """The keys of the lines a PO or vendor order header names as items of their own, not embedded."""
+    embedded = {int(ln["line_no"]) for ln in item.get("lines", [])}
+    missing = sorted(int(n) for n in item.get("line_items", ()) if int(n) not in embedded)
+    if item.get("kind") == ORDER_KIND:
+        return [order_line_key(item["vendor_company_id"], item["order_id"], n) for n in missing]
+    return [po_line_key(item["buyer_company_id"], item["po_id"], n) for n in missing]
+
+
+def _with_lines(item: Item, lines: Sequence[Item | None]) -> Item:
+    """The header's document with its line items added in line order."""
+    found = [_document(ln) for ln in lines if ln is not None]
+    if not found:
+        return item
+    return {**item, "lines": sorted([*item.get("lines", []), *found], key=lambda ln: int(ln["line_no"]))}
+
+
+def completed(db: Store, items: Sequence[Item]) -> list[Item]:
+    """PO and vendor order items with the lines they name as items of their own: one more batch read,
+    only when some header names any (other items are returned as they are)."""
+    wanted = {id(i): _line_keys(i) for i in items if i.get("kind") in _HEADER_KINDS}
+    keys_ = [k for ks in wanted.values() for k in ks]
+    if not keys_:
+        return list(items)
+    found = {(i["pk"], i["sk"]): i for i in db.batch_get(keys_)}
+    return [_with_lines(i, [found.get((k["pk"], k["sk"])) for k in wanted[id(i)]]) if wanted.get(id(i)) else i
+            for i in items]
+
+
+def _completing(reads: Reads, found: Callable[[], Item | None]) -> Callable[[], Item | None]:
+    """A header read in a batch, completed with its line items (wanted in the batch's next round)."""
+    lines: list[Callable[[], Item | None]] = []
+
+    def more() -> None:
+        item = found()
+        if item is not None:
+            lines.extend(reads.want(k) for k in _line_keys(item))
+
+    reads.then(more)
+
+    def document() -> Item | None:
+        item = found()
+        return _with_lines(item, [ln() for ln in lines]) if item is not None and lines else item
+
+    return document
 
 
 STAGING_PREFIX = "STAGING#"
@@ -143,7 +223,7 @@ def _load(db: Store, key: dict[str, str], model: type[M], what: str) -> M:
     item = db.get(key["pk"], key["sk"])
     if item is None:
         raise NotFound(f"{what} not found")
-    return model.model_validate(plain(item))
+    return model.model_validate(_document(completed(db, [item])[0]))
 
 
 def get_cart(db: Store, company_id: str, cart_id: str) -> Cart:
@@ -153,7 +233,7 @@ def get_cart(db: Store, company_id: str, cart_id: str) -> Cart:
 # -- reads in one batch (store.Reads): each answers its document, or NotFound, once the batch ran ---
 
 def _reading(reads: Reads, key: dict[str, str], model: type[M], what: str) -> Callable[[], M]:
-    found = reads.want(key)
+    found = _completing(reads, reads.want(key))
 
     def document() -> M:
         item = found()
@@ -170,7 +250,7 @@ def read_cart(reads: Reads, company_id: str, cart_id: str) -> Callable[[], Cart]
 
 def read_po(reads: Reads, company_id: str, po_id: str) -> Callable[[], PurchaseOrder]:
     """A K2K PO (a standalone PO of that id is not one: NotFound)."""
-    found = reads.want(po_key(company_id, po_id))
+    found = _completing(reads, reads.want(po_key(company_id, po_id)))
 
     def po() -> PurchaseOrder:
         item = found()
@@ -227,8 +307,14 @@ def is_k2k_po(item: Item) -> bool:
 
 
 def k2k_po(item: Item) -> PurchaseOrder:
-    """A stored K2K PO item as its document (for a reader of both kinds: services/purchasing.py)."""
-    return PurchaseOrder.model_validate(plain(item))
+    """A K2K PO item, `completed`, as its document."""
+    return PurchaseOrder.model_validate(_document(item))
+
+
+def k2k_pos(db: Store, items: Sequence[Item]) -> list[PurchaseOrder]:
+    """Stored K2K PO items as their documents, with their line items (for a reader of both kinds of PO:
+    services/purchasing.py)."""
+    return [k2k_po(i) for i in completed(db, items)]
 
 
 def get_po(db: Store, company_id: str, po_id: str) -> PurchaseOrder:
@@ -236,7 +322,7 @@ def get_po(db: Store, company_id: str, po_id: str) -> PurchaseOrder:
     item = db.get(*po_key(company_id, po_id).values())
     if item is None or not is_k2k_po(item):
         raise NotFound("purchase order not found")
-    return k2k_po(item)
+    return k2k_pos(db, [item])[0]
 
 
 def get_prebook(db: Store, company_id: str, prebook_id: str) -> Prebook:
@@ -249,7 +335,7 @@ def get_order(db: Store, company_id: str, order_id: str) -> VendorOrder:
 
 def _page(db: Store, company_id: str, prefix: str, model: type[M], limit: int, token: str | None) -> Page[M]:
     items, next_token = paging.read(db, company_id, keys.company_pk(company_id), prefix, limit=limit, token=token)
-    return Page(items=[model.model_validate(plain(i)) for i in items], next_token=next_token)
+    return Page(items=[model.model_validate(_document(i)) for i in completed(db, items)], next_token=next_token)
 
 
 def list_orders(db: Store, company_id: str, limit: int, token: str | None) -> Page[VendorOrder]:
@@ -264,7 +350,7 @@ def orders_holding(db: Store, vendor_id: str, line_id: str) -> list[str]:
     """The vendor's open orders with an active line of this inventory line (an explanation, rarely asked)."""
     items = db.query(keys.company_pk(vendor_id), "ORDER#", filter_expression="#s = :open", names={"#s": "status"},
                      values={":open": OrderStatus.OPEN.value})
-    return [i["order_id"] for i in items if any(
+    return [i["order_id"] for i in completed(db, items) if any(
         ln["vendor_line_id"] == line_id and ln.get("status", LineStatus.ACTIVE.value) == LineStatus.ACTIVE.value
         for ln in i.get("lines", []))]
 
@@ -274,9 +360,34 @@ def orders_holding(db: Store, vendor_id: str, line_id: str) -> list[str]:
 def write(doc: BaseModel, key: dict[str, str], kind: str, read_version: int | None) -> store.Op:
     """Put a whole document, conditional on the version it was read at (None: must be new)."""
     item = to_item(doc, **key, kind=kind)
+    if kind in (PO_KIND, ORDER_KIND):
+        return _header_written(doc, item, kind, read_version)
     if read_version is None:
         return store.put(item, condition="attribute_not_exists(pk)")
     return store.put(item, condition="version = :v", values={":v": read_version})
+
+
+def _header_written(doc: BaseModel, item: Item, kind: str, read_version: int | None) -> store.Op:
+    """A PO or vendor order written whole: every line embedded (the line items it had are in the lines
+    read, since no add came between: an add moves the version), the PO's count of active lines with it.
+    The last line number handed out is left as it is (an add may have taken one since: it moved the
+    version, so this write then fails and the step goes again)."""
+    lines = item["lines"]
+    if isinstance(doc, PurchaseOrder):
+        item["active_lines"] = active_lines(doc.lines)
+    if read_version is None:
+        if kind == PO_KIND:
+            item["line_seq"] = max((int(ln["line_no"]) for ln in lines), default=0)
+        return store.put(item, condition="attribute_not_exists(pk)")
+    fields = {k: v for k, v in item.items() if k not in ("pk", "sk") and v is not None}
+    names = {f"#a{n}": k for n, k in enumerate(fields)}
+    values: dict[str, Any] = {f":a{n}": v for n, v in enumerate(fields.values())}
+    gone = [k for k in type(doc).model_fields if k not in fields]
+    names.update({f"#r{n}": k for n, k in enumerate([*gone, "line_items"])})
+    expression = ("SET " + ", ".join(f"#a{n} = :a{n}" for n in range(len(fields)))
+                  + " REMOVE " + ", ".join(f"#r{n}" for n in range(len(gone) + 1)))
+    return store.update({"pk": item["pk"], "sk": item["sk"]}, expression, values={**values, ":v": read_version},
+                        condition="version = :v", names=names)
 
 
 def bump(doc: D, **changes: Any) -> D:
@@ -314,7 +425,7 @@ def pending_guard(db: Store, was: PoStatus | None, po: PurchaseOrder, guard: Gua
             return [store.put(item, condition="attribute_not_exists(pk)")]
         if named is _UNREAD or (named is not None and named.po_id != guard.po_id):
             found = db.get(*po_key(po.buyer_company_id, guard.po_id).values())
-            named = k2k_po(found) if found is not None else None
+            named = k2k_pos(db, [found])[0] if found is not None else None
         if named is not None and named.status is PoStatus.PENDING_APPROVAL and active_lines(
                 named.lines) < MAX_ORDER_LINES:
             raise LostRace  # a PO this line can join opened meanwhile: go again and join it
@@ -326,6 +437,63 @@ def pending_guard(db: Store, was: PoStatus | None, po: PurchaseOrder, guard: Gua
             return []  # gone, or taken over by a newer PO: it is that one's now
         return [store.delete(key, condition="po_id = :po", values={":po": po.po_id})]
     return []
+
+
+# -- a line joining a pending PO: no hot document ------------------------------------------------
+
+@dataclass(frozen=True)
+class Joining:
+    """A pending PO a new line joins, and the line number it took (`reserve_line`)."""
+
+    po_id: str
+    order_id: str
+    vendor_company_id: str
+    line_no: int
+
+
+_TAKES_LINES = "#s = :pending AND #sep = :separate AND active_lines < :max"
+_TAKES_NAMES = {"#s": "status", "#sep": "separate"}
+
+
+def reserve_line(db: Store, buyer_id: str, po_id: str, *, separate: bool) -> Joining | None:
+    """Take the next line number of this PO for a line joining it, if it still takes lines: pending
+    approval, of the kind asked (a consolidating PO, or an e-commerce purchase's separate one), with room
+    for one more active line. An atomic ADD on the header, never retried: racing adds each get their own
+    number. None when the PO does not take the line (a new one is opened). A number whose add then fails
+    is never used (gaps in a PO's line numbers are harmless)."""
+    try:
+        item = db.update(po_key(buyer_id, po_id), "ADD line_seq :one, version :one",
+                         values={":one": 1, ":pending": PoStatus.PENDING_APPROVAL.value, ":separate": separate,
+                                 ":max": MAX_ORDER_LINES},
+                         condition=_TAKES_LINES, names=_TAKES_NAMES)
+    except ConditionFailed:
+        return None
+    if not is_k2k_po(item):
+        return None
+    return Joining(po_id, item["order_id"], item["vendor_company_id"], int(item["line_seq"]))
+
+
+def line_added(buyer_id: str, joining: Joining, line: OrderLine, separate: bool, now: datetime) -> list[store.Op]:
+    """The writes of a line joining a PO (`reserve_line`): the PO's line and the vendor's copy, each an item
+    of its own, and the two headers touched by atomic ADDs only, conditional on still taking the line (the
+    PO pending approval with room, the order open), so adds to one PO never conflict with each other. The
+    headers' versions move: a step that rewrites a header it read before this add goes again."""
+    n = line.line_no
+    stamp = {":one": 1, ":n": {n}, ":now": now.isoformat()}
+    return [
+        store.put(to_item(line, **po_line_key(buyer_id, joining.po_id, n), kind="POLINE"),
+                  condition="attribute_not_exists(pk)"),
+        store.put(to_item(line.for_vendor(), **order_line_key(joining.vendor_company_id, joining.order_id, n),
+                          kind="ORDERLINE"), condition="attribute_not_exists(pk)"),
+        store.update(po_key(buyer_id, joining.po_id),
+                     "ADD version :one, active_lines :one, line_items :n SET updated_at = :now",
+                     values={**stamp, ":pending": PoStatus.PENDING_APPROVAL.value, ":separate": separate,
+                             ":max": MAX_ORDER_LINES}, condition=_TAKES_LINES, names=_TAKES_NAMES),
+        store.update(order_key(joining.vendor_company_id, joining.order_id),
+                     "ADD version :one, line_items :n SET updated_at = :now",
+                     values={**stamp, ":open": OrderStatus.OPEN.value}, condition="#s = :open",
+                     names={"#s": "status"}),
+    ]
 
 
 def transact(db: Store, ops: list[store.Op], moves: Sequence[StockMove] = ()) -> None:

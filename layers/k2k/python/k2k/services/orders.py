@@ -91,6 +91,7 @@ from k2k.services.order_data import (
     get_order,
     get_po,
     get_prebook,
+    line_added,
     order_key,
     pending_guard,
     po_key,
@@ -98,6 +99,7 @@ from k2k.services.order_data import (
     prebook_key,
     read_cart,
     read_guard,
+    reserve_line,
     transact,
     write,
     written,
@@ -248,47 +250,46 @@ def add_to_cart(db: Store, caller: Caller, cart_id: str | None, body: CartAdd) -
         separate = buyer.settings.automations.separate_ecommerce_pos
         guard = None if separate else guard_read()
         # The PO this line may join, by key: this cart's own PO with the vendor (separate e-commerce POs), or
-        # the one the guard names - never a query over the buyer's history of POs.
+        # the one the guard names - never a query over the buyer's history of POs. Joining takes a line number
+        # by an atomic ADD on the PO's header (no read of its lines, no version to race on).
         if separate:
-            wanted = list({ln.po_id: (ln.po_id, vendor_id, ln.order_id)
-                           for ln in cart.lines if ln.vendor_company_id == vendor_id}.values())
+            candidates = list(dict.fromkeys(ln.po_id for ln in cart.lines if ln.vendor_company_id == vendor_id))
         else:
-            wanted = [(guard.po_id, vendor_id, guard.order_id)] if guard else []
-        found = pos_and_orders(db, buyer.company_id, wanted) if wanted else {}
-        po = choose_po([p for p, _ in found.values()], vendor_id, body.ship_date, Source.ECOMMERCE, cart.cart_id,
-                       separate)
-        named = found[guard.po_id][0] if guard and guard.po_id in found else None
-        if po is None:
+            candidates = [guard.po_id] if guard else []
+        joining = None
+        for po_id in candidates:
+            if (joining := reserve_line(db, buyer.company_id, po_id, separate=separate)) is not None:
+                break
+        documents: list[store.Op] = []
+        placed: list[store.Op] = []
+        if joining is None:  # none to join: a new PO and vendor order, with this line
             po, order = _new_po(buyer, q, body.ship_date, Source.ECOMMERCE, separate, PoStatus.PENDING_APPROVAL,
                                 now)
+            line = _order_line(q, 1, body.boxes, body.customer_code, False, cart_id=cart.cart_id)
+            po = bump(po, lines=[line], updated_at=now)
+            order = bump(order, lines=[line.for_vendor()], updated_at=now)
+            documents = [written(po, po_key(buyer.company_id, po.po_id), "PO"),
+                         written(order, order_key(po.vendor_company_id, order.order_id), "ORDER"),
+                         *pending_guard(db, None, po, guard)]
+            placed = [outbox(new_event(PurchaseOrderPlaced(order=order), company_id=buyer.company_id,
+                                       aggregate_id=po.po_id, aggregate_version=po.version))]
+            po_id, order_id = po.po_id, order.order_id
         else:
-            order = found[po.po_id][1]
-        line_no = next_line_no(po.lines)
-        line = _order_line(q, line_no, body.boxes, body.customer_code, False, cart_id=cart.cart_id)
-        new_po = po.version == 0
-        was = None if new_po else po.status
-        po = bump(po, lines=[*po.lines, line], updated_at=now)
-        order = bump(order, lines=[*order.lines, line.for_vendor()], updated_at=now)
+            line = _order_line(q, joining.line_no, body.boxes, body.customer_code, False, cart_id=cart.cart_id)
+            documents = line_added(buyer.company_id, joining, line, separate, now)
+            po_id, order_id = joining.po_id, joining.order_id
         cart = bump(cart, lines=[*cart.lines, CartLine(
             vendor_company_id=body.vendor_company_id, vendor_line_id=body.line_id, box_code=q.line.box_code,
-            product=q.line.product, boxes=body.boxes, po_id=po.po_id, line_no=line_no,
-            unit_price=q.suggested_price, order_id=order.order_id)])
+            product=q.line.product, boxes=body.boxes, po_id=po_id, line_no=line.line_no,
+            unit_price=q.suggested_price, order_id=order_id)])
         move = StockMove(body.vendor_company_id, body.line_id, q.line.box_code, on_hand=-body.boxes,
                          held=body.boxes, price=q.line.price)
-        ops = [
-            written(cart, cart_key(buyer.company_id, cart.cart_id), "CART"),
-            written(po, po_key(buyer.company_id, po.po_id), "PO"),
-            written(order, order_key(po.vendor_company_id, order.order_id), "ORDER"),
-            *pending_guard(db, was, po, guard, named),
-            move.event(),
-        ]
+        ops = [written(cart, cart_key(buyer.company_id, cart.cart_id), "CART"), *documents, move.event()]
         if cart.version == 1:
             ops.append(outbox(new_event(
                 CartOpened(buyer_company_id=buyer.company_id, cart_id=cart.cart_id, expires_at=cart.expires_at),
                 company_id=buyer.company_id, aggregate_id=cart.cart_id, aggregate_version=cart.version)))
-        if new_po:
-            ops.append(outbox(new_event(PurchaseOrderPlaced(order=order), company_id=buyer.company_id,
-                                        aggregate_id=po.po_id, aggregate_version=po.version)))
+        ops += placed
         transact(db, [*ops, *idempotency.outcome(Cart, cart)], [move])
         return cart
 

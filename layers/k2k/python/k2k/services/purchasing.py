@@ -93,27 +93,29 @@ def get_po(db: Store, company_id: str, po_id: str) -> StandalonePurchaseOrder:
     return _document(item)
 
 
-def _any(item: Item) -> AnyPurchaseOrder:
-    return order_data.k2k_po(item) if order_data.is_k2k_po(item) else _document(item)
+def _any(db: Store, items: Sequence[Item]) -> list[AnyPurchaseOrder]:
+    """PO items of either kind as their documents (K2K POs read whole by their owner, order_data)."""
+    k2k = iter(order_data.k2k_pos(db, [i for i in items if order_data.is_k2k_po(i)]))
+    return [next(k2k) if order_data.is_k2k_po(i) else _document(i) for i in items]
 
 
 def get_any_po(db: Store, company_id: str, po_id: str) -> AnyPurchaseOrder:
     item = db.get(*_key(company_id, po_id).values())
     if item is None:
         raise NotFound("purchase order not found")
-    return _any(item)
+    return _any(db, [item])[0]
 
 
 def pos_by_id(db: Store, company_id: str, po_ids: Sequence[str]) -> list[AnyPurchaseOrder]:
     """These POs of the company, of either kind (absent ones are left out): one batch read."""
-    return [_any(i) for i in db.batch_get([_key(company_id, po_id) for po_id in dict.fromkeys(po_ids)])]
+    return _any(db, db.batch_get([_key(company_id, po_id) for po_id in dict.fromkeys(po_ids)]))
 
 
 def list_pos(db: Store, company_id: str, limit: int, token: str | None) -> Page[AnyPurchaseOrder]:
     """Every PO of the company, K2K and standalone, in one list (one key prefix)."""
     items, next_token = paging.read(db, company_id, keys.company_pk(company_id), order_data.PO_PREFIX,
                                     limit=limit, token=token)
-    return Page(items=[_any(i) for i in items], next_token=next_token)
+    return Page(items=_any(db, items), next_token=next_token)
 
 
 # -- create ---------------------------------------------------------------------------------------
