@@ -3,10 +3,12 @@ cloud: at the landed cost its availability showed, priced for the location it bo
 Rosaflor described it; and the stock it then has reaches Bloom's own K2K buyer like any other line's."""
 
 from decimal import Decimal as D
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from infra.localcloud import demo
+from k2k.bounds import DEFAULT_TIMEZONE
 
 pytestmark = pytest.mark.e2e
 
@@ -45,7 +47,8 @@ def test_a_received_k2k_box_costs_the_landed_cost_the_buyers_availability_showed
     assert line["location"] == "CHI"
     assert (line["category"], line["colour"]) == ("Roses", "Red")
     assert {k: D(v) for k, v in line["dimensions"].items()} == {"length": D(40), "width": D(10), "height": D(10)}
-    assert line["received_date"] == cloud.now().date().isoformat()  # Bloom's timezone: UTC (the default)
+    # Received today where Bloom is: its timezone is the default, New York (a UTC date fails between 00:00 and 05:00)
+    assert line["received_date"] == cloud.now().astimezone(ZoneInfo(DEFAULT_TIMEZONE)).date().isoformat()
     assert (line["box_code"], line["boxes_on_hand"]) == ("FR50HB", 1)
     # The landed cost is on Bloom's PO line, not on Rosaflor's order.
     po = buyer.get(f"/purchase-orders/{order['po_id']}").json()["purchase_order"]
