@@ -135,11 +135,9 @@ def test_a_buyer_receives_its_order_and_invoice_in_its_own_aws_account_and_a_thi
         "target": "aws_account", "aws_account_id": "999999999999", "detail_types": ["OrderConfirmed"]})
     assert again.status == 409
 
-    started = time.monotonic()
     order = buy_and_confirm(api, ids, rosaflor, bloom)
-    cloud.drain()
+    cloud.drain()  # one drain, no clock moved: delivered at once, not left to a retry (a machine's speed is no measure)
     got = drained(sqs, queue)
-    assert time.monotonic() - started < 30
     by_type = {e["detail-type"]: e for e in got}
     assert sorted(by_type) == sorted(wanted), [e["detail-type"] for e in got]
     assert all(e["source"] == source for e in got)  # on the partner bus, in a queue of Bloom's own account

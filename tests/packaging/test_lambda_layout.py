@@ -25,6 +25,7 @@ import pytest
 from boto3.dynamodb.types import TypeSerializer
 
 from infra import build
+from infra.localcloud.client import TIMEOUT_SECONDS  # a hang guard: a loaded machine waits, never fails
 from infra.localcloud.emulator import Emulator
 from infra.localcloud.provision import provision
 from infra.localcloud.runtime import FAKE_AWS_ENV
@@ -126,7 +127,7 @@ def invoke(built: build.Build, endpoint: str, function: str, event: dict[str, An
     env = {"PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8", **FAKE_AWS_ENV, "AWS_ENDPOINT_URL": endpoint,
            "AWS_LAMBDA_FUNCTION_NAME": fn.name, "POWERTOOLS_LOG_LEVEL": "WARNING", **fn.environment}
     done = subprocess.run([built.python, "-I", "-S", str(RUNNER)], input=json.dumps(job), env=env,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=TIMEOUT_SECONDS)
     where = f"{function} (Handler {fn.handler}, CodeUri {fn.code_uri.relative_to(ROOT)}, " \
             f"layers {', '.join(built.function_layers[function])})"
     lines = done.stdout.strip().splitlines()
