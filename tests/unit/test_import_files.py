@@ -6,6 +6,7 @@ from datetime import date
 
 import pytest
 from openpyxl import load_workbook
+from python_calamine import CalamineWorkbook
 
 from k2k.imports.reader import open_sheet, xls_extent
 from k2k.imports.results import neutralize, write_results
@@ -49,6 +50,32 @@ def test_a_large_sheet_is_read_in_bands_that_keep_every_row_and_its_number(tmp_p
     assert [r for r, _ in rows] == list(range(1, 252))
     assert rows[-1][1][0] == "A-250"
     assert sheet.rows_total == 251
+
+
+def test_a_band_whose_cells_reach_past_the_narrow_columns_holds_fewer_rows(tmp_path):
+    # calamine's grid is rows x columns: a band of band_rows rows as wide as the column limit would hold
+    # band_rows x columns cells. Here a narrow band is A:D (band_cells // band_rows) and 64 rows; a band
+    # with a cell further right holds band_cells // columns = 12 rows.
+    limits = Limits(band_rows=64, band_cells=256, columns=20)
+    narrow = [[f"A-{i}", "PETALS", i] for i in range(2, 101)]
+    wide = [[f"A-{i}", "PETALS", i, None, None, None, None, None, None, "far"] for i in range(101, 131)]
+    sheet, rows = read(tmp_path, wb.workbook([H[:3], *narrow, *wide, *narrow[:5]]), limits=limits)
+    assert [r for r, _ in rows] == list(range(1, 136))
+    assert [cells[9:] for r, cells in rows if r in (100, 101, 130)] == [[], ["far"], ["far"]]
+    assert sheet.rows_total == 135
+    book = CalamineWorkbook.from_path(str(tmp_path / "normalized.xlsx"))
+    try:
+        grids = []
+        for name in book.sheet_names:
+            band = book.get_sheet_by_name(name)
+            (top, _), (bottom, right) = band.start, band.end
+            grids.append((bottom - top + 1, right + 1))
+    finally:
+        book.close()
+    assert all(height * width <= 2 * limits.band_cells for height, width in grids), grids
+    assert all(height <= 12 for height, width in grids if width > 4), grids
+    assert grids[0] == (64, 3)  # narrow rows fill a band of band_rows
+    assert sum(height for height, _ in grids) == 135
 
 
 MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"

@@ -20,7 +20,6 @@ is read directly, after its grid size is checked from the BIFF records.
 
 from __future__ import annotations
 
-import itertools
 import posixpath
 import re
 import struct
@@ -146,10 +145,9 @@ class Sheet:
             if start is None:
                 continue
             first_row, first_col = start
-            width = len(rows[0]) if rows else 0
-            empties = list(map(list.count, rows, itertools.repeat("")))  # C loops; blank rows are rare
-            if width in empties:
-                kept = [i for i, (cells, e) in enumerate(zip(rows, empties, strict=True)) if e != len(cells)]
+            blank = [""] * (len(rows[0]) if rows else 0)  # the grid is rectangular
+            if blank in rows:  # one C loop (a row compares unequal at its first filled cell); blank rows are rare
+                kept = [i for i, cells in enumerate(rows) if cells != blank]
                 rows = [rows[i] for i in kept]
                 numbers = [first_row + i + 1 for i in kept]
             else:
@@ -158,6 +156,7 @@ class Sheet:
                 pad = [""] * first_col
                 rows = [pad + cells for cells in rows]
             yield numbers, rows
+            del numbers, rows  # not kept while calamine builds the next band: one band in memory at a time
 
     def rows(self) -> Iterator[tuple[int, list[Any]]]:
         """(1-based row number, cells by absolute column) for each row that is not blank."""
@@ -255,15 +254,23 @@ def _find_parts(archive: zipfile.ZipFile, limits: Limits, budget: Budget, prefer
 
 
 class _Bands:
-    """Writes the sheet's rows into band sheets of the normalized workbook, checking each chunk.
+    """Writes the sheet's rows into band sheets of the normalized workbook, checking each part.
 
     calamine sizes its grid by the furthest cells it places, so every cell of a band must sit in a
-    bounded window: a column within the limit, a row within 2 x band_rows of the band's first cell
+    bounded window: a column within the limit, a row within 2 x the band's rows of its first cell
     (and not past Excel's last), written where calamine reads it (r="A12" first, on a <c> with the
     sheet's own namespace prefix). One regex with a negative lookahead finds the first cell that is not
-    so, in C (no Python per cell or per row); a clean chunk (the usual case) costs that search, a
-    count of its row ends and a search for cells under another prefix. The guard must cost less than
-    the read it protects.
+    so, in C (no Python per cell or per row); a clean part (the usual case) costs that search, a count
+    of its row ends and a look for cells under another prefix. The guard must cost less than the read
+    it protects.
+
+    A band is narrow while its cells stay within the first band_cells // band_rows columns (A:P): it
+    holds band_rows rows. A cell further right makes it wide: the rows already written end the band
+    (their window was the narrow one), and the band that starts there holds band_cells // columns rows,
+    so a band's grid is at most 2 x band_cells cells however wide the sheet.
+
+    Parts are ranges of the inflated buffer (never copied): the regexes, counts and zip writes all take
+    the buffer with bounds.
     """
 
     def __init__(self, out: zipfile.ZipFile, head: bytes, prefix: bytes, limits: Limits) -> None:
@@ -279,66 +286,82 @@ class _Bands:
         self.cell = re.escape(b"<" + prefix + b"c") + rb"(?=[\s/>])"
         self.located = re.compile(self.cell + rb' r="[A-Z]{1,3}0*([1-9]\d{0,8})"')
         self.any_cell = re.compile(self.cell)
-        self.columns = _columns_upto(limits.columns)
+        narrow = max(1, min(limits.columns, limits.band_cells // limits.band_rows))
+        self.always_wide = narrow >= limits.columns  # a narrow band's rows already fit the cells of the widest
+        self.columns = {False: _columns_upto(narrow), True: _columns_upto(limits.columns)}
+        self.rows_of = {False: limits.band_rows,
+                        True: max(1, min(limits.band_rows, limits.band_cells // limits.columns))}
         # calamine takes a cell by its local name: <x:c> counts as much as <c>, whatever x is.
         self.stray = (re.compile(rb":c[\s/>]") if not prefix else
                       re.compile(rb"<c[\s/>]|(?<!<" + re.escape(prefix[:-1]) + rb"):c[\s/>]"))
+        self.colon = b":" if not prefix else b""  # without one, a part has no stray cell (one memchr)
         self.outside: re.Pattern[bytes] | None = None  # the current band's cells outside its window
         self.low = 0  # the row of the current band's first cell
+        self.wide = False
         self.count = 0  # bands written
         self.rows = 0  # rows seen
         self.band_rows = 0
         self.file: Any = None
 
-    def feed(self, part: bytes) -> None:
-        while part:
+    def feed(self, buf: bytes, start: int, end: int) -> None:
+        """buf[start:end], whole rows, into bands."""
+        ends = buf.count(self.row_end, start, end)
+        while start < end:
             if self.file is None:
                 self.file = self.out.open(f"xl/worksheets/b{self.count}.xml", "w", force_zip64=True)
                 self.file.write(self.head)
-                self.band_rows, self.outside = 0, None
-            room = self.limits.band_rows - self.band_rows
-            ends = part.count(self.row_end)
+                self.band_rows, self.outside, self.wide = 0, None, self.always_wide
+            room = self.rows_of[self.wide] - self.band_rows
             if ends <= room:
-                self._write(part, ends)
-                part = b""
-                if ends == room:
-                    self._close()
+                cut, rows = end, ends
             else:
-                cut = -1
-                for _ in range(room):
-                    cut = part.index(self.row_end, cut + 1)
-                cut += len(self.row_end)
-                self._write(part[:cut], room)
+                cut, rows = _after(buf, self.row_end, room, start, end, ends), room
+            if not self._write(buf, start, cut, rows):
+                continue  # the band turned wide: fewer rows fit it
+            start, ends = cut, ends - rows
+            if rows == room:
                 self._close()
-                part = part[cut:]
 
-    def _write(self, part: bytes, ends: int) -> None:
+    def _window(self) -> None:
+        high = min(self.low + 2 * self.rows_of[self.wide] - 1, self.limits.rows)
+        if self.low > high:
+            raise FileRejected(f"the sheet has a row {self.low:,}, past Excel's last row ({self.limits.rows:,})")
+        self.outside = re.compile(self.cell + rb'(?! r="' + self.columns[self.wide] + b"0*"
+                                  + _numbers_between(self.low, high) + b'")')
+
+    def _write(self, buf: bytes, start: int, end: int, ends: int) -> bool:
+        """Checks and writes a part; False (nothing written) when a cell past the narrow columns made the
+        band wide."""
         if self.outside is None:
-            first = self.located.search(part)
+            first = self.located.search(buf, start, end)
             if first is not None:
                 self.low = int(first.group(1))
-                high = min(self.low + 2 * self.limits.band_rows - 1, self.limits.rows)
-                if self.low > high:
-                    raise FileRejected(f"the sheet has a row {self.low:,}, past Excel's last row "
-                                       f"({self.limits.rows:,})")
-                self.outside = re.compile(self.cell + rb'(?! r="' + self.columns + b"0*"
-                                          + _numbers_between(self.low, high) + b'")')
-        bad = (self.outside or self.any_cell).search(part)
+                self._window()
+        bad = (self.outside or self.any_cell).search(buf, start, end)
         if bad:
-            self._refuse(part, bad.end())
-        for stray in self.stray.finditer(part):  # found in text (a note saying "x:c ") only costs a look
-            if _ELEMENT.fullmatch(part, part.rfind(b"<", 0, stray.start() + 1), stray.end()):
-                raise FileRejected("the sheet writes its cells under more than one XML prefix, which no "
-                                   "spreadsheet program does; open the file in Excel and save it again")
+            if self.outside is not None and not self.wide:
+                self.wide = True  # checked again in the wide window, where it may still be refused
+                if self.band_rows:
+                    self._close()  # the rows so far keep their narrow band; the next one starts here
+                else:
+                    self._window()
+                return False
+            self._refuse(buf, bad.end())
+        if buf.find(self.colon, start, end) >= 0:  # found in text (a note saying "x:c ") only costs a look
+            for stray in self.stray.finditer(buf, start, end):
+                if _ELEMENT.fullmatch(buf, buf.rfind(b"<", start, stray.start() + 1), stray.end()):
+                    raise FileRejected("the sheet writes its cells under more than one XML prefix, which no "
+                                       "spreadsheet program does; open the file in Excel and save it again")
         self.rows += ends
         if self.rows > self.limits.rows:
             raise FileRejected(f"the sheet has more than {self.limits.rows:,} rows")
         self.band_rows += ends
-        self.file.write(part)
+        self.file.write(memoryview(buf)[start:end])
+        return True
 
-    def _refuse(self, part: bytes, after: int) -> None:
+    def _refuse(self, buf: bytes, after: int) -> None:
         """Why the cell whose tag ends at `after` cannot be read; only a refused file gets here."""
-        ref = _REF.match(part, after)
+        ref = _REF.match(buf, after)
         if ref is not None:
             letters, digits = ref.group(1).decode(), ref.group(2)
             if len(letters) > 3 or _col_index(letters.encode()) >= self.limits.columns:
@@ -347,7 +370,7 @@ class _Bands:
             row = int(digits)
             if row > self.limits.rows:
                 raise FileRejected(f"the sheet has a row {row:,}, past Excel's last row ({self.limits.rows:,})")
-            if self.outside is not None and not self.low <= row < self.low + 2 * self.limits.band_rows:
+            if self.outside is not None and not self.low <= row < self.low + 2 * self.rows_of[self.wide]:
                 raise FileRejected("the sheet's rows are not in order; open the file in Excel and save it again")
         raise FileRejected("the sheet has cells without a position, written by a program K2K cannot read "
                            "safely; open the file in Excel and save it again")
@@ -361,6 +384,20 @@ class _Bands:
 
     def finish(self) -> None:
         self._close()
+
+
+def _after(buf: bytes, sub: bytes, n: int, start: int, end: int, total: int) -> int:
+    """The position just after the n-th of the `total` occurrences of `sub` in buf[start:end] (0 < n < total),
+    found from whichever end is nearer."""
+    at = start
+    if n <= total - n:
+        for _ in range(n):
+            at = buf.index(sub, at, end) + len(sub)
+        return at
+    at = end
+    for _ in range(total - n + 1):
+        at = buf.rindex(sub, start, at)
+    return at + len(sub)
 
 
 def _open_xlsx(path: Path, workdir: Path, limits: Limits, preferred: tuple[str, ...]) -> Sheet:
@@ -420,7 +457,7 @@ def _split_into(src: Any, name: str, out: zipfile.ZipFile, budget: Budget, limit
             if len(tail) > HEAD_MAX:
                 raise FileRejected("the sheet's trailing parts are larger than 16 MiB")
             continue
-        buf += chunk
+        buf += chunk  # what is left of the last chunk is part of a row: small
         if bands is None:
             opening = SHEETDATA.search(buf)
             if opening is None:
@@ -439,13 +476,13 @@ def _split_into(src: Any, name: str, out: zipfile.ZipFile, budget: Budget, limit
             buf = buf[opening.end():]
         closing = buf.find(end_tag)
         if closing >= 0:
-            bands.feed(buf[:closing])
+            bands.feed(buf, 0, closing)
             tail, buf, done = buf[closing + len(end_tag):], b"", True
             continue
         cut = buf.rfind(row_end)
         if cut >= 0:
             cut += len(row_end)
-            bands.feed(buf[:cut])
+            bands.feed(buf, 0, cut)
             buf = buf[cut:]
         elif len(buf) > HEAD_MAX:
             raise FileRejected("the sheet has a row larger than 16 MiB")
