@@ -223,7 +223,7 @@ def amount(max_decimals: int = 3, *, positive: bool = False, max_value: Decimal 
     quantum = Decimal(1).scaleb(-max_decimals)
     low, high = (0.0, float(max_value))
     fixed = f"{{:.{max_decimals}f}}".format
-    scale, places = 10 ** max_decimals, -max_decimals
+    scale = 10 ** max_decimals
 
     def inside(v: float) -> bool:
         return low < v <= high if positive else low <= v <= high
@@ -244,7 +244,7 @@ def amount(max_decimals: int = 3, *, positive: bool = False, max_value: Decimal 
             grid = list(map(round, map(mul, values, repeat(float(scale)))))
         except (ValueError, OverflowError):  # nan, inf
             return one_by_one(values)
-        out = list(map(Decimal.scaleb, map(Decimal, grid), repeat(places)))
+        out = list(map(quantum.__mul__, map(Decimal, grid)))  # N x 10**-max_decimals, exact: N has 12 digits
         wrong = list(map(ne, map(truediv, grid, repeat(scale)), values))
         if values and not (inside(min(values)) and inside(max(values))):
             wrong = [w or not inside(v) for w, v in zip(wrong, values)]  # noqa: B905

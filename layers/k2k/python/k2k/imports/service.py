@@ -331,9 +331,16 @@ class _Spool:
                 yield from self.rows_of(block)
 
 
-def _accepted_rows(block: tuple[list[int], list[list[Any]]]) -> Iterator[tuple[int, tuple[Any, ...]]]:
-    numbers, columns = block
-    return zip(numbers, zip(*columns))  # noqa: B905
+def _accepted_rows(block: tuple[list[int], list[list[Any]], list[int]]) -> Iterator[tuple[int, tuple[Any, ...]]]:
+    """A validated batch's accepted rows: all its rows, less the rejected ones (by index)."""
+    numbers, columns, rejected = block
+    rows = zip(numbers, zip(*columns))  # noqa: B905
+    if not rejected:
+        return rows
+    kept = [True] * len(numbers)
+    for i in rejected:
+        kept[i] = False
+    return itertools.compress(rows, kept)
 
 
 @dataclass
@@ -417,23 +424,32 @@ def _check_rows(spec: ImportSpec, sheet: Sheet, context: Context, work: Path, li
     read = 0
     last = time.monotonic()
     after = first[0].index(header_row) + 1
-    for numbers, rows in itertools.chain([(first[0][after:], first[1][after:])], bands):
-        for start in range(0, len(rows), VALIDATE_BATCH):
-            part_numbers, part = numbers[start:start + VALIDATE_BATCH], rows[start:start + VALIDATE_BATCH]
-            kept, columns, messages = validate.checked(part_numbers, part)
-            accepted.add((kept, columns), len(kept))
-            if messages:
-                rejected.add([(part_numbers[i], [c[:cap] if type(c) is str else c for c in part[i]], m)
-                              for i, m in sorted(messages.items())], len(messages))
-            read += len(part)
-            if on_progress is not None and time.monotonic() - last > PROGRESS_EVERY_SECONDS:
-                on_progress(read, max(total, read))
-                last = time.monotonic()
+    rest = itertools.chain([(first[0][after:], first[1][after:])], bands)
+    del first  # a band is let go once validated: one band in memory at a time, however long the sheet
+    for part_numbers, part in _batches(rest):
+        _, columns, messages = validate.checked(part_numbers, part)
+        accepted.add((part_numbers, columns, list(messages)), len(part) - len(messages))
+        if messages:
+            rejected.add([(part_numbers[i], [c[:cap] if type(c) is str else c for c in part[i]], m)
+                          for i, m in sorted(messages.items())], len(messages))
+        read += len(part)
+        if on_progress is not None and time.monotonic() - last > PROGRESS_EVERY_SECONDS:
+            on_progress(read, max(total, read))
+            last = time.monotonic()
+        del part_numbers, part
     accepted.close()
     rejected.close()
     if read == 0:
         raise FileRejected(f"the sheet {sheet.name!r} has a header row but no rows to import")
     return Checked(sheet.name, header, read, accepted, rejected, validate)
+
+
+def _batches(bands: Iterator[tuple[list[int], list[list[Any]]]]) -> Iterator[tuple[list[int], list[list[Any]]]]:
+    """The bands' rows, VALIDATE_BATCH at a time; a band is let go before the next one is read."""
+    for numbers, rows in bands:
+        for start in range(0, len(rows), VALIDATE_BATCH):
+            yield numbers[start:start + VALIDATE_BATCH], rows[start:start + VALIDATE_BATCH]
+        del numbers, rows
 
 
 def import_file(db: Store, settings: Settings, company: Company, job: Job, path: Path, work: Path,

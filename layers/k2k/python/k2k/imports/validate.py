@@ -93,7 +93,7 @@ class RowValidator:
         self.names = {c.field: c.name for c in spec.columns}
         self.seen: dict[str, int] = {}  # the first row of each unique number (see _first_of_each)
         self._numbers: set[Any] = set()
-        self._blocks: list[tuple[list[Any], list[int]]] | None = []
+        self._blocks: list[tuple[list[Any], list[int], list[bool] | None]] | None = []
         self.merged_rows: dict[int, list[Merged]] = {}
         positions = {p: c.name for p, c, _ in self.plan}
         for m in merged:
@@ -191,13 +191,14 @@ class RowValidator:
     def batch(self, numbers: list[int], rows: list[list[Any]]) -> list[tuple[tuple[Any, ...] | None, str | None]]:
         """The same verdicts as calling the validator row by row (values as tuples in `order`), by column."""
         _, columns, messages = self.checked(numbers, rows)
-        values = zip(*columns)  # noqa: B905
-        return [(None, messages[i]) if i in messages else (next(values), None) for i in range(len(rows))]
+        return [(None, messages[i]) if i in messages else (values, None)
+                for i, values in enumerate(zip(*columns))]  # noqa: B905
 
     def checked(self, numbers: list[int], rows: list[list[Any]]) -> tuple[list[int], list[list[Any]], dict[int, str]]:
-        """Rows validated a column at a time: (the numbers of the accepted rows, their values column by column
-        in `order`, the message of each rejected row by its index in `rows`). The verdicts are the row
-        validator's; the values stay in columns (a row's tuple is made when it is written).
+        """Rows validated a column at a time: (their numbers, their values column by column in `order`, the
+        message of each rejected row by its index in `rows`). The verdicts are the row validator's; the
+        values stay in columns (a row's tuple is made when it is written), and a rejected row's slots in
+        them mean nothing: it is skipped when rows are made (columns are not copied to drop it).
 
         Each rule's column check types the cells that are clearly fine in a few C loops over the column;
         company codes are looked up the same way. A row with any cell the checks are unsure of goes
@@ -255,35 +256,28 @@ class RowValidator:
                         col[i] = values[f]
         if self.spec.unique:
             self._first_of_each(numbers, columns[order.index(self.spec.unique)], messages)
-        if not messages:
-            return numbers, columns, messages
-        kept = [True] * n
-        for i in messages:
-            kept[i] = False
-        return list(compress(numbers, kept)), [list(compress(col, kept)) for col in columns], messages
+        return numbers, columns, messages
 
     def _first_of_each(self, numbers: list[int], keys: list[Any], messages: dict[int, str]) -> None:
         """The first accepted row with a number keeps it, in sheet order, whichever path accepted it; a later
         one is rejected (its message added to `messages`, where the rows already rejected are)."""
-        indexes: Iterable[int] = range(len(keys))
+        kept = None
         if messages:
             kept = [True] * len(keys)
             for i in messages:
                 kept[i] = False
-            indexes = list(compress(indexes, kept))
-            keys, numbers = list(compress(keys, kept)), list(compress(numbers, kept))
         if self._blocks is not None:  # no number has been given twice so far: a set, and no row numbers yet
+            accepted = keys if kept is None else list(compress(keys, kept))
             before = len(self._numbers)
-            if self._numbers.isdisjoint(keys):
-                self._numbers.update(keys)
-                if len(self._numbers) - before == len(keys):
-                    self._blocks.append((keys, numbers))
-                    return  # the usual case: two C loops over a set
-                self._numbers.difference_update(keys)  # twice within these rows
-            self._first_rows()
+            self._numbers.update(accepted)
+            if len(self._numbers) - before == len(accepted):
+                self._blocks.append((keys, numbers, kept))
+                return  # the usual case: one C loop over a set
+            self._first_rows()  # a number given twice: `seen` takes over from the set, which it drops
         name = self.names[self.spec.unique]  # type: ignore[index]
         setdefault = self.seen.setdefault
-        for i, key, row in zip(indexes, keys, numbers):  # noqa: B905
+        for i in range(len(keys)) if kept is None else compress(range(len(keys)), kept):
+            key, row = keys[i], numbers[i]
             first = setdefault(key, row)
             if first != row:
                 messages[i] = f"{name}: {key} appears more than once in the file (first on row {first})"
@@ -291,8 +285,9 @@ class RowValidator:
     def _first_rows(self) -> None:
         """`seen`, the first row of each number so far, from the blocks the batch path kept (once)."""
         if self._blocks is not None:
-            for keys, numbers in self._blocks:
-                self.seen.update(zip(keys, numbers))  # noqa: B905 - each block's numbers are new
+            for keys, numbers, kept in self._blocks:
+                pairs = zip(keys, numbers)  # noqa: B905 - each block's accepted numbers are new
+                self.seen.update(pairs if kept is None else compress(pairs, kept))
             self._blocks, self._numbers = None, set()
 
     def as_dict(self, values: tuple[Any, ...]) -> dict[str, Any]:
