@@ -387,17 +387,22 @@ class _Bands:
 
 
 def _after(buf: bytes, sub: bytes, n: int, start: int, end: int, total: int) -> int:
-    """The position just after the n-th of the `total` occurrences of `sub` in buf[start:end] (0 < n < total),
-    found from whichever end is nearer."""
-    at = start
-    if n <= total - n:
-        for _ in range(n):
-            at = buf.index(sub, at, end) + len(sub)
+    """The position just after the n-th of the `total` occurrences of `sub` in buf[start:end] (0 < n < total).
+
+    Rows are of a size: the n-th row end is near n / total of the way, so the ends before that point are
+    counted (in C) and the few between it and the n-th are stepped over."""
+    size = len(sub)
+    guess = start + (end - start) * n // total
+    before = buf.count(sub, start, guess)
+    if before < n:
+        at = max(start, guess - size + 1)  # an end straddling the guess is not counted: it is the next one
+        for _ in range(n - before):
+            at = buf.index(sub, at, end) + size
         return at
-    at = end
-    for _ in range(total - n + 1):
+    at = guess
+    for _ in range(before - n + 1):
         at = buf.rindex(sub, start, at)
-    return at + len(sub)
+    return at + size
 
 
 def _open_xlsx(path: Path, workdir: Path, limits: Limits, preferred: tuple[str, ...]) -> Sheet:

@@ -46,9 +46,15 @@ UNSURE: Any = _Unsure()
 Column = Callable[[Any], list[Any]]  # a whole column's values -> typed values, or UNSURE per cell
 
 
+class Sure(list[Any]):
+    """A column check's output that it knows holds no UNSURE (its clean path): not searched again."""
+
+
 def unsure_at(values: list[Any]) -> list[int]:
     """Positions of UNSURE in a column check's output, found in C: identity tests, then list.index over
     their results (`UNSURE in values` would compare each Decimal by value, several times slower)."""
+    if type(values) is Sure:
+        return []
     return _true_at(list(map(is_, values, repeat(UNSURE))))
 
 
@@ -83,6 +89,11 @@ class Memo(dict[Any, Any]):
     def __missing__(self, value: Any) -> Any:
         out = self[value] = self.typed(value)
         return out
+
+    def column(self, values: Any) -> list[Any]:
+        """The column typed, value by value (Sure when no value was UNSURE: a look at the few distinct)."""
+        out = list(map(self.__getitem__, values))
+        return out if any(map(is_, self.values(), repeat(UNSURE))) else Sure(out)
 
 
 def column_check(fast: Column) -> Callable[[Rule], Rule]:
@@ -144,7 +155,7 @@ def text(max_length: int) -> Rule:
             return [s if v.__class__ is str and len(v) <= max_length and (s := v.strip()) else UNSURE
                     for v in values]
         if not stripped or (max(map(len, values)) <= max_length and all(stripped)):
-            return stripped
+            return Sure(stripped)
         return [s if s and len(v) <= max_length else UNSURE for s, v in zip(stripped, values)]  # noqa: B905
 
     @column_check(column)
@@ -169,7 +180,7 @@ def _day(v: Any) -> Any:
 
 
 def _dates(values: Any) -> list[Any]:
-    return list(map(Memo(_day).__getitem__, values))  # the same few dates fill a whole column
+    return Memo(_day).column(values)  # the same few dates fill a whole column
 
 
 @column_check(_dates)
@@ -250,6 +261,8 @@ def amount(max_decimals: int = 3, *, positive: bool = False, max_value: Decimal 
             wrong = [w or not inside(v) for w, v in zip(wrong, values)]  # noqa: B905
         if 0.0 in values:
             wrong = [w or v == 0 for w, v in zip(wrong, values)]  # noqa: B905
+        if True not in wrong:
+            return Sure(out)
         for i in _true_at(wrong):
             out[i] = UNSURE
         return out
@@ -275,7 +288,7 @@ def whole(minimum: int, maximum: int) -> Rule:
     def column(values: Any) -> list[Any]:
         if values and all_of(values, float) and minimum <= min(values) and max(values) <= maximum \
                 and all(map(float.is_integer, values)):
-            return list(map(int, values))
+            return Sure(map(int, values))
         return [int(v) if v.__class__ is float and v.is_integer() and minimum <= v <= maximum else UNSURE
                 for v in values]
 
@@ -310,7 +323,7 @@ def one_of(options: Mapping[str, T]) -> Rule:
         return folded.get(v.replace(" ", "").upper(), UNSURE) if v.__class__ is str and len(v) <= 64 else UNSURE
 
     def column(values: Any) -> list[Any]:
-        return list(map(Memo(typed).__getitem__, values))
+        return Memo(typed).column(values)
 
     @column_check(column)
     def rule(value: Any) -> T:

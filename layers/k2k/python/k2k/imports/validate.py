@@ -103,6 +103,9 @@ class RowValidator:
                 continue  # merged cells outside the columns we read do not matter
             for r in range(m.first_row, min(m.last_row, m.first_row + 10_000) + 1):
                 self.merged_rows.setdefault(r + 1, []).append(m)
+        # A code spelled as K2K spells it is found without folding it (what its fold finds, by construction).
+        self._spelled = [{code: table[fold(code)] for code in table.values()}
+                         for table in (context.customer_codes, context.vendor_codes, context.location_codes)]
         self._check = {
             ImportType.OPEN_INVOICES: self._invoice,
             ImportType.OPEN_CREDITS: self._credit,
@@ -314,7 +317,7 @@ class RowValidator:
             if not ctx.multi_location:
                 values["location"] = ctx.locations[0]
             return
-        found = ctx.location_codes.get(fold(given))
+        found = self._spelled[2].get(given) or ctx.location_codes.get(fold(given))
         if found is None:
             errors.append(f"Location Code: {given} is not one of your locations ({', '.join(ctx.locations)})")
         else:
@@ -324,7 +327,7 @@ class RowValidator:
         code = values["customer_code"]
         if code is None:
             return
-        found = self.context.customer_codes.get(fold(code))
+        found = self._spelled[0].get(code) or self.context.customer_codes.get(fold(code))
         if found is None:
             errors.append(f"Customer Code: no customer {code} in K2K")
         else:
@@ -341,7 +344,7 @@ class RowValidator:
     def _boxes(self, values: dict[str, Any], errors: list[str], failed: set[str]) -> None:
         vendor = values["vendor_code"]
         if vendor is not None:
-            found = self.context.vendor_codes.get(fold(vendor))
+            found = self._spelled[1].get(vendor) or self.context.vendor_codes.get(fold(vendor))
             if found is None:
                 errors.append(f"Vendor Code: no vendor {vendor} in K2K")
             else:
