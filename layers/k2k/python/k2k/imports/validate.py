@@ -209,11 +209,13 @@ class RowValidator:
         a few list slots, not a dozen function calls.
         """
         n = len(rows)
-        width = len(rows[0]) if rows else 0
-        if len(set(map(len, rows))) > 1:
-            width = max(map(len, rows))
-            rows = [r + [""] * (width - len(r)) for r in rows]
-        cells_by_column = list(zip(*rows, strict=True)) if width else []
+        try:
+            cells_by_column = list(zip(*rows, strict=True))
+        except ValueError:  # rows of different lengths (not calamine's: a band is a grid)
+            longest = max(map(len, rows))
+            rows = [r + [""] * (longest - len(r)) for r in rows]
+            cells_by_column = list(zip(*rows, strict=True))
+        width = len(cells_by_column)
         unsure = bytearray(n)
         # Each column as its rule types it, UNSURE where the rule itself must look; a code column is
         # looked up whole (a cell that is exactly one of the company's codes is that code).
