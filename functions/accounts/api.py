@@ -3,6 +3,8 @@
 Who may call each route: k2k.access. The balance is the ledger's: no route takes it.
 """
 
+from __future__ import annotations
+
 import gc
 
 gc.disable()  # no collection during init: what it builds lives as long as the process (frozen below)

@@ -3,6 +3,8 @@
 Order notices (emails for order events) are `notices.py`.
 """
 
+from __future__ import annotations
+
 import gc
 
 gc.disable()  # no collection during init: what it builds lives as long as the process (frozen below)

@@ -1,5 +1,7 @@
 """Order notices, fed by the order-notices queue: emails the people each K2K order event concerns."""
 
+from __future__ import annotations
+
 import gc
 
 gc.disable()  # no collection during init: what it builds lives as long as the process (frozen below)

@@ -5,6 +5,8 @@ The invoices staging bills are customer invoices: functions/accounts.
 Cart timers are `timers.py`.
 """
 
+from __future__ import annotations
+
 import gc
 
 gc.disable()  # no collection during init: what it builds lives as long as the process (frozen below)

@@ -1,5 +1,7 @@
 """Cart timers, fed by the cart-timer queue: schedule a cart's expiry when it opens, expire it when it goes off."""
 
+from __future__ import annotations
+
 import gc
 
 gc.disable()  # no collection during init: what it builds lives as long as the process (frozen below)

@@ -2,6 +2,8 @@
 vendor's answer to that prebook comes back onto the PO, and its shipment into the buyer's staging area; the
 buyer's changes and cancels reach the prebook, or as requests the vendor answers (k2k.services.procurement)."""
 
+from __future__ import annotations
+
 import gc
 
 gc.disable()  # no collection during init: what it builds lives as long as the process (frozen below)

@@ -1,5 +1,7 @@
 """Transactional outbox relay: outbox items from the table's stream to the k2k bus."""
 
+from __future__ import annotations
+
 import gc
 
 gc.disable()  # no collection during init: what it builds lives as long as the process (frozen below)

@@ -1,6 +1,8 @@
 """Data Import worker, fed by the import queue: EventBridge "Object Created" events from the drop
 bucket, one per SQS record."""
 
+from __future__ import annotations
+
 import gc
 
 gc.disable()  # no collection during init: what it builds lives as long as the process (frozen below)

@@ -1,5 +1,7 @@
 """Companies, vendors, K2K connections and settings (Admin and Setup). Customers: functions/accounts."""
 
+from __future__ import annotations
+
 import gc
 
 gc.disable()  # no collection during init: what it builds lives as long as the process (frozen below)

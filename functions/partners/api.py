@@ -3,6 +3,8 @@
 The forwarder that delivers to subscriptions is `forwarder.py`.
 """
 
+from __future__ import annotations
+
 import gc
 
 gc.disable()  # no collection during init: what it builds lives as long as the process (frozen below)

@@ -5,6 +5,8 @@ A delivery that fails is retried with backoff: the record fails and its message 
 company's list of failed deliveries (GET /integrations/failed-deliveries) and the record succeeds.
 """
 
+from __future__ import annotations
+
 import gc
 
 gc.disable()  # no collection during init: what it builds lives as long as the process (frozen below)

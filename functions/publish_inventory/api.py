@@ -4,6 +4,8 @@ company's products catalogue (REST).
 The projection consumer is `sync.py`: it never builds this resolver.
 """
 
+from __future__ import annotations
+
 import gc
 
 gc.disable()  # no collection during init: what it builds lives as long as the process (frozen below)

@@ -1,5 +1,7 @@
 """The availability projection: inventory, stock and connection events, fed by the availability-sync queue."""
 
+from __future__ import annotations
+
 import gc
 
 gc.disable()  # no collection during init: what it builds lives as long as the process (frozen below)

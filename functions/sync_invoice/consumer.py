@@ -1,6 +1,8 @@
 """The invoice queue: OrderConfirmed bills the order (PrebookShipped, a prebook a buyer's PO became: K2K for
 Procurement); each invoice event reaches the buyer's PO and both companies' inboxes."""
 
+from __future__ import annotations
+
 import gc
 
 gc.disable()  # no collection during init: what it builds lives as long as the process (frozen below)

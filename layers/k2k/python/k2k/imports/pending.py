@@ -76,7 +76,7 @@ def _view(item: Item) -> PendingBox:
                       created_at=item["created_at"])
 
 
-def list_pending(db: Store, caller: Caller, job_id: str | None, limit: int, token: str | None) -> Page[PendingBox]:
+def list_pending(db: Store, caller: Caller, job_id: str | None, limit: int, token: str | None) -> "Page[PendingBox]":
     """The company's pending boxes, by job and row (one job's when `job_id` is given)."""
     if job_id is not None and not _JOB_ID.fullmatch(job_id):
         raise Invalid("an import job id is 12 hexadecimal characters", field="job_id")

@@ -102,7 +102,7 @@ def list_customers(db: Store, company_id: str) -> list[Customer]:
     return [_customer(i) for i in db.query(keys.company_pk(company_id), "CUSTOMER#")]
 
 
-def customers_page(db: Store, company_id: str, limit: int, token: str | None) -> Page[Customer]:
+def customers_page(db: Store, company_id: str, limit: int, token: str | None) -> "Page[Customer]":
     """The company's customers by code, a page at a time."""
     items, next_token = paging.read(db, company_id, keys.company_pk(company_id), "CUSTOMER#", limit=limit,
                                     token=token)
@@ -391,7 +391,7 @@ def _imported(item: Item) -> CustomerInvoice:
 
 
 def list_invoices(db: Store, company_id: str, customer_code: str | None, limit: int,
-                  token: str | None) -> Page[CustomerInvoice]:
+                  token: str | None) -> "Page[CustomerInvoice]":
     """A page of the company's customer invoices: those billed from staging or raised by hand, by number,
     then those imported as open invoices, by invoice number; of one customer if `customer_code` is given
     (a filter in the query, so a page may be short)."""

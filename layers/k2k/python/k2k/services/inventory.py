@@ -123,7 +123,7 @@ def get_lines(db: Store, company_id: str, line_ids: Sequence[str]) -> dict[str, 
     return {line.line_id: line for line in (InventoryLine.model_validate(plain(i)) for i in found)}
 
 
-def list_lines(db: Store, caller: Caller, limit: int, token: str | None) -> Page[InventoryLine]:
+def list_lines(db: Store, caller: Caller, limit: int, token: str | None) -> "Page[InventoryLine]":
     items, next_token = paging.read(db, caller.company_id, keys.company_pk(caller.company_id), keys.INVENTORY_PREFIX,
                                     limit=limit, token=token)
     return Page(items=[InventoryLine.model_validate(plain(i)) for i in items], next_token=next_token)

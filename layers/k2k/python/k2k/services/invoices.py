@@ -164,7 +164,7 @@ def get_invoice(db: Store, vendor: str, invoice_no: int) -> Invoice:
     return found
 
 
-def list_invoices(db: Store, caller: Caller, limit: int, token: str | None) -> Page[Invoice]:
+def list_invoices(db: Store, caller: Caller, limit: int, token: str | None) -> "Page[Invoice]":
     items, next_token = paging.read(db, caller.company_id, keys.company_pk(caller.company_id), "INVOICE#",
                                     limit=limit, token=token)
     return Page(items=[Invoice.model_validate(plain(i)) for i in items], next_token=next_token)
@@ -446,7 +446,7 @@ def get_reconciliation(db: Store, caller: Caller, po_id: str) -> ReconciliationV
 
 
 def list_reconciliations(db: Store, caller: Caller, status: RecStatus | None, limit: int,
-                         token: str | None) -> Page[ReconciliationView]:
+                         token: str | None) -> "Page[ReconciliationView]":
     """A page of the POs with a vendor invoice or an automation notice (of one status, if given):
     the page's reconciliations, their POs in one batch read, and each one's staged boxes."""
     cid = caller.company_id

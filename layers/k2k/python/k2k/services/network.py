@@ -119,7 +119,7 @@ def put_vendor(db: Store, caller: Caller, code: str, body: VendorIn) -> Vendor:
     return retrying(attempt, f"vendor {code}")
 
 
-def list_vendors(db: Store, caller: Caller, limit: int, token: str | None) -> Page[Vendor]:
+def list_vendors(db: Store, caller: Caller, limit: int, token: str | None) -> "Page[Vendor]":
     items, next_token = paging.read(db, caller.company_id, keys.company_pk(caller.company_id), "VENDOR#",
                                     limit=limit, token=token)
     return Page(items=[Vendor.model_validate(plain(i)) for i in items], next_token=next_token)
@@ -160,7 +160,7 @@ def get_connection(db: Store, caller: Caller, connection_id: str) -> Connection:
     return conn
 
 
-def list_connections(db: Store, caller: Caller, limit: int, token: str | None) -> Page[Connection]:
+def list_connections(db: Store, caller: Caller, limit: int, token: str | None) -> "Page[Connection]":
     items, next_token = paging.read(db, caller.company_id, keys.company_pk(caller.company_id), "CONN#",
                                     limit=limit, token=token)
     return Page(items=[Connection.model_validate(plain(i)) for i in items], next_token=next_token)

@@ -28,7 +28,7 @@ class OpenInvoice(Model):
 
 
 def search(db: Store, caller: Caller, customer_po: str | None, invoice_date: date | None, limit: int,
-           token: str | None) -> Page[OpenInvoice]:
+           token: str | None) -> "Page[OpenInvoice]":
     cid = caller.company_id
     if customer_po:
         # gsi1 keys the company's invoices by customer PO, sorted by date.

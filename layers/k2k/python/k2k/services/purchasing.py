@@ -111,7 +111,7 @@ def pos_by_id(db: Store, company_id: str, po_ids: Sequence[str]) -> list[AnyPurc
     return _any(db, db.batch_get([_key(company_id, po_id) for po_id in dict.fromkeys(po_ids)]))
 
 
-def list_pos(db: Store, company_id: str, limit: int, token: str | None) -> Page[AnyPurchaseOrder]:
+def list_pos(db: Store, company_id: str, limit: int, token: str | None) -> "Page[AnyPurchaseOrder]":
     """Every PO of the company, K2K and standalone, in one list (one key prefix)."""
     items, next_token = paging.read(db, company_id, keys.company_pk(company_id), order_data.PO_PREFIX,
                                     limit=limit, token=token)

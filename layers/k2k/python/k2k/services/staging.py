@@ -70,7 +70,7 @@ class Receipt(Model):
     into_inventory_line_id: str | None = None
 
 
-def list_staging(db: Store, caller: Caller, limit: int, token: str | None) -> Page[StagedBoxes]:
+def list_staging(db: Store, caller: Caller, limit: int, token: str | None) -> "Page[StagedBoxes]":
     items, next_token = paging.read(db, caller.company_id, keys.company_pk(caller.company_id), "STAGING#",
                                     limit=limit, token=token)
     return Page(items=[StagedBoxes.model_validate(plain(i)) for i in items], next_token=next_token)
