@@ -16,6 +16,7 @@ import sys
 import sysconfig
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -51,7 +52,14 @@ def built() -> build.Build:
 
 @pytest.fixture(scope="module")
 def endpoint(built: build.Build) -> Iterator[str]:
-    """A moto server with the template's resources, and the two companies the fixtures name."""
+    with local_emulator(built) as url:
+        yield url
+
+
+@contextmanager
+def local_emulator(built: build.Build) -> Iterator[str]:
+    """A moto server with the template's resources, and the two companies the fixtures name (also the
+    cold-start bench's, for each handler's first invocation)."""
     requests_log = logging.getLogger("werkzeug")
     level = requests_log.level
     requests_log.setLevel(logging.WARNING)  # not a line per AWS call in a failure's output
