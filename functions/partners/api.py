@@ -9,20 +9,26 @@ import gc
 
 gc.disable()  # no collection during init: what it builds lives as long as the process (frozen below)
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from k2k import lazy
 from k2k.api import Limit, NextToken, caller, create_resolver, handle
-from k2k.bounds import PAGE_SIZE, Id
+from k2k.bounds import INBOUND_BODY_BYTES, PAGE_SIZE, Id
 from k2k.config import Settings
 from k2k.observability import logger
 from k2k.paging import Page
 from k2k.partners import Subscription, SubscriptionCreated, SubscriptionIn
 from k2k.router import Path
-from k2k.services import event_types, inbound
+from k2k.services import event_types
 from k2k.services import partners as svc
 from k2k.store import Store
+
+if TYPE_CHECKING:
+    from k2k.services import inbound
+else:  # a vendor system's inventory batches (and the inventory and network services): at their route's first request
+    inbound = lazy.module("k2k.services.inbound")
 
 app = create_resolver()
 
@@ -85,7 +91,7 @@ def send_inventory(body: inbound.InboundBatch) -> inbound.BatchResult:
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return handle(app, event, context, body_limits={"/integrations/inventory": inbound.BODY_BYTES})
+    return handle(app, event, context, body_limits={"/integrations/inventory": INBOUND_BODY_BYTES})
 
 
 gc.freeze()  # init's objects stay for the process: later collections need not scan them

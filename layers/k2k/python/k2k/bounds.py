@@ -22,6 +22,8 @@ from k2k.models import Model
 # A request body larger than this is refused (413) before it is parsed. The largest legitimate one
 # is a 500-line invoice correction (~150 KB); a vendor's PDF upload has its own, larger limit.
 MAX_BODY_BYTES = 256 * 1024
+# A partner's inventory batch (k2k.services.inbound): 500 full lines are ~230 KB of JSON.
+INBOUND_BODY_BYTES = 1024 * 1024
 
 
 class Input(Model):

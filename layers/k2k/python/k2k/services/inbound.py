@@ -30,8 +30,6 @@ from k2k.services.network import get_company
 from k2k.store import ConditionFailed, Store
 
 MAX_LINES = 500
-# 500 full lines are ~230 KB of JSON: above the API's usual body limit (k2k.bounds.MAX_BODY_BYTES).
-BODY_BYTES = 1024 * 1024
 # Strict: a whole number, never a boolean, a string or a fraction.
 SourceVersion = Annotated[int, Field(strict=True, ge=1, le=2**53,
                                      description="the sender's version of the line (a row version, or a timestamp "
