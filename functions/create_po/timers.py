@@ -10,11 +10,11 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from k2k.cart_timer import CartOpened, CartTimerElapsed
 from k2k.config import Settings
 from k2k.consumer import sqs_batch
 from k2k.events import Event
 from k2k.observability import logger
-from k2k.orders import CartOpened, CartTimerElapsed
 from k2k.services import cart_timers
 from k2k.store import Store
 

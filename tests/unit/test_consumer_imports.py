@@ -21,7 +21,8 @@ CONSUMERS = [fn for fn in TEMPLATE.functions.values() if not fn.api]
 
 # Modules a consumer's init must not load: what it does not use, or uses for one event type only.
 NOT_AT_INIT = {"aws_lambda_powertools.event_handler": CONSUMERS,  # the REST resolver
-               "k2k.services.orders": [TEMPLATE.functions["CartTimerFunction"]]}  # CartTimerElapsed only
+               "k2k.services.orders": [TEMPLATE.functions["CartTimerFunction"]],  # CartTimerElapsed only
+               "k2k.orders": [TEMPLATE.functions["CartTimerFunction"]]}  # the same (its events are k2k.cart_timer)
 
 
 def loaded_at_init(fn) -> set[str]:
@@ -63,3 +64,20 @@ def test_no_api_function_loads_powertools_rest_resolver_at_init():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "", f"{done.stdout.strip()} imports aws_lambda_powertools.event_handler at init"
+
+
+def test_an_api_function_loads_a_route_s_own_service_at_the_route_s_first_request():
+    """k2k.lazy: the partners API's inbound inventory service is not loaded by its init; binding its route (as
+    the route's first request does) loads it, and the route's types resolve through it."""
+    fn = TEMPLATE.functions["PartnersFunction"]
+    path = [str(fn.code_uri), *(str(p) for p in fn.layers)]
+    code = (f"import sys; sys.path[:0] = {path!r}; import {fn.module} as m\n"
+            "assert 'k2k.services.inbound' not in sys.modules, 'loaded at init'\n"
+            "route = next(r for r in m.app.routes if r.rule == '/integrations/inventory')\n"
+            "body = next(b for b in route.params if b.where == 'body')\n"
+            "print(body.name, m.send_inventory.__annotations__['body'], route.returns is not None,\n"
+            "      'k2k.services.inbound' in sys.modules)")
+    env = {**os.environ, **fn.environment, "AWS_DEFAULT_REGION": "us-east-1"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["body", "inbound.InboundBatch", "True", "True"]

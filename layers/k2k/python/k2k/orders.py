@@ -17,6 +17,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Discriminator, Field, Tag, computed_field
 
 from k2k import pricing
+from k2k.cart_timer import CartOpened as CartOpened  # a cart's events, kept light for the cart timer's cold start
+from k2k.cart_timer import CartTimerElapsed as CartTimerElapsed
 from k2k.errors import Conflict, Invalid
 from k2k.events import event_type
 from k2k.inventory import BoxType, Dimensions, InventoryType, LineFields, UnitType
@@ -320,23 +322,6 @@ class Prebook(Model):
 
 
 # -- events ---------------------------------------------------------------------------------------
-
-@event_type("k2k.orders", "CartOpened")
-class CartOpened(Model):
-    """A cart was opened; its timer must expire it at expires_at unless it is checked out first."""
-
-    buyer_company_id: str
-    cart_id: str
-    expires_at: datetime
-
-
-@event_type("k2k.orders", "CartTimerElapsed")
-class CartTimerElapsed(Model):
-    """A cart's timer went off (sent by the scheduler at expires_at)."""
-
-    buyer_company_id: str
-    cart_id: str
-
 
 @event_type("k2k.orders", "PurchaseOrderPlaced")
 class PurchaseOrderPlaced(Model):

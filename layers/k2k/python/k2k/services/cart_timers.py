@@ -9,9 +9,9 @@ import json
 from botocore.exceptions import ClientError
 
 from k2k import aws
+from k2k.cart_timer import CartOpened, CartTimerElapsed
 from k2k.config import Settings
 from k2k.events import CATALOGUE, new_event
-from k2k.orders import CartOpened, CartTimerElapsed
 
 
 def schedule_name(cart_id: str) -> str:
