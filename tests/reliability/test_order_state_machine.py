@@ -138,7 +138,7 @@ class OrderMachine(RuleBasedStateMachine):
 
     def _track(self, cart: dict[str, Any]) -> None:
         """The buyer's POs a cart's lines went to, and the vendor order of each."""
-        for po_id in {ln["po_id"] for ln in cart["lines"] if ln.get("po_id")} - set(self.order_ids):
+        for po_id in sorted({ln["po_id"] for ln in cart["lines"] if ln.get("po_id")} - set(self.order_ids)):
             got = self.story.buyer.get(f"/purchase-orders/{po_id}")
             assert got.status == 200, got.text
             self.order_ids[po_id] = got.json()["purchase_order"]["order_id"]
@@ -373,11 +373,24 @@ def test_orders_keep_every_box_under_random_steps_and_faulty_delivery(cloud):
     assert_steps_were_taken(story, STORY)
 
 
+# A part is 10 examples: its draws may never reach a step that needs others before it (a confirm needs an open
+# order that no void, deleted line or cart timer ended first), and what a draw reaches also depends on ids the run
+# makes up. So a part runs until it has told the story, in at most ROUNDS rounds of its examples, each round seeded
+# from the part's number; every round's steps are checked by the invariants all the same.
+ROUNDS = 3
+
+
 @pytest.mark.proof
 @pytest.mark.parametrize("part", range(1, PARTS + 1))
 def test_orders_keep_every_box_under_random_steps_and_faulty_delivery_full(cloud, part):
-    story = run(cloud, *FULL, part=part)
-    # A part is 10 examples: one may never draw a step that needs others before it (a receipt needs a confirmed
-    # order), so each part must have told the story; what each did is printed (-rP: docs/guarantees.md counts them).
-    print(f"part {part}: done {dict(sorted(story.done.items()))}, refused {dict(sorted(story.refused.items()))}")
-    assert_steps_were_taken(story, STORY)
+    done: Counter[str] = Counter()
+    for round_ in range(ROUNDS):
+        story = run(cloud, *FULL, part=part + round_ * PARTS)
+        done.update(story.done)
+        # what each round did is printed (-rP: docs/guarantees.md counts them)
+        print(f"part {part} round {round_ + 1}: done {dict(sorted(story.done.items()))}, "
+              f"refused {dict(sorted(story.refused.items()))}")
+        if not STORY - set(done):
+            break
+    missing = STORY - set(done)
+    assert not missing, f"part {part}: never succeeded in {ROUNDS} rounds: {sorted(missing)} (done {dict(done)})"
