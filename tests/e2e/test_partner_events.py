@@ -322,3 +322,51 @@ def test_a_subscription_counts_from_the_very_next_event_and_a_company_never_has_
     assert len(setup.items("/integrations/subscriptions")) == 1 + statuses.count(201)
     change_price()
     assert sum(len(receiver.at(f"/racer{n}")) for n in range(11)) == statuses.count(201)
+
+
+def test_an_order_no_subscription_asks_for_costs_the_forwarder_nothing_and_one_made_between_steps_counts(
+        cloud, api, suffix, receiver):
+    """The steps of an order read the companies' subscription summaries in the batch they read anyway and stamp
+    each event with whether a subscription asked for it; the forwarder's rule lets through only those some
+    subscription wants and those not stamped (services/partner_audience.py). A summary not written yet leaves
+    the event unstamped: the forwarder decides, as before."""
+    from k2k.store import serialize
+
+    ids = demo.seed(cloud, suffix)["inventory_line_ids"]
+    rosaflor, bloom = f"rosaflor{suffix}", f"bloom{suffix}"
+    buyer, shop, seller = api(bloom, "Admin"), api(bloom, "AccountsReceivable"), api(rosaflor, "SalesManager")
+    assert buyer.put("/customers/FLORA", json={"name": "Flora's Boutique"}).status == 200
+    cloud.drain()  # the forwarder has seen both companies' seed events: each has a summary (no subscription)
+
+    def forwarded(step: Any) -> tuple[Any, int]:
+        before = cloud.invocations["PartnerForwarderFunction"]
+        result = step()
+        cloud.drain()
+        return result, cloud.invocations["PartnerForwarderFunction"] - before
+
+    line = next(ln for ln in buyer.get("/availability").json()["lines"] if ln["box_code"] == "FR50HB")
+    cart, calls = forwarded(lambda: shop.post("/carts", json={
+        "customer_code": "FLORA", "ship_date": line["earliest_ship_date"], "vendor_company_id": rosaflor,
+        "line_id": ids["FR50HB"], "boxes": 1}).json())
+    assert calls == 0  # CartOpened, PurchaseOrderPlaced, InventoryStockMoved: nobody asked
+    _, calls = forwarded(lambda: shop.post(f"/carts/{cart['cart_id']}/checkout"))
+    assert calls == 0
+
+    created = api(bloom, "Setup").post("/integrations/subscriptions", json={
+        "target": "webhook", "url": receiver.url + "/bloom", "detail_types": ["OrderConfirmed"]})
+    assert created.status == 201, created.json()
+    [order] = seller.items("/orders")
+    _, calls = forwarded(lambda: seller.post(f"/orders/{order['order_id']}/confirm", json={}))
+    assert calls == 1  # OrderConfirmed, which Bloom now wants; not InvoiceIssued, which nobody does
+    [(_, body)] = receiver.at("/bloom")
+    delivered = json.loads(body)
+    assert delivered["detail-type"] == "OrderConfirmed"
+    assert "partners" not in delivered["detail"]["metadata"]  # the bus's routing stamp stays on the bus
+
+    # Bloom's summary gone (as for subscriptions older than summaries): the receipt's event goes unstamped, and
+    # the forwarder, reading no summary, rebuilds it from the subscriptions (which want no StagingReceived).
+    cloud.client("dynamodb").delete_item(TableName=cloud.name("K2KTable"),
+                                         Key=serialize({"pk": f"C#{bloom}#PARTNER", "sk": "SUBS"}))
+    _, calls = forwarded(lambda: buyer.post("/staging/receive", json={"box_code": "FR50HB", "po_id": order["po_id"]}))
+    assert calls == 1
+    assert len(receiver.deliveries) == 1

@@ -30,6 +30,9 @@ class EventMetadata(Model):
     correlation_id: str
     aggregate_id: str
     aggregate_version: int = Field(ge=0)
+    partners: bool | None = Field(default=None, description=(
+        "whether a partner subscription of the companies the event concerns asked for it, as its producer "
+        "read them (services/partner_audience.py); absent when the producer did not read them"))
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,7 @@ class Event(Model):
     data: dict[str, Any]
 
     def detail(self) -> dict[str, Any]:
-        return {"metadata": self.metadata.model_dump(mode="json"), "data": self.data}
+        return {"metadata": self.metadata.model_dump(mode="json", exclude_none=True), "data": self.data}
 
 
 def new_event(data: BaseModel, *, company_id: str, aggregate_id: str, aggregate_version: int) -> Event:

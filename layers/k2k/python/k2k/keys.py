@@ -13,6 +13,11 @@ def company_pk(company_id: str) -> str:
 COMPANY_SK = "COMPANY"
 
 
+def partner_pk(company_id: str) -> str:
+    """A company's partner items: subscriptions, their summary, deliveries (services/partners.py)."""
+    return f"C#{company_id}#PARTNER"
+
+
 def customer_sk(code: str) -> str:
     return f"CUSTOMER#{code}"
 

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from k2k import bounds, clock, idempotency, keys, paging, pricing, store
 from k2k.auth import Caller
 from k2k.errors import Conflict, Invalid, NotFound
-from k2k.events import new_event, outbox
+from k2k.events import Event, new_event, outbox
 from k2k.inventory import (
     AvailabilityResyncRequested,
     InventoryLine,
@@ -293,11 +293,12 @@ class StockMove:
             "boxes_shipped = if_not_exists(boxes_shipped, :zero) + :shipped, version = version + :one",
             values=values, condition=" AND ".join(conditions))
 
-    def event(self) -> store.Op:
+    def event(self, stamp: Callable[[Event], Event] | None = None) -> store.Op:
         """InventoryStockMoved: buyers' availability follows (it re-reads the line). For moves of boxes on
-        hand (`moves_availability`)."""
-        return outbox(new_event(InventoryStockMoved(vendor_company_id=self.vendor_id, line_id=self.line_id),
-                                company_id=self.vendor_id, aggregate_id=self.line_id, aggregate_version=0))
+        hand (`moves_availability`). `stamp`: the producer's partner stamp (services/partner_audience.py)."""
+        event = new_event(InventoryStockMoved(vendor_company_id=self.vendor_id, line_id=self.line_id),
+                          company_id=self.vendor_id, aggregate_id=self.line_id, aggregate_version=0)
+        return outbox(stamp(event) if stamp else event)
 
 
 def merged(moves: Sequence[StockMove]) -> list[StockMove]:
@@ -311,8 +312,8 @@ def merged(moves: Sequence[StockMove]) -> list[StockMove]:
     return list(out.values())
 
 
-def events(moves: Sequence[StockMove]) -> list[store.Op]:
-    return [m.event() for m in moves if m.moves_availability]
+def events(moves: Sequence[StockMove], stamp: Callable[[Event], Event] | None = None) -> list[store.Op]:
+    return [m.event(stamp) for m in moves if m.moves_availability]
 
 
 def present(db: Store, moves: Sequence[StockMove]) -> list[StockMove]:

@@ -59,6 +59,7 @@ from k2k.purchasing import AnyPurchaseOrder, reconciled
 from k2k.services import order_data, procurement, purchasing
 from k2k.services.network import get_company, read_company
 from k2k.services.order_data import staging_prefix
+from k2k.services.partner_audience import read_audience
 from k2k.store import ConditionFailed, LostRace, Reads, Store, as_int, plain, retrying, to_item
 
 NOTICES = "invoice-notices"  # the marks of the emails sent for an invoice event (k2k.notifications.send_once)
@@ -173,7 +174,7 @@ def list_invoices(db: Store, caller: Caller, limit: int, token: str | None) -> "
 def issue_for_order(db: Store, docs: Documents, confirmed: OrderConfirmed) -> Invoice:
     """Automatic billing: the confirmed order's invoice, numbered, with its PDF. Idempotent per order."""
     order = confirmed.order
-    return _issue(db, docs, order.vendor_company_id, order.order_id,
+    return _issue(db, docs, order.vendor_company_id, order.buyer_company_id, order.order_id,
                   lambda vendor, no: rules.bill_order(order, no, vendor.name, clock.now()))
 
 
@@ -187,22 +188,24 @@ def issue_for_prebook(db: Store, docs: Documents, shipped: PrebookShipped) -> In
         return None
     buyer = get_company(db, shipped.buyer_company_id)
     prebook = order_data.get_prebook(db, shipped.vendor_company_id, shipped.prebook_id)
-    return _issue(db, docs, shipped.vendor_company_id, prebook.prebook_id,
+    return _issue(db, docs, shipped.vendor_company_id, shipped.buyer_company_id, prebook.prebook_id,
                   lambda vendor, no: rules.bill_prebook(prebook, vendor.company_id, vendor.name, buyer.name,
                                                         shipped.awb, shipped.lines, no, clock.now()))
 
 
-def _issue(db: Store, docs: Documents, vendor_id: str, order_id: str,
+def _issue(db: Store, docs: Documents, vendor_id: str, buyer_id: str, order_id: str,
            bill: Callable[[Company, int], Invoice]) -> Invoice:
     """The one invoice of a vendor's order (or prebook): the guard, the counter, the invoice and InvoiceIssued
     in one transaction, numbered from the counter read; a second call finds the guard and burns no number.
-    The vendor, the guard and the counter are read in one consistent BatchGetItem."""
+    The vendor, the guard, the counter and both companies' partner subscriptions (the event's partner stamp,
+    services/partner_audience.py) are read in one consistent BatchGetItem."""
 
     def attempt() -> Invoice:
         reads = Reads()
         vendor_read = read_company(reads, vendor_id)
         guard_read = reads.want(order_invoice_key(vendor_id, order_id))
         counter_read = reads.want(counter_key(vendor_id))
+        stamp = read_audience(reads, [vendor_id, buyer_id])
         reads.run(db)
         if (guard := guard_read()) is not None:  # billed already (a redelivered event): that invoice
             existing = _load_invoice(db, vendor_id, as_int(guard["invoice_no"]))
@@ -225,8 +228,8 @@ def _issue(db: Store, docs: Documents, vendor_id: str, order_id: str,
                 move,
                 store.put(to_item(invoice, **invoice_key(vendor_id, no), kind="INVOICE"),
                           condition="attribute_not_exists(pk)"),
-                outbox(new_event(InvoiceIssued(invoice=invoice), company_id=vendor_id,
-                                 aggregate_id=invoice.ref, aggregate_version=invoice.version)),
+                outbox(stamp(new_event(InvoiceIssued(invoice=invoice), company_id=vendor_id,
+                                       aggregate_id=invoice.ref, aggregate_version=invoice.version))),
             ])
         except ConditionFailed:
             raise LostRace from None  # another confirmation took the number, or this order was billed meanwhile

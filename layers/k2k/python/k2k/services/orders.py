@@ -104,6 +104,7 @@ from k2k.services.order_data import (
     write,
     written,
 )
+from k2k.services.partner_audience import read_audience
 from k2k.store import ConditionFailed, LostRace, Reads, Store, retrying
 
 L = TypeVar("L", bound=VendorOrderLine)
@@ -230,6 +231,7 @@ def add_to_cart(db: Store, caller: Caller, cart_id: str | None, body: CartAdd) -
         line_read = read_line(reads, vendor_id, body.line_id)
         cart_read = read_cart(reads, caller.company_id, cart_id) if cart_id is not None else None
         guard_read = read_guard(reads, caller.company_id, vendor_id, body.ship_date)
+        stamp = read_audience(reads, [caller.company_id, vendor_id])
         reads.run(db)
         buyer = company()
         if customer() is None:
@@ -271,8 +273,8 @@ def add_to_cart(db: Store, caller: Caller, cart_id: str | None, body: CartAdd) -
             documents = [written(po, po_key(buyer.company_id, po.po_id), "PO"),
                          written(order, order_key(po.vendor_company_id, order.order_id), "ORDER"),
                          *pending_guard(db, None, po, guard)]
-            placed = [outbox(new_event(PurchaseOrderPlaced(order=order), company_id=buyer.company_id,
-                                       aggregate_id=po.po_id, aggregate_version=po.version))]
+            placed = [outbox(stamp(new_event(PurchaseOrderPlaced(order=order), company_id=buyer.company_id,
+                                             aggregate_id=po.po_id, aggregate_version=po.version)))]
             po_id, order_id = po.po_id, order.order_id
         else:
             line = _order_line(q, joining.line_no, body.boxes, body.customer_code, False, cart_id=cart.cart_id)
@@ -284,11 +286,11 @@ def add_to_cart(db: Store, caller: Caller, cart_id: str | None, body: CartAdd) -
             unit_price=q.suggested_price, order_id=order_id)])
         move = StockMove(body.vendor_company_id, body.line_id, q.line.box_code, on_hand=-body.boxes,
                          held=body.boxes, price=q.line.price)
-        ops = [written(cart, cart_key(buyer.company_id, cart.cart_id), "CART"), *documents, move.event()]
+        ops = [written(cart, cart_key(buyer.company_id, cart.cart_id), "CART"), *documents, move.event(stamp)]
         if cart.version == 1:
-            ops.append(outbox(new_event(
+            ops.append(outbox(stamp(new_event(
                 CartOpened(buyer_company_id=buyer.company_id, cart_id=cart.cart_id, expires_at=cart.expires_at),
-                company_id=buyer.company_id, aggregate_id=cart.cart_id, aggregate_version=cart.version)))
+                company_id=buyer.company_id, aggregate_id=cart.cart_id, aggregate_version=cart.version))))
         ops += placed
         transact(db, [*ops, *idempotency.outcome(Cart, cart)], [move])
         return cart
@@ -319,6 +321,7 @@ def checkout(db: Store, caller: Caller, cart_id: str) -> tuple[Cart, Prebook]:
         now = clock.now()
         reads = Reads()
         company, cart_read = read_company(reads, caller.company_id), read_cart(reads, caller.company_id, cart_id)
+        stamp = read_audience(reads, [caller.company_id])  # CartCheckedOut is the buyer's alone
         reads.run(db)
         buyer, cart = company(), cart_read()
         cart_open(cart, now)
@@ -380,8 +383,8 @@ def checkout(db: Store, caller: Caller, cart_id: str) -> tuple[Cart, Prebook]:
         # The cart's version decides a checkout racing the timer: exactly one of them commits.
         ops = [written(cart, cart_key(buyer.company_id, cart_id), "CART"), *ops,
                write(prebook, prebook_key(buyer.company_id, prebook_id), "PREBOOK", None), *stock_events(moves),
-               outbox(new_event(CartCheckedOut(cart=cart, prebook=prebook), company_id=buyer.company_id,
-                                aggregate_id=cart_id, aggregate_version=cart.version)),
+               outbox(stamp(new_event(CartCheckedOut(cart=cart, prebook=prebook), company_id=buyer.company_id,
+                                      aggregate_id=cart_id, aggregate_version=cart.version))),
                *idempotency.outcome(tuple[Cart, Prebook], (cart, prebook))]
         try:
             transact(db, ops, moves)

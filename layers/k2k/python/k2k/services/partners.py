@@ -56,6 +56,7 @@ from k2k.partners import (
     unknown_detail_types,
     url_problem,
 )
+from k2k.services.partner_audience import SUMMARY_SK
 from k2k.store import ConditionFailed, LostRace, Reads, Store, as_int, plain, retrying, to_item
 
 SOURCE_PREFIX_ENV = "PARTNER_EVENT_SOURCE_PREFIX"
@@ -77,7 +78,7 @@ class PartnerSettings:
 
 
 def _pk(company_id: str) -> str:
-    return f"{keys.company_pk(company_id)}#PARTNER"
+    return keys.partner_pk(company_id)
 
 
 def _sub_sk(subscription_id: str) -> str:
@@ -180,8 +181,6 @@ def _forget(db: Store, sub: Subscription) -> None:
 
 # -- the summary: which detail-types each subscription of a company asked for ---------------------------
 
-SUMMARY_SK = "SUBS"
-
 
 @dataclass(frozen=True)
 class Summary:
@@ -254,11 +253,16 @@ class Failure:
     error: str
 
 
+def _outward(event: Event) -> dict[str, Any]:
+    """The event's detail as partners get it: without the bus's own routing stamp (services/partner_audience.py)."""
+    return event.model_copy(update={"metadata": event.metadata.model_copy(update={"partners": None})}).detail()
+
+
 def wire(event: Event) -> dict[str, Any]:
     """What a receiver gets: the EventBridge event shape (as a rule in its account delivers it), with the
     same detail as on K2K's bus. A webhook's body; the partner event's detail-type and detail."""
     return {"id": event.metadata.event_id, "detail-type": event.detail_type, "source": event.source,
-            "time": event.metadata.occurred_at.isoformat(), "detail": event.detail()}
+            "time": event.metadata.occurred_at.isoformat(), "detail": _outward(event)}
 
 
 def forward(db: Store, event: Event, companies: dict[str, Summary]) -> list[Failure]:
@@ -308,7 +312,7 @@ def _put_partner_event(sub: Subscription, event: Event) -> None:
     try:
         out = aws.client("events").put_partner_events(Entries=[{
             "Source": sub.event_source_name, "DetailType": event.detail_type,
-            "Detail": json.dumps(event.detail(), separators=(",", ":")),
+            "Detail": json.dumps(_outward(event), separators=(",", ":")),
             "Resources": [], "Time": event.metadata.occurred_at}])
     except ClientError as e:
         raise DeliveryFailed(f"PutPartnerEvents: {e.response.get('Error', {}).get('Code')}") from e

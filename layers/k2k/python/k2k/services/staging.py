@@ -36,6 +36,7 @@ from k2k.services import order_data, purchasing
 from k2k.services.accounts import invoice_ops, read_customer, read_invoice_number
 from k2k.services.network import read_company
 from k2k.services.order_data import get_prebook, transact
+from k2k.services.partner_audience import read_audience
 from k2k.store import Item, Reads, Store, plain, retrying
 
 
@@ -116,6 +117,7 @@ def receive(db: Store, caller: Caller, body: ReceiveIn) -> Receipt:
         buyer_read = read_company(reads, caller.company_id)
         k2k_line = None if standalone is not None else OrderLine.model_validate(staged["line"])
         billing = _billing_reads(reads, caller.company_id, k2k_line) if k2k_line is not None else None
+        stamp = read_audience(reads, [caller.company_id])  # StagingReceived is the buyer's alone
         reads.run(db)
         buyer = buyer_read()
         ops = [order_data.received(staged, boxes)]
@@ -146,11 +148,11 @@ def receive(db: Store, caller: Caller, body: ReceiveIn) -> Receipt:
                 at = receiving_location(line.location, buyer.location_codes)
                 _into_inventory(db, buyer, line.box_code, boxes, receipt, ops, lambda today: received_line(
                     line, boxes, at, settings.gpm_for(at), today))
-        ops.append(outbox(new_event(StagingReceived(
+        ops.append(outbox(stamp(new_event(StagingReceived(
             buyer_company_id=buyer.company_id, po_id=receipt.po_id, box_code=receipt.box_code, boxes=boxes,
             billed_invoice_id=receipt.billed.invoice_id if receipt.billed else None,
             into_inventory_line_id=receipt.into_inventory_line_id), company_id=buyer.company_id,
-            aggregate_id=receipt.po_id, aggregate_version=0)))
+            aggregate_id=receipt.po_id, aggregate_version=0))))
         ops += idempotency.outcome(Receipt, receipt)
         transact(db, ops)  # a failed condition (boxes received, the customer's account or number): again
         return receipt

@@ -48,6 +48,7 @@ from k2k.services.order_data import (
     transact,
     written,
 )
+from k2k.services.partner_audience import read_audience
 from k2k.store import Reads, Store, retrying, to_item
 
 L = TypeVar("L", bound=VendorOrderLine)
@@ -180,6 +181,7 @@ def confirm_order(db: Store, caller: Caller, order_id: str, body: OrderConfirmat
         reads = Reads()
         po_read = read_po(reads, order.buyer_company_id, order.po_id)
         kept = read_present(reads, merged([*returned, *ships]))
+        stamp = read_audience(reads, [order.vendor_company_id, order.buyer_company_id])
         reads.run(db)
         po, moves = po_read(), kept()
         unchecked_on_po = [ln for ln in po.lines if ln.line_no in nos]
@@ -193,9 +195,10 @@ def confirm_order(db: Store, caller: Caller, order_id: str, body: OrderConfirmat
             "prebook_line_no": ln.prebook_line_no, "line": to_item(ln)}) for ln in po.confirmed_lines]
         ops = [written(order, order_key(caller.company_id, order_id), "ORDER"),
                written(po, po_key(po.buyer_company_id, po.po_id), "PO"), *staging,
-               *_buyer_documents(db, po, unchecked_on_po, LineStatus.DELETED), *stock_events(moves),
-               outbox(new_event(OrderConfirmed(order=order, deleted_lines=unchecked), company_id=caller.company_id,
-                                aggregate_id=order_id, aggregate_version=order.version)),
+               *_buyer_documents(db, po, unchecked_on_po, LineStatus.DELETED), *stock_events(moves, stamp),
+               outbox(stamp(new_event(OrderConfirmed(order=order, deleted_lines=unchecked),
+                                      company_id=caller.company_id, aggregate_id=order_id,
+                                      aggregate_version=order.version))),
                *idempotency.outcome(VendorOrder, order)]
         transact(db, ops, moves)
         return order
