@@ -6,16 +6,21 @@ import gc
 
 gc.disable()  # no collection during init: what it builds lives as long as the process (frozen below)
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from k2k import lazy
 from k2k.config import Settings
 from k2k.consumer import sqs_batch
 from k2k.events import Event
 from k2k.observability import logger
-from k2k.services import order_notices
 from k2k.store import Store
+
+if TYPE_CHECKING:
+    from k2k.services import order_notices
+else:  # the notices service and the order models it reads: at the first event (k2k.lazy)
+    order_notices = lazy.module("k2k.services.order_notices")
 
 
 def _db() -> Store:

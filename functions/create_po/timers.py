@@ -6,10 +6,11 @@ import gc
 
 gc.disable()  # no collection during init: what it builds lives as long as the process (frozen below)
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from k2k import lazy
 from k2k.cart_timer import CartOpened, CartTimerElapsed
 from k2k.config import Settings
 from k2k.consumer import sqs_batch
@@ -17,6 +18,11 @@ from k2k.events import Event
 from k2k.observability import logger
 from k2k.services import cart_timers
 from k2k.store import Store
+
+if TYPE_CHECKING:
+    from k2k.services import orders
+else:  # the orders service (with accounts, staging's and the stock's data): at the first CartTimerElapsed (k2k.lazy)
+    orders = lazy.module("k2k.services.orders")
 
 
 def _db() -> Store:
@@ -28,10 +34,6 @@ def _cart_opened(event: Event) -> None:
 
 
 def _timer_elapsed(event: Event) -> None:
-    # Imported here: the orders service (with accounts, staging's and the stock's data) is a third of this
-    # function's init, and a cold start for CartOpened never needs it (tests/packaging sends both events).
-    from k2k.services import orders
-
     data = CartTimerElapsed.model_validate(event.data)
     orders.expire_cart(_db(), data.buyer_company_id, data.cart_id)
 

@@ -8,18 +8,25 @@ import gc
 
 gc.disable()  # no collection during init: what it builds lives as long as the process (frozen below)
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from k2k import lazy
 from k2k.config import Settings
 from k2k.consumer import sqs_batch
 from k2k.events import Event
 from k2k.observability import logger
-from k2k.procurement import PrebookAnswered, PrebookChangeAnswered, PrebookShipped, PurchaseOrderChangeRequested
-from k2k.purchasing import PurchaseOrderCancelled, PurchaseOrderChanged, PurchaseOrderCreated
-from k2k.services import procurement
 from k2k.store import Store
+
+if TYPE_CHECKING:
+    from k2k import procurement as prebooks
+    from k2k import purchasing
+    from k2k.services import procurement
+else:  # the procurement service and the domain its events are made of: at the first event (k2k.lazy)
+    prebooks = lazy.module("k2k.procurement")
+    purchasing = lazy.module("k2k.purchasing")
+    procurement = lazy.module("k2k.services.procurement")
 
 
 def _db() -> Store:
@@ -27,31 +34,31 @@ def _db() -> Store:
 
 
 def _po_created(event: Event) -> None:
-    procurement.transfer_po(_db(), PurchaseOrderCreated.model_validate(event.data).purchase_order)
+    procurement.transfer_po(_db(), purchasing.PurchaseOrderCreated.model_validate(event.data).purchase_order)
 
 
 def _prebook_answered(event: Event) -> None:
-    procurement.on_prebook_answered(_db(), PrebookAnswered.model_validate(event.data))
+    procurement.on_prebook_answered(_db(), prebooks.PrebookAnswered.model_validate(event.data))
 
 
 def _prebook_shipped(event: Event) -> None:
-    procurement.on_prebook_shipped(_db(), PrebookShipped.model_validate(event.data))
+    procurement.on_prebook_shipped(_db(), prebooks.PrebookShipped.model_validate(event.data))
 
 
 def _po_cancelled(event: Event) -> None:
-    procurement.on_po_cancelled(_db(), PurchaseOrderCancelled.model_validate(event.data).purchase_order)
+    procurement.on_po_cancelled(_db(), purchasing.PurchaseOrderCancelled.model_validate(event.data).purchase_order)
 
 
 def _po_changed(event: Event) -> None:
-    procurement.on_po_changed(_db(), PurchaseOrderChanged.model_validate(event.data).purchase_order)
+    procurement.on_po_changed(_db(), purchasing.PurchaseOrderChanged.model_validate(event.data).purchase_order)
 
 
 def _change_requested(event: Event) -> None:
-    procurement.on_change_requested(_db(), PurchaseOrderChangeRequested.model_validate(event.data))
+    procurement.on_change_requested(_db(), prebooks.PurchaseOrderChangeRequested.model_validate(event.data))
 
 
 def _change_answered(event: Event) -> None:
-    procurement.on_change_answered(_db(), PrebookChangeAnswered.model_validate(event.data))
+    procurement.on_change_answered(_db(), prebooks.PrebookChangeAnswered.model_validate(event.data))
 
 
 HANDLERS = {"PurchaseOrderCreated": _po_created, "PurchaseOrderCancelled": _po_cancelled,

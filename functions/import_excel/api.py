@@ -10,20 +10,27 @@ import gc
 gc.disable()  # no collection during init: what it builds lives as long as the process (frozen below)
 
 from datetime import date
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from k2k import lazy
 from k2k.api import IdPath, Limit, NextToken, caller, create_resolver, handle
 from k2k.bounds import PAGE_SIZE
 from k2k.config import Settings
-from k2k.imports import pending, service
-from k2k.imports.model import ImportType
 from k2k.observability import logger
 from k2k.paging import Page
 from k2k.router import Path, Query
-from k2k.services import open_invoices
 from k2k.store import Store
+
+if TYPE_CHECKING:
+    from k2k.imports import model, pending, service
+    from k2k.services import open_invoices
+else:  # each route's service (and the domain it writes): at the route's first request (k2k.lazy)
+    model = lazy.module("k2k.imports.model")
+    pending = lazy.module("k2k.imports.pending")
+    service = lazy.module("k2k.imports.service")
+    open_invoices = lazy.module("k2k.services.open_invoices")
 
 app = create_resolver()
 
@@ -59,7 +66,7 @@ def search_open_invoices(customer_po: Annotated[str | None, Query(max_length=20)
 
 
 @app.get("/imports/templates/<import_type>", summary="The blank template of an import type (Admin)")
-def get_template(import_type: Annotated[ImportType, Path()]) -> service.TemplateLink:
+def get_template(import_type: Annotated[model.ImportType, Path()]) -> service.TemplateLink:
     return service.template_link(_settings(), caller(app), import_type)
 
 

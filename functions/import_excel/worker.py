@@ -8,16 +8,21 @@ import gc
 gc.disable()  # no collection during init: what it builds lives as long as the process (frozen below)
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from k2k import lazy
 from k2k.config import Settings
 from k2k.consumer import Record, UnhandledEvent, partial_batch
-from k2k.imports import service
 from k2k.observability import logger, set_correlation_id
 from k2k.store import Store
+
+if TYPE_CHECKING:
+    from k2k.imports import service
+else:  # the import service (its rules, writers and the domain it writes): at the first dropped workbook (k2k.lazy)
+    service = lazy.module("k2k.imports.service")
 
 
 def _dropped(notification: dict[str, Any], record: Record) -> None:

@@ -6,18 +6,24 @@ import gc
 
 gc.disable()  # no collection during init: what it builds lives as long as the process (frozen below)
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from k2k import lazy
 from k2k.config import Settings
 from k2k.consumer import sqs_batch
 from k2k.events import Event
-from k2k.inventory import AvailabilityResyncRequested, InventoryLine, InventoryLineRemoved, InventoryStockMoved
 from k2k.observability import logger
-from k2k.services import availability
-from k2k.services.network import ConnectionChanged
 from k2k.store import Store
+
+if TYPE_CHECKING:
+    from k2k import inventory
+    from k2k.services import availability, network
+else:  # the availability service and the domain its events are made of: at the first event (k2k.lazy)
+    inventory = lazy.module("k2k.inventory")
+    availability = lazy.module("k2k.services.availability")
+    network = lazy.module("k2k.services.network")
 
 
 def _db() -> Store:
@@ -25,25 +31,25 @@ def _db() -> Store:
 
 
 def _line_changed(event: Event) -> None:
-    availability.project_line(_db(), InventoryLine.model_validate(event.data), event.metadata.occurred_at)
+    availability.project_line(_db(), inventory.InventoryLine.model_validate(event.data), event.metadata.occurred_at)
 
 
 def _stock_moved(event: Event) -> None:
-    moved = InventoryStockMoved.model_validate(event.data)
+    moved = inventory.InventoryStockMoved.model_validate(event.data)
     availability.project_current(_db(), moved.vendor_company_id, moved.line_id)
 
 
 def _line_removed(event: Event) -> None:
-    availability.unpublish_line(_db(), InventoryLineRemoved.model_validate(event.data))
+    availability.unpublish_line(_db(), inventory.InventoryLineRemoved.model_validate(event.data))
 
 
 def _connection_changed(event: Event) -> None:
-    conn = ConnectionChanged.model_validate(event.data).connection
+    conn = network.ConnectionChanged.model_validate(event.data).connection
     availability.resync(_db(), conn.vendor_company_id, conn.buyer_company_id)
 
 
 def _resync_requested(event: Event) -> None:
-    data = AvailabilityResyncRequested.model_validate(event.data)
+    data = inventory.AvailabilityResyncRequested.model_validate(event.data)
     if data.buyer_company_id:
         availability.resync(_db(), data.vendor_company_id, data.buyer_company_id)
     else:

@@ -9,19 +9,25 @@ import gc
 
 gc.disable()  # no collection during init: what it builds lives as long as the process (frozen below)
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from k2k import lazy
 from k2k.api import IdPath, InvoiceNoPath, Limit, NextToken, caller, create_resolver, handle
-from k2k.bounds import PAGE_SIZE
+from k2k.bounds import PAGE_SIZE, UPLOAD_BODY_BYTES
 from k2k.config import Settings
-from k2k.invoices import Action, Invoice, InvoiceChange, RecStatus
 from k2k.observability import logger
 from k2k.paging import Page
 from k2k.router import Query
-from k2k.services import invoices as svc
 from k2k.store import Store
+
+if TYPE_CHECKING:
+    from k2k import invoices
+    from k2k.services import invoices as svc
+else:  # the invoices service and the domain it is made of: at a route's first request (k2k.lazy)
+    invoices = lazy.module("k2k.invoices")
+    svc = lazy.module("k2k.services.invoices")
 
 app = create_resolver()
 
@@ -40,22 +46,22 @@ Version = Annotated[int | None, Query(ge=1, le=1_000_000, description="a PDF ver
 # -- the vendor's invoices ------------------------------------------------------------------------
 
 @app.get("/invoices", summary="The vendor's K2K invoices, by number")
-def list_invoices(limit: Limit = PAGE_SIZE, next_token: NextToken = None) -> Page[Invoice]:
+def list_invoices(limit: Limit = PAGE_SIZE, next_token: NextToken = None) -> Page[invoices.Invoice]:
     return svc.list_invoices(_db(), caller(app), limit, next_token)
 
 
 @app.get("/invoices/<invoice_no>", summary="One invoice")
-def get_invoice(invoice_no: InvoiceNoPath) -> Invoice:
+def get_invoice(invoice_no: InvoiceNoPath) -> invoices.Invoice:
     return svc.get_invoice(_db(), caller(app).company_id, invoice_no)
 
 
 @app.put("/invoices/<invoice_no>", summary="Correct lines or charges: a new version and PDF (Admin, AR)")
-def update_invoice(invoice_no: InvoiceNoPath, body: InvoiceChange) -> Invoice:
+def update_invoice(invoice_no: InvoiceNoPath, body: invoices.InvoiceChange) -> invoices.Invoice:
     return svc.update_invoice(_db(), _docs(), caller(app), invoice_no, body)
 
 
 @app.post("/invoices/<invoice_no>/void", summary="Void an invoice (type CONFIRM) (Admin, AR)")
-def void_invoice(invoice_no: InvoiceNoPath, body: svc.InvoiceVoid) -> Invoice:
+def void_invoice(invoice_no: InvoiceNoPath, body: svc.InvoiceVoid) -> invoices.Invoice:
     return svc.void_invoice(_db(), _docs(), caller(app), invoice_no, body)
 
 
@@ -67,7 +73,7 @@ def invoice_pdf(invoice_no: InvoiceNoPath, version: Version = None) -> svc.PdfLi
 # -- the buyer's PO reconciliation --------------------------------------------------------------
 
 @app.get("/reconciliation", summary="POs with a vendor invoice or an automation notice, with their flags")
-def list_reconciliations(status: Annotated[RecStatus | None, Query()] = None, limit: Limit = PAGE_SIZE,
+def list_reconciliations(status: Annotated[invoices.RecStatus | None, Query()] = None, limit: Limit = PAGE_SIZE,
                          next_token: NextToken = None) -> Page[svc.ReconciliationView]:
     return svc.list_reconciliations(_db(), caller(app), status, limit, next_token)
 
@@ -80,17 +86,17 @@ def get_reconciliation(po_id: IdPath) -> svc.ReconciliationView:
 @app.post("/reconciliation/<po_id>/approve",
           summary="AP -> AA (procurement), AA -> A (accounting: Admin, AR, Credit Manager)")
 def approve(po_id: IdPath, body: svc.StepIn) -> svc.ReconciliationView:
-    return svc.step(_db(), caller(app), po_id, Action.APPROVE, body)
+    return svc.step(_db(), caller(app), po_id, invoices.Action.APPROVE, body)
 
 
 @app.post("/reconciliation/<po_id>/send-back", summary="AA or A back to AP (accounting)")
 def send_back(po_id: IdPath, body: svc.StepIn) -> svc.ReconciliationView:
-    return svc.step(_db(), caller(app), po_id, Action.SEND_BACK, body)
+    return svc.step(_db(), caller(app), po_id, invoices.Action.SEND_BACK, body)
 
 
 @app.post("/reconciliation/<po_id>/paid", summary="Mark an approved invoice paid (accounting)")
 def mark_paid(po_id: IdPath, body: svc.StepIn) -> svc.ReconciliationView:
-    return svc.step(_db(), caller(app), po_id, Action.PAY, body)
+    return svc.step(_db(), caller(app), po_id, invoices.Action.PAY, body)
 
 
 @app.post("/reconciliation/<po_id>/vendor-invoice", status_code=201,
@@ -107,7 +113,7 @@ def reconciliation_pdf(po_id: IdPath, version: Version = None) -> svc.PdfLink:
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return handle(app, event, context, body_limits={
-        "/reconciliation/{po_id}/vendor-invoice": svc.UPLOAD_BODY_BYTES})  # it carries the vendor's PDF
+        "/reconciliation/{po_id}/vendor-invoice": UPLOAD_BODY_BYTES})  # it carries the vendor's PDF
 
 
 gc.freeze()  # init's objects stay for the process: later collections need not scan them

@@ -7,18 +7,24 @@ import gc
 
 gc.disable()  # no collection during init: what it builds lives as long as the process (frozen below)
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from k2k import lazy
 from k2k.config import Settings
 from k2k.consumer import sqs_batch
 from k2k.events import Event
 from k2k.observability import logger
-from k2k.orders import OrderConfirmed
-from k2k.procurement import PrebookShipped
-from k2k.services import invoices as svc
 from k2k.store import Store
+
+if TYPE_CHECKING:
+    from k2k import orders, procurement
+    from k2k.services import invoices as svc
+else:  # the invoices service and the domain its events are made of: at the first event (k2k.lazy)
+    orders = lazy.module("k2k.orders")
+    procurement = lazy.module("k2k.procurement")
+    svc = lazy.module("k2k.services.invoices")
 
 
 def _db() -> Store:
@@ -30,11 +36,11 @@ def _docs() -> svc.Documents:
 
 
 def _order_confirmed(event: Event) -> None:
-    svc.issue_for_order(_db(), _docs(), OrderConfirmed.model_validate(event.data))
+    svc.issue_for_order(_db(), _docs(), orders.OrderConfirmed.model_validate(event.data))
 
 
 def _prebook_shipped(event: Event) -> None:
-    svc.issue_for_prebook(_db(), _docs(), PrebookShipped.model_validate(event.data))
+    svc.issue_for_prebook(_db(), _docs(), procurement.PrebookShipped.model_validate(event.data))
 
 
 def _invoice_event(event: Event) -> None:

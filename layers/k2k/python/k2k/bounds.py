@@ -24,6 +24,11 @@ from k2k.models import Model
 MAX_BODY_BYTES = 256 * 1024
 # A partner's inventory batch (k2k.services.inbound): 500 full lines are ~230 KB of JSON.
 INBOUND_BODY_BYTES = 1024 * 1024
+# A vendor invoice uploaded by hand (k2k.services.invoices): base64 in a JSON body stays under the 6 MB Lambda
+# payload; its body is the one allowed past MAX_BODY_BYTES with its PDF.
+MAX_PDF_BYTES = 4 * 1024 * 1024
+MAX_PDF_BASE64 = (MAX_PDF_BYTES + 2) // 3 * 4
+UPLOAD_BODY_BYTES = MAX_PDF_BASE64 + 64 * 1024
 
 
 class Input(Model):

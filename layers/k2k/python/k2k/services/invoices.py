@@ -28,7 +28,7 @@ from pydantic import BaseModel, Field
 from k2k import aws, clock, keys, paging, store
 from k2k import invoices as rules
 from k2k.auth import Caller
-from k2k.bounds import Confirm, Input, Note, Version
+from k2k.bounds import MAX_PDF_BASE64, MAX_PDF_BYTES, Confirm, Input, Note, Version
 from k2k.errors import Conflict, Invalid, NotFound
 from k2k.events import Event, new_event, outbox
 from k2k.invoices import (
@@ -65,10 +65,6 @@ from k2k.store import ConditionFailed, LostRace, Reads, Store, as_int, plain, re
 NOTICES = "invoice-notices"  # the marks of the emails sent for an invoice event (k2k.notifications.send_once)
 ATTEMPTS = 100  # numbering under contention: each round, one of the racing confirmations wins
 LINK_SECONDS = 300
-MAX_PDF_BYTES = 4 * 1024 * 1024  # base64 in a JSON body stays under the 6 MB Lambda payload
-MAX_PDF_BASE64 = (MAX_PDF_BYTES + 2) // 3 * 4
-# The one body allowed past bounds.MAX_BODY_BYTES: a manual vendor invoice carries its PDF.
-UPLOAD_BODY_BYTES = MAX_PDF_BASE64 + 64 * 1024
 
 T = TypeVar("T")
 

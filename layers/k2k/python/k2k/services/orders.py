@@ -14,7 +14,7 @@ import uuid
 from collections import defaultdict
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal, Self, TypeVar
+from typing import Annotated, Any, Literal, Self, TypeVar
 
 from pydantic import Field, model_validator
 
@@ -77,7 +77,7 @@ from k2k.orders import (
     k2k_sale_price,
     next_line_no,
 )
-from k2k.purchasing import PlannedLine, StandalonePurchaseOrder
+from k2k.purchasing import AnyPurchaseOrder, PlannedLine, StandalonePoIn, StandalonePurchaseOrder
 from k2k.services import accounts, purchasing
 from k2k.services import products as product_svc
 from k2k.services.inventory import StockMove, get_line, get_lines, merged, present, read_line
@@ -808,6 +808,24 @@ def differences(po: PurchaseOrder) -> list[PoDifference]:
             if before != after:
                 found.append(PoDifference(line_no=ln.line_no, field=name, vendor_confirmed=before, on_po=after))
     return found
+
+
+# -- what the orders API answers and reads beyond the domain's own models --------------------------
+
+class CheckedOut(Model):
+    cart: Cart
+    prebook: Prebook
+
+
+class PurchaseOrderView(Model):
+    purchase_order: AnyPurchaseOrder
+    differences: list[PoDifference] = Field(description="K2K POs: where the PO differs from what the vendor "
+                                                        "confirmed; always empty for standalone POs")
+
+
+# The body of POST /purchase-orders, told apart by its "kind": a PO with K2K products bought from the
+# availability, or a standalone PO to one of the company's vendors.
+PurchaseOrderIn = Annotated[K2kPoIn | StandalonePoIn, Field(discriminator="kind")]
 
 
 def modify_shipped_line(db: Store, caller: Caller, po_id: str, line_no: int, patch: ShippedLinePatch) -> PurchaseOrder:
