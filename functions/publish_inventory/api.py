@@ -10,22 +10,30 @@ import gc
 
 gc.disable()  # no collection during init: what it builds lives as long as the process (frozen below)
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from k2k import lazy
 from k2k.api import CodePath, IdPath, Limit, NextToken, caller, create_resolver, handle
-from k2k.bounds import PAGE_SIZE, Code, CompanyId, Input
+from k2k.bounds import PAGE_SIZE, Code, CompanyId
 from k2k.config import Settings
-from k2k.inventory import InventoryLine, LineFieldsIn, LinePatch
-from k2k.models import Model
 from k2k.observability import logger
 from k2k.paging import Page
-from k2k.products import Product, ProductIn
 from k2k.router import Body, Query
-from k2k.services import availability, products
-from k2k.services import inventory as svc
 from k2k.store import Store
+
+if TYPE_CHECKING:
+    from k2k import inventory, products
+    from k2k.services import availability
+    from k2k.services import inventory as svc
+    from k2k.services import products as product_svc
+else:  # each route's service and the domain it is made of: at the route's first request (k2k.lazy)
+    inventory = lazy.module("k2k.inventory")
+    products = lazy.module("k2k.products")
+    availability = lazy.module("k2k.services.availability")
+    svc = lazy.module("k2k.services.inventory")
+    product_svc = lazy.module("k2k.services.products")
 
 app = create_resolver()
 
@@ -34,49 +42,40 @@ def _db() -> Store:
     return Store(Settings.from_env().table_name)
 
 
-class LineWithPublication(Model):
-    line: InventoryLine
-    publication: list[svc.Publication]
-
-
-class ResyncRequest(Input):
-    buyer_company_id: CompanyId | None = None
-
-
 @app.get("/products", summary="The company's products catalogue (live, hard and finished goods)")
-def list_products(limit: Limit = PAGE_SIZE, next_token: NextToken = None) -> Page[Product]:
-    return products.list_products(_db(), caller(app), limit, next_token)
+def list_products(limit: Limit = PAGE_SIZE, next_token: NextToken = None) -> Page[products.Product]:
+    return product_svc.list_products(_db(), caller(app), limit, next_token)
 
 
 @app.get("/products/<product_code>", summary="A product")
-def get_product(product_code: CodePath) -> Product:
-    return products.get_product(_db(), caller(app).company_id, product_code)
+def get_product(product_code: CodePath) -> products.Product:
+    return product_svc.get_product(_db(), caller(app).company_id, product_code)
 
 
 @app.put("/products/<product_code>", summary="Create or change a product of the catalogue")
-def put_product(product_code: CodePath, body: Annotated[ProductIn, Body()]) -> Product:
-    return products.put_product(_db(), caller(app), product_code, body)
+def put_product(product_code: CodePath, body: Annotated[products.ProductIn, Body()]) -> products.Product:
+    return product_svc.put_product(_db(), caller(app), product_code, body)
 
 
 @app.get("/inventory", summary="The vendor's own inventory lines")
-def list_lines(limit: Limit = PAGE_SIZE, next_token: NextToken = None) -> Page[InventoryLine]:
+def list_lines(limit: Limit = PAGE_SIZE, next_token: NextToken = None) -> Page[inventory.InventoryLine]:
     return svc.list_lines(_db(), caller(app), limit, next_token)
 
 
 @app.post("/inventory", status_code=201, summary="Add an inventory line")
-def create_line(body: LineFieldsIn) -> InventoryLine:
+def create_line(body: inventory.LineFieldsIn) -> inventory.InventoryLine:
     return svc.create_line(_db(), caller(app), body)
 
 
 @app.get("/inventory/<line_id>", summary="A line, and why each connected buyer does or does not see it")
-def get_line(line_id: IdPath) -> LineWithPublication:
+def get_line(line_id: IdPath) -> svc.LineWithPublication:
     db = _db()
     line = svc.get_line(db, caller(app).company_id, line_id)
-    return LineWithPublication(line=line, publication=svc.publication(db, line))
+    return svc.LineWithPublication(line=line, publication=svc.publication(db, line))
 
 
 @app.patch("/inventory/<line_id>", summary="Change price, hold, quantities or any field of a line")
-def update_line(line_id: IdPath, body: LinePatch) -> InventoryLine:
+def update_line(line_id: IdPath, body: inventory.LinePatch) -> inventory.InventoryLine:
     return svc.update_line(_db(), caller(app), line_id, body)
 
 
@@ -86,7 +85,7 @@ def remove_line(line_id: IdPath) -> None:
 
 
 @app.post("/inventory/resync", status_code=202, summary="Repair: republish to one buyer or all (Admin, Setup)")
-def resync(body: ResyncRequest) -> dict[str, str]:
+def resync(body: svc.ResyncRequest) -> dict[str, str]:
     svc.request_resync(_db(), caller(app), body.buyer_company_id)
     return {"status": "queued"}
 

@@ -27,22 +27,20 @@ TEMPLATE = load(ROOT / "template.yaml")
 
 
 FUNCTIONS = list(TEMPLATE.functions.values())
-LAZY_DOMAIN = [TEMPLATE.functions[lid] for lid in (
-    "CartTimerFunction", "ProcurementTransferFunction", "OrderNoticesFunction", "InvoiceSyncFunction",
-    "ImportWorkerFunction", "CreatePoFunction", "InvoicesFunction", "ImportExcelFunction")]
+# The domain's models: one import graph (purchasing -> invoices -> orders -> procurement -> network -> ...).
+DOMAIN = ("k2k.network", "k2k.inventory", "k2k.products", "k2k.orders", "k2k.procurement", "k2k.purchasing",
+          "k2k.invoices", "k2k.receivables", "k2k.ledger", "k2k.imports")
 
 
 # Modules a function's init must not load: what it does not use, or uses for some events or routes only.
 NOT_AT_INIT = {"aws_lambda_powertools.event_handler": FUNCTIONS,  # the REST resolver
-               "k2k.services.orders": [TEMPLATE.functions["CartTimerFunction"]],  # CartTimerElapsed only
-               # The domain's models (orders with procurement, network, inventory; the cart timer's events are
-               # k2k.cart_timer) and the services made of them: at the first event or request that needs them.
-               "k2k.orders": LAZY_DOMAIN,
-               "k2k.invoices": LAZY_DOMAIN,
-               "k2k.services.invoices": [TEMPLATE.functions[lid] for lid in ("InvoiceSyncFunction",
-                                                                             "InvoicesFunction")],
-               "k2k.imports.service": [TEMPLATE.functions[lid] for lid in ("ImportWorkerFunction",
-                                                                           "ImportExcelFunction")]}
+               # The domain's models and the services made of them: at the first event or request that needs
+               # them (the cart timer's events are k2k.cart_timer, the partners' k2k.partners).
+               **{module: FUNCTIONS for module in DOMAIN},
+               "k2k.services.orders": FUNCTIONS,
+               "k2k.services.invoices": FUNCTIONS,
+               "k2k.services.network": FUNCTIONS,
+               "k2k.services.inventory": FUNCTIONS}
 
 
 def loaded_at_init(fn) -> set[str]:

@@ -353,6 +353,17 @@ class Publication(Model):
     reasons: list[Rule]
 
 
+# -- what the inventory API answers and reads beyond the domain's own models -------------------------
+
+class LineWithPublication(Model):
+    line: InventoryLine
+    publication: list[Publication]
+
+
+class ResyncRequest(bounds.Input):
+    buyer_company_id: bounds.CompanyId | None = None
+
+
 def publication(db: Store, line: InventoryLine) -> list[Publication]:
     """Why each connected buyer does or does not see this line (aging included, as of today)."""
     out = []

@@ -5,19 +5,23 @@ from datetime import datetime
 
 from k2k import clock, keys, network, paging, store
 from k2k.auth import Caller
+from k2k.bounds import Input, Version
 from k2k.errors import Conflict, Invalid, NotFound
 from k2k.events import event_type, new_event, outbox
 from k2k.models import Model
 from k2k.network import (
     Company,
+    CompanyId,
     CompanyIn,
     CompanySettings,
+    CompanySettingsIn,
     Connection,
     ConnectionStatus,
     Side,
     Vendor,
     VendorIn,
     VendorTerms,
+    VendorTermsIn,
 )
 from k2k.paging import Page
 from k2k.store import ConditionFailed, LostRace, Reads, Store, plain, retrying, to_item
@@ -29,6 +33,22 @@ class ConnectionChanged(Model):
 
     connection: Connection
     change: str
+
+
+# -- what the network API reads beyond the domain's own models --------------------------------------
+
+class SettingsChange(Input):
+    settings: CompanySettingsIn
+    version: Version | None = None
+
+
+class ConnectionRequest(Input):
+    vendor_company_id: CompanyId
+
+
+class TermsChange(Input):
+    terms: VendorTermsIn
+    version: Version | None = None
 
 
 def _now() -> datetime:

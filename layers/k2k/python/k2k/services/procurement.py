@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from k2k import clock, keys, network, paging, store
 from k2k.auth import Caller
+from k2k.bounds import Input
 from k2k.errors import Conflict, Invalid, NotFound
 from k2k.events import new_event, outbox
-from k2k.network import ConnectionStatus
+from k2k.network import CompanyId, ConnectionStatus
 from k2k.observability import logger
 from k2k.orders import Classification, LineStatus, PoStatus, Prebook, ProductPrebookLine, Source
 from k2k.paging import Page
@@ -35,6 +36,7 @@ from k2k.procurement import (
     ProcurementConnection,
     ProcurementConnectionChanged,
     ProcurementSettings,
+    ProcurementSettingsIn,
     PurchaseOrderChangeRequested,
     RequestKind,
     RequestStatus,
@@ -113,6 +115,11 @@ def _write(db: Store, conn: ProcurementConnection, change: str, *, read_version:
         if read_version is None:
             raise Conflict("a procurement connection between these companies already exists") from e
         raise Conflict("the procurement connection changed meanwhile; read it again") from e
+
+
+class ProcurementRequest(Input):  # the body of POST /procurement-connections
+    vendor_company_id: CompanyId
+    settings: ProcurementSettingsIn = Field(default_factory=ProcurementSettingsIn)
 
 
 def request_connection(db: Store, caller: Caller, vendor_company_id: str,
