@@ -1,5 +1,6 @@
-"""Hot paths that must not grow with history: add-to-cart and the staging receipt, measured for one buyer
-with 10 and then 10,000 past purchase orders and staging items.
+"""Hot paths that must not grow with history: add-to-cart, the staging receipt and a page of the buyer's PO
+reconciliations of one status, measured for one buyer with 10 and then 10,000 past purchase orders, staging
+items and (paid) reconciliations.
 
 The history is seeded directly, with batch writes of copies of a real PO and staging item that one
 order's life made through the API (same shapes and sizes as the application writes them), so 10,000
@@ -25,7 +26,7 @@ from infra.localcloud import demo
 from k2k.store import Item, Store
 
 SIZES = (10, 10_000)
-STEPS = ("add to cart", "staging receipt")
+STEPS = ("add to cart", "staging receipt", "reconciliations AP")
 
 
 class ReadMeter:
@@ -71,6 +72,8 @@ def _copies(template: Item, sk_prefix: str, po_id: str, n: int) -> list[Item]:
         item = {**template, "sk": template["sk"].replace(po_id, new_id), "po_id": new_id}
         if sk_prefix == "PO#":
             item["lines"] = [{**ln, "po_id": new_id} if "po_id" in ln else ln for ln in item.get("lines", [])]
+        if sk_prefix == "REC#":  # a past reconciliation, paid long ago: on the index under its own status
+            item.update(status="PAID", gsi1pk=f"{item['pk']}#REC#PAID", gsi1sk=new_id)
         out.append(item)
     return out
 
@@ -87,7 +90,11 @@ def main() -> None:
         ok(bloom.put("/customers/FLORA", json={"name": "Flora's Boutique", "email": "orders@flora.example"}))
         company = ok(bloom.get("/company"))
         company["settings"]["buyer"]["automatic_billing_allocation"] = True
+        company["settings"]["automations"]["buyer_invoice_upload"] = True  # vendor invoices reach the POs (AP)
         ok(bloom.put("/company/settings", json={"settings": company["settings"]}))
+        vendor = ok(rosaflor.get("/company"))
+        vendor["settings"]["automations"]["vendor_invoice_sync"] = True
+        ok(rosaflor.put("/company/settings", json={"settings": vendor["settings"]}))
         cloud.drain()
 
         def life(measured: dict[str, tuple[Counter[str], int, Counter[str], int]] | None) -> str:
@@ -115,18 +122,24 @@ def main() -> None:
             receipt = step("staging receipt", lambda: ok(bloom.post("/staging/receive",
                                                                     json={"box_code": "FR50HB"})))
             assert receipt["boxes"] == 1, receipt
+            # The first page (of one) of the POs whose vendor invoice waits for procurement: this one's.
+            page = step("reconciliations AP", lambda: ok(bloom.get("/reconciliation",
+                                                                   params={"status": "AP", "limit": 1})))
+            assert page["items"][0]["status"] == "AP", page
             return str(receipt["po_id"])
 
         po_id = life(None)  # the documents every copy is made from
         pk = "C#bloom"
         po_item = direct.get(pk, f"PO#{po_id}")
         [staged_item] = direct.query(pk, f"STAGING#{po_id}#")
-        assert po_item is not None
+        rec_item = direct.get(pk, f"REC#{po_id}")
+        assert po_item is not None and rec_item is not None
         past = 1
         results: dict[int, dict[str, tuple[Counter[str], int, Counter[str], int]]] = {}
         for size in SIZES:
-            history = [*_copies(po_item, "PO#", po_id, size - past), *_copies(staged_item, "STAGING#", po_id,
-                                                                               size - past)]
+            history = [*_copies(po_item, "PO#", po_id, size - past),
+                       *_copies(staged_item, "STAGING#", po_id, size - past),
+                       *_copies(rec_item, "REC#", po_id, size - past)]
             direct.batch_put(history)
             # The table's stream now holds these writes: the relay's poller passes them over (they are no
             # outbox items) a few pages per drain, and a drain ends at a round that delivered nothing.
