@@ -44,7 +44,7 @@ PLAN: dict[str, dict[str, dict[str, int]]] = {
         "EventRelayFunction": {"events.PutEvents": 5},
     },
     "k2k_po": {
-        "CreatePoFunction": {"dynamodb.PutItem": 3, "dynamodb.GetItem": 9, "dynamodb.BatchGetItem": 1,
+        "CreatePoFunction": {"dynamodb.PutItem": 3, "dynamodb.GetItem": 7, "dynamodb.BatchGetItem": 3,
                              "dynamodb.TransactWriteItems": 3, "dynamodb.UpdateItem": 3, "dynamodb.Query": 2},
         "ConfirmOrderFunction": {"dynamodb.PutItem": 1, "dynamodb.GetItem": 2, "dynamodb.BatchGetItem": 1,
                                  "dynamodb.TransactWriteItems": 1, "dynamodb.UpdateItem": 1},
