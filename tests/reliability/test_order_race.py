@@ -12,7 +12,11 @@ from k2k.orders import MAX_ORDER_LINES
 from tests.reliability.test_order_concurrency import _stock
 
 
-def test_32_customers_of_one_buyer_each_get_their_box_of_a_40_box_line(cloud, api, suffix):
+def test_32_customers_of_one_buyer_each_get_their_box_of_a_40_box_line_then_check_out_confirm_and_expire(
+        cloud, api, suffix):
+    """One race (the costly part: 32 adds on one PO), then the documents it left are run to the end:
+    half the carts check out at once, the vendor confirms (one invoice per order, for what was checked
+    out), the other half's timers run out - every box ends sold and shipped to staging, or back on hand."""
     out = race(cloud, api, suffix)
     results, line, pos = out["results"], out["line"], out["pos"]
     assert [status for status, _, _ in results] == [201] * RACERS, [body for _, _, body in results]
@@ -42,12 +46,7 @@ def test_32_customers_of_one_buyer_each_get_their_box_of_a_40_box_line(cloud, ap
         (p, n, 1) for p, n in po_lines)
     assert not any("customer_code" in ln for o in orders for ln in o["lines"])
 
-
-def test_the_race_then_checks_out_confirms_and_expires_like_any_order(cloud, api, suffix):
-    """After the race the documents are whole: half the carts check out at once, the vendor confirms
-    (one invoice per order, for what was checked out), the other half's timers run out - every box
-    ends sold and shipped to staging, or back on hand."""
-    out = race(cloud, api, suffix)
+    # After the race the documents are whole, like any order's.
     shop = api(f"bloom{suffix}", "SalesManager")
     carts = [body for _, _, body in out["results"]]
     with ThreadPoolExecutor(max_workers=RACERS // 2) as pool:
