@@ -190,3 +190,42 @@ def test_ten_receipts_racing_for_the_last_of_a_customer_s_credit_never_take_it_o
     assert sorted(r["billed"]["invoice_id"] for r in billed) == ["AR-000001", "AR-000002"]
     entries = books.ledger("TIGHT")
     assert sum(D(e["amount"]) for e in entries) == D("465.50") and len(entries) == 3
+
+
+def test_one_customer_s_invoices_are_its_own_page_by_page_whatever_the_other_customers_have(books):
+    """A customer's list reads that customer's entries on its own index (billed, by hand, imported): another
+    customer's invoices are never on its pages, and a void keeps the invoice on its customer's list."""
+    for code in ("FLORA", "ROSE"):
+        books.customer(code, credit_limit="5000")
+    books.drop("open-invoices", "both.xlsx", wb.invoices(
+        wb.invoice("R-1", "ROSE", date(2026, 11, 2), 10, "PO-1", "NYC"),
+        wb.invoice("F-1", "FLORA", date(2026, 11, 3), 20, "PO-1", "NYC"),
+        wb.invoice("R-2", "ROSE", date(2026, 11, 4), 30, "PO-2", "NYC")))
+
+    def by_hand(code):
+        raised = books.ar.post("/customer-invoices", json={"customer_code": code, "lines": [
+            {"product": "Hand-tied bouquet", "boxes": 1, "units": 1, "unit_price": "25.00"}]})
+        assert raised.status == 201, raised.json()
+        return raised.json()["invoice_id"]
+
+    rose_1, flora_1, rose_2 = by_hand("ROSE"), by_hand("FLORA"), by_hand("ROSE")
+    assert books.ar.post(f"/customer-invoices/{flora_1}/void", json={"reason": "typo"}).status == 200
+
+    def pages(code):
+        out, token = [], None
+        while True:
+            page = books.ar.get("/customer-invoices", params={"customer_code": code, "limit": 1,
+                                                              **({"next_token": token} if token else {})}).json()
+            out.append([(i["invoice_id"], i["customer_code"], i["status"]) for i in page["items"]])
+            if (token := page["next_token"]) is None:
+                return out
+
+    assert pages("FLORA") == [[(flora_1, "FLORA", "VOID")], [("F-1", "FLORA", "OPEN")]]
+    assert pages("ROSE") == [[(rose_1, "ROSE", "OPEN")], [(rose_2, "ROSE", "OPEN")], [("R-1", "ROSE", "OPEN")],
+                             [("R-2", "ROSE", "OPEN")]]
+    assert pages("NOBODY") == [[]]
+    every = [i["invoice_id"] for i in books.ar.items("/customer-invoices")]
+    assert every == [rose_1, flora_1, rose_2, "F-1", "R-1", "R-2"]
+    # Another company's customer of the same code has none of them.
+    assert books.other.get("/customer-invoices", params={"customer_code": "ROSE"}).json() == {
+        "items": [], "next_token": None}

@@ -13,13 +13,17 @@ from collections.abc import Callable
 from infra.localcloud import tokens
 from infra.localcloud.client import ApiClient
 from infra.localcloud.runtime import LocalCloud
+from k2k.store import plain
 
 
 def test_the_template_s_resources_exist_as_declared(cloud: LocalCloud) -> None:
     ddb = cloud.client("dynamodb")
     table = ddb.describe_table(TableName=cloud.name("K2KTable"))["Table"]
     assert table["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
-    assert [i["IndexName"] for i in table.get("GlobalSecondaryIndexes", [])] == ["gsi1"]
+    indexes = table.get("GlobalSecondaryIndexes", [])
+    assert [i["IndexName"] for i in indexes] == ["gsi1", "gsi2", "gsi3"]
+    # Every index's key attributes are bookkeeping: never handed to a model as a document's field.
+    assert plain({k["AttributeName"]: "x" for i in indexes for k in i["KeySchema"]}) == {}
     ttl = ddb.describe_time_to_live(TableName=cloud.name("K2KTable"))["TimeToLiveDescription"]
     assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "purge_at")
     sqs = cloud.client("sqs")

@@ -38,6 +38,12 @@ def vendor_link_sk(other_company: str, code: str = "") -> str:
     return f"LINK#VENDOR#{other_company}#{code}"
 
 
+def customer_invoices_pk(company_id: str, customer_code: str) -> str:
+    """gsi2: one customer's invoices - billed, raised by hand (ARINV#) and imported (INVREF#) - under their
+    own sort keys, so a list of one customer's invoices reads its page, not every customer's."""
+    return f"C#{company_id}#CUSTINV#{customer_code}"
+
+
 
 # A connection is stored twice, once in each company's partition, written in one transaction.
 def connection_as_vendor_sk(buyer_id: str) -> str:

@@ -75,6 +75,13 @@ def invoice_key(company_id: str, invoice_id: str) -> dict[str, str]:
     return {"pk": keys.company_pk(company_id), "sk": f"ARINV#{invoice_id}"}
 
 
+def invoice_keys(invoice: CustomerInvoice) -> dict[str, str]:
+    """What an invoice is written under: its key, and its place among its customer's invoices (gsi2)."""
+    key = invoice_key(invoice.company_id, invoice.invoice_id)
+    return {**key, "gsi2pk": keys.customer_invoices_pk(invoice.company_id, invoice.customer_code),
+            "gsi2sk": key["sk"]}
+
+
 def customer_invoice_id(number: int) -> str:
     """Customer invoices (billed from staging or raised by hand) are numbered without gaps per company."""
     return f"AR-{number:06d}"

@@ -445,7 +445,11 @@ def _encode(value: Any) -> Any:
 
 def plain(item: Item) -> Item:
     """Drop key attributes and internal bookkeeping before handing an item to a model."""
-    return {k: v for k, v in item.items() if k not in ("pk", "sk", "kind", "purge_at", "gsi1pk", "gsi1sk")}
+    return {k: v for k, v in item.items() if k not in _BOOKKEEPING}
+
+
+_BOOKKEEPING = frozenset({"pk", "sk", "kind", "purge_at",
+                          *(f"gsi{n}{part}" for n in (1, 2, 3) for part in ("pk", "sk"))})  # template.yaml's indexes
 
 
 def as_int(value: Any) -> int:

@@ -5,6 +5,8 @@ Keys (all in the importing company's partitions, see docs/data-import.md):
   re-drop guard       C#<cid>#IMPORT   HASH#<type>#<sha256>
   pending boxes       C#<cid>#IMPORT   PENDING#<job_id>#<row>
   open invoice        C#<cid>          INVREF#<invoice #>     gsi1: C#<cid>#INVPO#<customer po> / <date>#<invoice #>
+                                                              gsi2: C#<cid>#CUSTINV#<customer> / INVREF#<invoice #>
+                                                              gsi3: C#<cid>#INVDATE#<date> / INVREF#<invoice #>
   balance adjustment  C#<cid>          BALADJ#<credit #>      gsi1: C#<cid>#CUSTBAL#<customer> / <date>#<credit #>
 """
 
@@ -122,6 +124,11 @@ def invoice_sk(invoice_no: str) -> str:
 
 def invoices_by_po_pk(company_id: str, customer_po: str) -> str:
     return f"C#{company_id}#INVPO#{customer_po}"
+
+
+def invoices_by_date_pk(company_id: str, day: str) -> str:
+    """gsi3: the open invoices of one invoice date (ISO)."""
+    return f"C#{company_id}#INVDATE#{day}"
 
 
 def credit_sk(credit_no: str) -> str:

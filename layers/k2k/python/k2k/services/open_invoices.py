@@ -4,10 +4,10 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from k2k import keys, paging
+from k2k import paging
 from k2k.auth import Caller
 from k2k.errors import Invalid
-from k2k.imports.model import invoices_by_po_pk
+from k2k.imports.model import invoices_by_date_pk, invoices_by_po_pk
 from k2k.models import Model
 from k2k.paging import Page
 from k2k.store import Store
@@ -36,8 +36,9 @@ def search(db: Store, caller: Caller, customer_po: str | None, invoice_date: dat
                                         invoice_date.isoformat() if invoice_date else None, index="gsi1",
                                         limit=limit, token=token)
     elif invoice_date:
-        items, next_token = paging.read(db, cid, keys.company_pk(cid), "INVREF#", filter_expression="invoice_date = :d",
-                                        values={":d": invoice_date.isoformat()}, limit=limit, token=token)
+        # gsi3 keys them by invoice date.
+        items, next_token = paging.read(db, cid, invoices_by_date_pk(cid, invoice_date.isoformat()), "INVREF#",
+                                        index="gsi3", limit=limit, token=token)
     else:
         raise Invalid("search by customer_po, invoice_date or both", field="customer_po")
     return Page(items=[OpenInvoice.model_validate(i) for i in items], next_token=next_token)
