@@ -121,6 +121,30 @@ def test_defect_2_an_inventory_line_holding_boxes_cannot_be_removed_until_they_c
     assert shop.rosaflor.get(f"/inventory/{line_id}").status == 404
 
 
+def test_the_409_names_only_the_orders_open_now_not_those_confirmed_or_voided_before(shop, cloud):
+    """The explanation reads the vendor's open orders off the open-orders index (never its history): a confirm
+    or a void takes an order off it, so an order of the same line that is done is not named."""
+    line_id = shop.lines["FR50HB"]
+    confirmed = shop.add("FLORA", 1).json()
+    assert shop.web.post(f"/carts/{confirmed['cart_id']}/checkout").status == 200
+    [done] = shop.seller.items("/orders")
+    assert shop.seller.post(f"/orders/{done['order_id']}/confirm", json={}).status == 200
+    cloud.drain()
+    shop.add("HOLDCO", 1)
+    [voided] = [o for o in shop.seller.items("/orders") if o["status"] == "OPEN"]
+    void = {"confirm": "CONFIRM", "reason": "out of stock"}
+    assert shop.seller.post(f"/orders/{voided['order_id']}/void", json=void).status == 200
+    cloud.drain()
+    shop.add("HOLDCO", 2)
+    [open_now] = [o for o in shop.seller.items("/orders") if o["status"] == "OPEN"]
+    assert len({done["order_id"], voided["order_id"], open_now["order_id"]}) == 3
+
+    refused = shop.rosaflor.delete(f"/inventory/{line_id}")
+    assert refused.status == 409, refused.json()
+    assert refused.json()["error"]["details"] == [
+        {"field": "line_id", "message": f"held by K2K order {open_now['order_id']}"}]
+
+
 def _strand(cloud, vendor_id, line_id):
     """What the old DELETE /inventory did while a cart held boxes: the line is gone, the holds are not."""
     cloud.client("dynamodb").delete_item(TableName=cloud.name("K2KTable"),

@@ -346,10 +346,16 @@ def list_prebooks(db: Store, company_id: str, limit: int, token: str | None) -> 
     return _page(db, company_id, "PREBOOK#", Prebook, limit, token)
 
 
+def _open_orders_pk(vendor_id: str) -> str:
+    """gsi1: the vendor's orders while they are OPEN (a sparse index: a confirm or void takes them off)."""
+    return f"{keys.company_pk(vendor_id)}#ORDERS#OPEN"
+
+
 def orders_holding(db: Store, vendor_id: str, line_id: str) -> list[str]:
-    """The vendor's open orders with an active line of this inventory line (an explanation, rarely asked)."""
-    items = db.query(keys.company_pk(vendor_id), "ORDER#", filter_expression="#s = :open", names={"#s": "status"},
-                     values={":open": OrderStatus.OPEN.value})
+    """The vendor's open orders with an active line of this inventory line (an explanation, rarely asked):
+    read from the open-orders index, so it costs the orders open now, never the vendor's history. The index
+    lags its writes a little; the refusal it explains comes from the line itself."""
+    items = db.query(_open_orders_pk(vendor_id), index="gsi1")
     return [i["order_id"] for i in completed(db, items) if any(
         ln["vendor_line_id"] == line_id and ln.get("status", LineStatus.ACTIVE.value) == LineStatus.ACTIVE.value
         for ln in i.get("lines", []))]
@@ -375,6 +381,12 @@ def _header_written(doc: BaseModel, item: Item, kind: str, read_version: int | N
     lines = item["lines"]
     if isinstance(doc, PurchaseOrder):
         item["active_lines"] = active_lines(doc.lines)
+    index_gone: list[str] = []
+    if isinstance(doc, VendorOrder):  # an open order is on the vendor's open-orders index, and only then
+        if doc.status == OrderStatus.OPEN:
+            item.update(gsi1pk=_open_orders_pk(doc.vendor_company_id), gsi1sk=doc.order_id)
+        else:
+            index_gone = ["gsi1pk", "gsi1sk"]
     if read_version is None:
         if kind == PO_KIND:
             item["line_seq"] = max((int(ln["line_no"]) for ln in lines), default=0)
@@ -383,9 +395,10 @@ def _header_written(doc: BaseModel, item: Item, kind: str, read_version: int | N
     names = {f"#a{n}": k for n, k in enumerate(fields)}
     values: dict[str, Any] = {f":a{n}": v for n, v in enumerate(fields.values())}
     gone = [k for k in type(doc).model_fields if k not in fields]
-    names.update({f"#r{n}": k for n, k in enumerate([*gone, "line_items"])})
+    gone = [*gone, "line_items", *index_gone]
+    names.update({f"#r{n}": k for n, k in enumerate(gone)})
     expression = ("SET " + ", ".join(f"#a{n} = :a{n}" for n in range(len(fields)))
-                  + " REMOVE " + ", ".join(f"#r{n}" for n in range(len(gone) + 1)))
+                  + " REMOVE " + ", ".join(f"#r{n}" for n in range(len(gone))))
     return store.update({"pk": item["pk"], "sk": item["sk"]}, expression, values={**values, ":v": read_version},
                         condition="version = :v", names=names)
 
