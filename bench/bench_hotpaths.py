@@ -1,9 +1,12 @@
-"""Hot paths that must not grow with history: add-to-cart, the staging receipt and a page of the buyer's PO
-reconciliations of one status, measured for one buyer with 10 and then 10,000 past purchase orders, staging
-items and (paid) reconciliations.
+"""Hot paths that must not grow with history: add-to-cart, the staging receipt, a page of the buyer's PO
+reconciliations of one status, a page of one customer's invoices and of the open invoices of one date, and
+the vendor's refused removal of a line a cart holds (its 409 names the orders holding it), measured with 10
+and then 10,000 past purchase orders, staging items, (paid) reconciliations, customer invoices of another
+customer, imported open invoices of other dates and (confirmed) vendor orders.
 
-The history is seeded directly, with batch writes of copies of a real PO and staging item that one
-order's life made through the API (same shapes and sizes as the application writes them), so 10,000
+The history is seeded directly, with batch writes of copies of a real PO, staging item, reconciliation,
+customer invoice and vendor order that one order's life made through the API, and of open invoices made
+by the import's own item builder (same shapes and sizes as the application writes them), so 10,000
 documents take seconds instead of 10,000 HTTP calls. Each step is then an HTTP call through the local
 cloud: its DynamoDB requests are counted by operation at the boto3 level, and so are the items each
 read evaluates - DynamoDB bills a read by the size of what it evaluates (a Query's filtered-out items
@@ -17,16 +20,22 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import boto3
 
 from bench.common import ok, quiet_cloud
 from infra.localcloud import demo
+from k2k import keys
+from k2k.imports.writers import invoice_item
 from k2k.store import Item, Store
 
 SIZES = (10, 10_000)
-STEPS = ("add to cart", "staging receipt", "reconciliations AP")
+STEPS = ("add to cart", "remove held line (409)", "staging receipt", "reconciliations AP", "invoices of FLORA",
+         "open invoices of a date")
+SEARCHED_DAY = date(2026, 3, 9)  # two open invoices of this date; the imported history is of other dates
 
 
 class ReadMeter:
@@ -78,6 +87,36 @@ def _copies(template: Item, sk_prefix: str, po_id: str, n: int) -> list[Item]:
     return out
 
 
+def _past_invoices(invoice: Item, n: int) -> list[Item]:
+    """n copies of a customer invoice, billed to another customer (PAST) before any of FLORA's: not on its page."""
+    out = []
+    for _ in range(n):
+        new_id = f"AR-000000{uuid.uuid4().hex[:8]}"  # numbered before all of FLORA's
+        out.append({**invoice, "sk": f"ARINV#{new_id}", "invoice_id": new_id, "customer_code": "PAST",
+                    "gsi2pk": keys.customer_invoices_pk("bloom", "PAST"), "gsi2sk": f"ARINV#{new_id}"})
+    return out
+
+
+def _past_orders(order: Item, n: int) -> list[Item]:
+    """n copies of the vendor's (confirmed) order of one life, under new order ids."""
+    out = []
+    for _ in range(n):
+        new_id = f"K2K-{uuid.uuid4().hex[:12].upper()}"
+        out.append({**order, "sk": f"ORDER#{new_id}", "order_id": new_id})
+    return out
+
+
+def _open_invoices(n: int, day: date | None = None) -> list[Item]:
+    """n open invoices as the import writes them: FLORA's of `day`, else another customer's (PAST) of some
+    day before SEARCHED_DAY."""
+    at = datetime.now(UTC)
+    return [invoice_item("bloom", "bench", i, {
+        "invoice_no": f"OI-{uuid.uuid4().hex[:10]}", "customer_code": "FLORA" if day else "PAST",
+        "customer_po": f"PO-{i % 50}",
+        "invoice_date": day or SEARCHED_DAY - timedelta(days=1 + i % 700), "location": "NYC",
+        "balance": Decimal("125.50")}, at) for i in range(n)]
+
+
 def main() -> None:
     meter = ReadMeter()
     with quiet_cloud() as (cloud, api):
@@ -114,10 +153,13 @@ def main() -> None:
             cart = step("add to cart", lambda: ok(bloom.post("/carts", json={
                 "customer_code": "FLORA", "ship_date": ship["earliest_ship_date"], "vendor_company_id": "rosaflor",
                 "line_id": ids["FR50HB"], "boxes": 1}), 201))
+            refused = step("remove held line (409)", lambda: rosaflor.delete(f"/inventory/{ids['FR50HB']}"))
+            assert refused.status == 409, refused.json()
+            assert len(refused.json()["error"]["details"]) == 1, refused.json()  # this cart's order, no other
             ok(bloom.post(f"/carts/{cart['cart_id']}/checkout"))
             cloud.drain()
-            [order] = [o for o in ok(rosaflor.get("/orders"))["items"] if o["status"] == "OPEN"]
-            ok(rosaflor.post(f"/orders/{order['order_id']}/confirm", json={}))
+            order_id = refused.json()["error"]["details"][0]["message"].split()[-1]  # "held by K2K order <id>"
+            ok(rosaflor.post(f"/orders/{order_id}/confirm", json={}))
             cloud.drain()
             receipt = step("staging receipt", lambda: ok(bloom.post("/staging/receive",
                                                                     json={"box_code": "FR50HB"})))
@@ -126,20 +168,31 @@ def main() -> None:
             page = step("reconciliations AP", lambda: ok(bloom.get("/reconciliation",
                                                                    params={"status": "AP", "limit": 1})))
             assert page["items"][0]["status"] == "AP", page
+            invoices = step("invoices of FLORA", lambda: ok(bloom.get("/customer-invoices", params={
+                "customer_code": "FLORA", "limit": 1})))
+            assert [i["customer_code"] for i in invoices["items"]] == ["FLORA"] and invoices["next_token"], invoices
+            dated = step("open invoices of a date", lambda: ok(bloom.get("/open-invoices", params={
+                "invoice_date": SEARCHED_DAY.isoformat(), "limit": 1})))
+            assert [i["invoice_date"] for i in dated["items"]] == [SEARCHED_DAY.isoformat()] and dated["next_token"]
             return str(receipt["po_id"])
 
+        direct.batch_put(_open_invoices(2, SEARCHED_DAY))
         po_id = life(None)  # the documents every copy is made from
         pk = "C#bloom"
         po_item = direct.get(pk, f"PO#{po_id}")
         [staged_item] = direct.query(pk, f"STAGING#{po_id}#")
         rec_item = direct.get(pk, f"REC#{po_id}")
-        assert po_item is not None and rec_item is not None
+        [invoice] = direct.query(pk, "ARINV#")
+        [order] = direct.query("C#rosaflor", "ORDER#")
+        assert po_item is not None and rec_item is not None and order["status"] == "CONFIRMED"
         past = 1
         results: dict[int, dict[str, tuple[Counter[str], int, Counter[str], int]]] = {}
         for size in SIZES:
             history = [*_copies(po_item, "PO#", po_id, size - past),
                        *_copies(staged_item, "STAGING#", po_id, size - past),
-                       *_copies(rec_item, "REC#", po_id, size - past)]
+                       *_copies(rec_item, "REC#", po_id, size - past),
+                       *_past_invoices(invoice, size - past), *_past_orders(order, size - past),
+                       *_open_invoices(size - past)]
             direct.batch_put(history)
             # The table's stream now holds these writes: the relay's poller passes them over (they are no
             # outbox items) a few pages per drain, and a drain ends at a round that delivered nothing.
@@ -151,14 +204,14 @@ def main() -> None:
             past += 1  # the measured life's own PO and staging item are history for the next size
 
     head = "".join(f"{f'{size:,} past':>24}" for size in SIZES)
-    print(f"{'':<30}{head}")
+    print(f"{'':<38}{head}")
     for name in STEPS:
         for label, pick in (("requests", lambda r: sum(r[0].values())), ("items read", lambda r: r[1]),
                             ("  + consumers: requests", lambda r: sum(r[2].values())),
                             ("  + consumers: items read", lambda r: r[3])):
             figures = [pick(results[size][name]) for size in SIZES]
             verdict = "equal" if len(set(figures)) == 1 else "GROWS"
-            print(f"{name + ' ' + label if not label.startswith(' ') else label:<30}"
+            print(f"{name + ' ' + label if not label.startswith(' ') else label:<38}"
                   + "".join(f"{f:>24}" for f in figures) + f"   {verdict}")
         for size in SIZES:
             request = results[size][name][0]
