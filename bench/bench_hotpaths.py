@@ -93,7 +93,7 @@ def _past_invoices(invoice: Item, n: int) -> list[Item]:
     for _ in range(n):
         new_id = f"AR-000000{uuid.uuid4().hex[:8]}"  # numbered before all of FLORA's
         out.append({**invoice, "sk": f"ARINV#{new_id}", "invoice_id": new_id, "customer_code": "PAST",
-                    "gsi2pk": keys.customer_invoices_pk("bloom", "PAST"), "gsi2sk": f"ARINV#{new_id}"})
+                    "gsi2pk": keys.customer_invoices_pk("bloom", "PAST")})
     return out
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from infra.localcloud import tokens
 from infra.localcloud.client import ApiClient
 from infra.localcloud.runtime import LocalCloud
-from k2k.store import plain
+from k2k.store import INDEX_KEYS, plain
 
 
 def test_the_template_s_resources_exist_as_declared(cloud: LocalCloud) -> None:
@@ -22,6 +22,7 @@ def test_the_template_s_resources_exist_as_declared(cloud: LocalCloud) -> None:
     assert table["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
     indexes = table.get("GlobalSecondaryIndexes", [])
     assert [i["IndexName"] for i in indexes] == ["gsi1", "gsi2", "gsi3"]
+    assert {i["IndexName"]: tuple(k["AttributeName"] for k in i["KeySchema"]) for i in indexes} == INDEX_KEYS
     # Every index's key attributes are bookkeeping: never handed to a model as a document's field.
     assert plain({k["AttributeName"]: "x" for i in indexes for k in i["KeySchema"]}) == {}
     ttl = ddb.describe_time_to_live(TableName=cloud.name("K2KTable"))["TimeToLiveDescription"]

@@ -28,7 +28,7 @@ from typing import Any, Generic, TypeVar
 from k2k import keys
 from k2k.errors import Invalid
 from k2k.models import Model
-from k2k.store import Item, Store
+from k2k.store import INDEX_KEYS, Item, Store
 
 T = TypeVar("T")
 
@@ -121,7 +121,7 @@ def resume(token: str, company_id: str, parts: Sequence[Query]) -> tuple[int, It
 def _within(key: Any, company_id: str, part: Query) -> bool:
     if not isinstance(key, dict):
         return False
-    pk_name, sk_name = (f"{part.index}pk", f"{part.index}sk") if part.index else ("pk", "sk")
+    pk_name, sk_name = INDEX_KEYS[part.index] if part.index else ("pk", "sk")
     names = {"pk", "sk", pk_name, sk_name}
     if set(key) != names or not all(isinstance(v, str) for v in key.values()):
         return False

@@ -77,9 +77,8 @@ def invoice_key(company_id: str, invoice_id: str) -> dict[str, str]:
 
 def invoice_keys(invoice: CustomerInvoice) -> dict[str, str]:
     """What an invoice is written under: its key, and its place among its customer's invoices (gsi2)."""
-    key = invoice_key(invoice.company_id, invoice.invoice_id)
-    return {**key, "gsi2pk": keys.customer_invoices_pk(invoice.company_id, invoice.customer_code),
-            "gsi2sk": key["sk"]}
+    return {**invoice_key(invoice.company_id, invoice.invoice_id),
+            "gsi2pk": keys.customer_invoices_pk(invoice.company_id, invoice.customer_code)}
 
 
 def customer_invoice_id(number: int) -> str:

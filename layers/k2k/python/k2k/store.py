@@ -236,7 +236,7 @@ class Store:
                    between: tuple[str, str] | None = None, after: str | None = None) -> Iterator[Item]:
         """Items of one partition, optionally by sort-key prefix or inclusive sort-key range (`between`),
         resuming after the sort key `after` (base table only); `index` queries a GSI named like
-        its key attributes (gsi1 -> gsi1pk/gsi1sk), whose partition keys also start with C#<cid>."""
+        its key attributes (INDEX_KEYS), whose partition keys also start with C#<cid>."""
         kwargs = self._query_args(pk, prefix, consistent=consistent, filter_expression=filter_expression,
                                   values=values, names=names, descending=descending, index=index, between=between)
         if limit:
@@ -274,7 +274,7 @@ class Store:
             items.extend(deserialize(raw) for raw in out.get("Items", []))
             if len(items) > limit:  # the one past the page: the next page starts after the page's last
                 last = items[limit - 1]
-                key_names = ("pk", "sk", *((f"{index}pk", f"{index}sk") if index else ()))
+                key_names = ("pk", "sk", *(INDEX_KEYS[index] if index else ()))
                 return QueryPage(items[:limit], {name: last[name] for name in key_names})
             if "LastEvaluatedKey" not in out:
                 return QueryPage(items, None)
@@ -284,7 +284,7 @@ class Store:
     def _query_args(self, pk: str, prefix: str | None, *, consistent: bool, filter_expression: str | None,
                     values: dict[str, Any] | None, names: dict[str, str] | None, descending: bool,
                     index: str | None, between: tuple[str, str] | None) -> dict[str, Any]:
-        pk_name, sk_name = (f"{index}pk", f"{index}sk") if index else ("pk", "sk")
+        pk_name, sk_name = INDEX_KEYS[index] if index else ("pk", "sk")
         expr = f"{pk_name} = :pk" + (f" AND begins_with({sk_name}, :prefix)" if prefix else "")
         vals: dict[str, Any] = {":pk": pk, **({":prefix": prefix} if prefix else {}), **(values or {})}
         if between:
@@ -448,8 +448,10 @@ def plain(item: Item) -> Item:
     return {k: v for k, v in item.items() if k not in _BOOKKEEPING}
 
 
-_BOOKKEEPING = frozenset({"pk", "sk", "kind", "purge_at",
-                          *(f"gsi{n}{part}" for n in (1, 2, 3) for part in ("pk", "sk"))})  # template.yaml's indexes
+# template.yaml's indexes: (partition key, sort key). gsi2 and gsi3 sort by the item's own sort key, so an
+# item on them carries one attribute more, not two (an imported open invoice is on all three).
+INDEX_KEYS = {"gsi1": ("gsi1pk", "gsi1sk"), "gsi2": ("gsi2pk", "sk"), "gsi3": ("gsi3pk", "sk")}
+_BOOKKEEPING = frozenset({"pk", "sk", "kind", "purge_at", *(k for keys in INDEX_KEYS.values() for k in keys)})
 
 
 def as_int(value: Any) -> int:

@@ -5,8 +5,8 @@ Keys (all in the importing company's partitions, see docs/data-import.md):
   re-drop guard       C#<cid>#IMPORT   HASH#<type>#<sha256>
   pending boxes       C#<cid>#IMPORT   PENDING#<job_id>#<row>
   open invoice        C#<cid>          INVREF#<invoice #>     gsi1: C#<cid>#INVPO#<customer po> / <date>#<invoice #>
-                                                              gsi2: C#<cid>#CUSTINV#<customer> / INVREF#<invoice #>
-                                                              gsi3: C#<cid>#INVDATE#<date> / INVREF#<invoice #>
+                                                              gsi2: C#<cid>#CUSTINV#<customer> / (its sk)
+                                                              gsi3: C#<cid>#INVDATE#<date> / (its sk)
   balance adjustment  C#<cid>          BALADJ#<credit #>      gsi1: C#<cid>#CUSTBAL#<customer> / <date>#<credit #>
 """
 

@@ -70,8 +70,8 @@ def invoice_item(company_id: str, job_id: str, row: int, v: dict[str, Any], at: 
         "import_job_id": job_id, "import_row": row, "imported_at": at.isoformat(),
         # Found by customer PO, newest invoice date last within it; among its customer's invoices; by date.
         "gsi1pk": invoices_by_po_pk(company_id, v["customer_po"]), "gsi1sk": f"{day}#{v['invoice_no']}",
-        "gsi2pk": keys.customer_invoices_pk(company_id, v["customer_code"]), "gsi2sk": invoice_sk(v["invoice_no"]),
-        "gsi3pk": invoices_by_date_pk(company_id, day), "gsi3sk": invoice_sk(v["invoice_no"]),
+        "gsi2pk": keys.customer_invoices_pk(company_id, v["customer_code"]),
+        "gsi3pk": invoices_by_date_pk(company_id, day),
     }
 
 
