@@ -1,24 +1,21 @@
 """Event consumers: SQS batches of bus events, partial failures, at-most-once effect.
 
 A consumer registers one function per detail-type. Each function makes its
-effect idempotent itself: a version condition (stale events ignored) or
-`apply_once`, which writes an inbox record in the same transaction as the
-effect.
+effect idempotent itself: conditions on its writes in the store (a version, or
+the item not existing yet: a stale or repeated event changes nothing), and for
+emails the marks of `k2k.notifications` (`send_once`).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from k2k import keys, store
 from k2k.events import Event, from_eventbridge
 from k2k.observability import logger, set_correlation_id
 
 Handler = Callable[[Event], None]
-INBOX_TTL = timedelta(days=14)
 
 
 Record = dict[str, Any]
@@ -70,27 +67,3 @@ def sqs_batch(event: dict[str, Any], handlers: Mapping[str, Handler]) -> dict[st
 
     return partial_batch(event, record_handler)
 
-
-def inbox(consumer: str, company_id: str, event: Event) -> store.Op:
-    """The transaction item that marks an event as applied by a consumer, once."""
-    return store.put(
-        {
-            "pk": keys.inbox_pk(company_id),
-            "sk": f"{consumer}#{event.metadata.event_id}",
-            "kind": "INBOX",
-            "purge_at": int((datetime.now(UTC) + INBOX_TTL).timestamp()),
-        },
-        condition="attribute_not_exists(pk)",
-    )
-
-
-def apply_once(db: store.Store, consumer: str, company_id: str, event: Event, ops: list[store.Op]) -> bool:
-    """Apply ops together with the inbox record. False when the event was already applied."""
-    try:
-        db.transact([inbox(consumer, company_id, event), *ops])
-    except store.ConditionFailed as e:
-        if e.failed_at(0):
-            logger.info("duplicate event ignored", extra={"event_id": event.metadata.event_id})
-            return False
-        raise
-    return True

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -25,9 +25,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from k2k import aws
 from k2k.bounds import MAX_EMAIL, is_email
 from k2k.config import Settings
-from k2k.consumer import INBOX_TTL
 from k2k.observability import logger
 from k2k.store import Item, Reads, Store
+
+INBOX_TTL = timedelta(days=14)  # how long the marks of an event are kept (purge_at), in its INBOX partition
 
 
 def send_email(to: list[str], subject: str, text: str, html: str | None = None) -> str | None:
