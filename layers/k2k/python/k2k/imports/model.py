@@ -7,7 +7,7 @@ Keys (all in the importing company's partitions, see docs/data-import.md):
   open invoice        C#<cid>          INVREF#<invoice #>     gsi1: C#<cid>#INVPO#<customer po> / <date>#<invoice #>
                                                               gsi2: C#<cid>#CUSTINV#<customer> / (its sk)
                                                               gsi3: C#<cid>#INVDATE#<date> / (its sk)
-  balance adjustment  C#<cid>          BALADJ#<credit #>      gsi1: C#<cid>#CUSTBAL#<customer> / <date>#<credit #>
+  balance adjustment  C#<cid>          BALADJ#<credit #>
 """
 
 import hashlib
@@ -133,10 +133,6 @@ def invoices_by_date_pk(company_id: str, day: str) -> str:
 
 def credit_sk(credit_no: str) -> str:
     return f"BALADJ#{credit_no}"
-
-
-def balance_by_customer_pk(company_id: str, customer_code: str) -> str:
-    return f"C#{company_id}#CUSTBAL#{customer_code}"
 
 
 def box_code(job_id: str, row: int) -> str:

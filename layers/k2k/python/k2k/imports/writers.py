@@ -33,7 +33,6 @@ from typing import Any, NamedTuple
 from k2k import keys, ledger, store
 from k2k.imports.model import (
     ImportType,
-    balance_by_customer_pk,
     box_code,
     credit_sk,
     imports_pk,
@@ -84,7 +83,6 @@ def credit_item(company_id: str, job_id: str, row: int, v: dict[str, Any], at: d
         "adjustment_date": day, "credit_balance": v["balance"], "amount": -v["balance"],
         "location": v["location"], "description": v.get("description"), "source": "IMPORT",
         "import_job_id": job_id, "import_row": row, "imported_at": at.isoformat(),
-        "gsi1pk": balance_by_customer_pk(company_id, v["customer_code"]), "gsi1sk": f"{day}#{v['credit_no']}",
     }
 
 
