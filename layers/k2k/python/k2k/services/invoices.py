@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote
 
 from botocore.exceptions import ClientError
@@ -65,8 +65,6 @@ from k2k.store import ConditionFailed, LostRace, Reads, Store, as_int, plain, re
 NOTICES = "invoice-notices"  # the marks of the emails sent for an invoice event (k2k.notifications.send_once)
 ATTEMPTS = 100  # numbering under contention: each round, one of the racing confirmations wins
 LINK_SECONDS = 300
-
-T = TypeVar("T")
 
 
 # -- keys ---------------------------------------------------------------------------------------

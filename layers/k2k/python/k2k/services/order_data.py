@@ -272,10 +272,6 @@ def read_guard(reads: Reads, buyer_id: str, vendor_id: str, ship_date: date) -> 
     return lambda: _guard(found())
 
 
-def read_prebook(reads: Reads, company_id: str, prebook_id: str) -> Callable[[], Prebook]:
-    return _reading(reads, prebook_key(company_id, prebook_id), Prebook, "prebook")
-
-
 def pos_and_orders(db: Store, buyer_id: str, wanted: Sequence[tuple[str, str, str | None]], reads: Reads | None = None
                    ) -> dict[str, tuple[PurchaseOrder, VendorOrder]]:
     """These K2K POs of the buyer with their vendor orders, by PO id, absent ones left out: `wanted` is
