@@ -7,10 +7,14 @@ from decimal import Decimal as D
 import pytest
 
 from k2k.errors import Invalid
-from k2k.ledger import EntryType, balance_of, credit_refusal, entry_id, opening_balance, post, posting
+from k2k.ledger import EntryType, credit_refusal, entry_id, opening_balance, post, posting
 
 AT = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
 DAY = date(2026, 12, 2)
+
+
+def balance_of(entries) -> D:
+    return sum((e.amount for e in entries), D("0"))
 
 
 def test_invoices_raise_the_balance_credits_payments_and_voids_lower_it():

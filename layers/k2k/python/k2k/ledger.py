@@ -10,7 +10,7 @@ the entry that moves it, and a statement's running balance is read, not
 recomputed.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -97,10 +97,6 @@ def post(customer_code: str, balance: Decimal, last_seq: int, postings: Sequence
         entries.append(LedgerEntry(**p.model_dump(), customer_code=customer_code, seq=last_seq + n,
                                    posted_at=at, balance_after=balance, currency=currency))
     return entries
-
-
-def balance_of(entries: Iterable[LedgerEntry | Posting]) -> Decimal:
-    return sum((e.amount for e in entries), ZERO)
 
 
 def opening_balance(first: LedgerEntry) -> Decimal:
