@@ -19,10 +19,10 @@ from k2k.errors import Conflict, Invalid
 from k2k.imports import writers
 from k2k.imports.model import ImportType
 from k2k.inventory import LineFields
-from k2k.ledger import EntryType
+from k2k.ledger import EntryType, LedgerEntry
 from k2k.network import CompanyIn, CustomerIn, VendorIn
 from k2k.services import accounts, inventory, network
-from k2k.store import Store
+from k2k.store import Store, plain
 from tests.fixtures.imports.world import emulated_aws
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -45,9 +45,15 @@ def flora(db: Store):
     return accounts.get_customer(db, "bloom", "FLORA")
 
 
+def ledger_entries(db: Store, company_id: str, code: str) -> list[LedgerEntry]:
+    """The customer's whole ledger, in posting order."""
+    return [LedgerEntry.model_validate(plain(i))
+            for i in db.query(accounts.ledger_pk(company_id, code), "E#", consistent=True)]
+
+
 def assert_books_balance(db: Store, code: str = "FLORA") -> list:
     """The customer's balance is the sum of its ledger, numbered without gaps, each source once."""
-    entries = accounts.ledger_entries(db, "bloom", code)
+    entries = ledger_entries(db, "bloom", code)
     customer = accounts.get_customer(db, "bloom", code)
     assert customer.balance == sum((e.amount for e in entries), D("0"))
     assert [e.seq for e in entries] == list(range(1, customer.entries + 1))

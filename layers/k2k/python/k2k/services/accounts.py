@@ -271,11 +271,6 @@ def entry_for_source(db: Store, company_id: str, code: str, entry_id: str) -> Le
     return LedgerEntry.model_validate(plain(item)) if item else None
 
 
-def ledger_entries(db: Store, company_id: str, code: str) -> list[LedgerEntry]:
-    return [LedgerEntry.model_validate(plain(i)) for i in db.query(ledger_pk(company_id, code), "E#",
-                                                                     consistent=True)]
-
-
 # -- statements ---------------------------------------------------------------------------------
 
 class Statement(Model):
