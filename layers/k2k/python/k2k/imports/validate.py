@@ -191,12 +191,6 @@ class RowValidator:
             return None, "; ".join(errors)
         return values, None
 
-    def batch(self, numbers: list[int], rows: list[list[Any]]) -> list[tuple[tuple[Any, ...] | None, str | None]]:
-        """The same verdicts as calling the validator row by row (values as tuples in `order`), by column."""
-        _, columns, messages = self.checked(numbers, rows)
-        return [(None, messages[i]) if i in messages else (values, None)
-                for i, values in enumerate(zip(*columns))]  # noqa: B905
-
     def checked(self, numbers: list[int], rows: list[list[Any]]) -> tuple[list[int], list[list[Any]], dict[int, str]]:
         """Rows validated a column at a time: (their numbers, their values column by column in `order`, the
         message of each rejected row by its index in `rows`). The verdicts are the row validator's; the
