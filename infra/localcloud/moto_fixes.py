@@ -151,8 +151,8 @@ def uninstall() -> None:
     _users = max(0, _users - 1)
     if _users:
         return
-    for (owner, name), original in _originals.items():
-        setattr(owner, name, original)
+    for (owner, name), kept in _originals.items():
+        setattr(owner, name, kept)
     _originals.clear()
 
 
@@ -165,7 +165,8 @@ def _patch(owner: Any, name: str, replacement: Any) -> None:
     setattr(owner, name, replacement)
 
 
-def _original(owner: Any, name: str) -> Any:
+def original(owner: Any, name: str) -> Any:
+    """Moto's own `owner.name`, which a fix replaced (while the fixes are installed)."""
     return _originals[(owner, name)]
 
 
@@ -326,7 +327,7 @@ def _before(backend: DynamoDBBackend, entry: dict[str, Any]) -> _SavedItem | Non
 def _transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
     saved = _Saved(self, transact_items)
     try:
-        _original(DynamoDBBackend, "transact_write_items")(self, transact_items)
+        original(DynamoDBBackend, "transact_write_items")(self, transact_items)
     except BaseException:
         saved.restore()
         raise
@@ -360,7 +361,7 @@ def _query(self: Table, *args: Any, **kwargs: Any) -> Any:
     # moto's query reads self.all_items(); for this call, it gets the candidates above.
     self.all_items = lambda: candidates  # type: ignore[method-assign]
     try:
-        return _original(Table, "query")(self, *args, **kwargs)
+        return original(Table, "query")(self, *args, **kwargs)
     finally:
         del self.all_items
 
@@ -392,7 +393,7 @@ def _item_init(self: Item, hash_key: DynamoType, range_key: DynamoType | None, a
 # -- Streams: shard iterators expire ---------------------------------------------------------------
 
 def _shard_iterator_init(self: ShardIterator, *args: Any, **kwargs: Any) -> None:
-    _original(ShardIterator, "__init__")(self, *args, **kwargs)
+    original(ShardIterator, "__init__")(self, *args, **kwargs)
     self.returned_at = time.monotonic()  # type: ignore[attr-defined]
 
 
@@ -459,7 +460,7 @@ def _item_result_as_json(self: Any, context: Any) -> tuple[int, dict[str, str], 
             pass
         else:
             return 200, {"Content-Type": JSON_1_0}, body
-    answer: tuple[int, dict[str, str], str] = _original(dynamodb_responses.DynamoResult, "execute_result")(
+    answer: tuple[int, dict[str, str], str] = original(dynamodb_responses.DynamoResult, "execute_result")(
         self, context)
     return answer
 
@@ -494,7 +495,7 @@ def forget_stream_records(stream_arn: str, through: int) -> int:
 
 @functools.lru_cache(maxsize=256)
 def _kept_json_path(path: str, debug: bool | None = None) -> Any:
-    return _original(jsonpath_ng.ext, "parse")(path, debug)
+    return original(jsonpath_ng.ext, "parse")(path, debug)
 
 
 # -- EventBridge partner event sources -----------------------------------------------------------
@@ -506,7 +507,7 @@ def _event_bus_name(self: EventsBackend, event_bus_arn: str | None) -> str:
 
 
 def _create_partner_event_source(self: EventsBackend, name: str, account_id: str) -> Any:
-    created = _original(EventsBackend, "create_partner_event_source")(self, name, account_id)
+    created = original(EventsBackend, "create_partner_event_source")(self, name, account_id)
     created.state = "ACTIVE"  # created again after a delete (moto keeps the deleted one)
     return created
 

@@ -232,7 +232,7 @@ def test_item_answers_are_the_ones_moto_s_own_serializer_writes(
 
     fast = answers()
     monkeypatch.setattr(dynamodb_responses.DynamoResult, "execute_result",
-                        moto_fixes._original(dynamodb_responses.DynamoResult, "execute_result"))
+                        moto_fixes.original(dynamodb_responses.DynamoResult, "execute_result"))
     assert answers() == fast
 
 
