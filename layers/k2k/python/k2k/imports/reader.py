@@ -32,8 +32,8 @@ from typing import Any
 from python_calamine import CalamineError, CalamineWorkbook, SheetTypeEnum, SheetVisibleEnum
 
 from k2k.imports.safety import (
-    _OTHER_MAINS,
     OLE_MAGIC,
+    OTHER_MAINS,
     XLSX_MAIN,
     Budget,
     FileRejected,
@@ -207,8 +207,8 @@ def _find_parts(archive: zipfile.ZipFile, limits: Limits, budget: Budget, prefer
     overrides = {(o.get("PartName") or "").lstrip("/").lower(): o.get("ContentType") or ""
                  for o in types if _local(o.tag) == "Override"}
     for content_type in overrides.values():
-        if content_type in _OTHER_MAINS:
-            raise FileRejected(_OTHER_MAINS[content_type])
+        if content_type in OTHER_MAINS:
+            raise FileRejected(OTHER_MAINS[content_type])
         if "vbaProject" in content_type:
             raise FileRejected("the workbook contains macros; save it as an Excel Workbook (.xlsx) without macros")
     main = next((p for p, t in overrides.items() if t == XLSX_MAIN), None)

@@ -56,7 +56,7 @@ class Kind(StrEnum):
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 ZIP_MAGIC = b"PK\x03\x04"
 XLSX_MAIN = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"
-_OTHER_MAINS = {
+OTHER_MAINS = {
     "application/vnd.ms-excel.sheet.macroEnabled.main+xml":
         "it is a macro-enabled workbook (.xlsm); save it as an Excel Workbook (.xlsx) without macros",
     "application/vnd.ms-excel.template.macroEnabled.main+xml":
