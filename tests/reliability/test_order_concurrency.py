@@ -31,7 +31,7 @@ def market(cloud, api, suffix):
     return SimpleNamespace(ids=ids, ship=ship, rosaflor=rosaflor, bloom=bloom, petal=petal)
 
 
-def _stock(api, market):
+def stock_of(api, market):
     line = api(market.rosaflor, "Admin").get(f"/inventory/{market.ids['FR50HB']}").json()["line"]
     return line["boxes_on_hand"], line["boxes_held"], line["boxes_sold"]
 
@@ -51,7 +51,7 @@ def test_32_customers_of_two_buyers_compete_for_10_boxes(market, api, cloud):
     lost = [r for _, r in results if r.status != 201]
     assert len(won) == 10
     assert all(r.status == 409 for r in lost), {r.status for r in lost}
-    assert _stock(api, market) == (0, 10, 0)
+    assert stock_of(api, market) == (0, 10, 0)
     cloud.drain()
     orders = api(market.rosaflor, "Admin").items("/orders")
     assert sum(ln["boxes"] for o in orders for ln in o["lines"] if ln["status"] == "ACTIVE") == 10
@@ -96,11 +96,11 @@ def test_every_box_is_on_hand_held_or_sold_after_any_mix_of_steps(market, api, c
                     if live:
                         seller.delete(f"/orders/{order['order_id']}/lines/{rng.choice(live)['line_no']}")
         cloud.drain()
-        on_hand, held, sold = _stock(api, market)
+        on_hand, held, sold = stock_of(api, market)
         assert min(on_hand, held, sold) >= 0, step
         assert on_hand + held + sold == 10, (step, action, on_hand, held, sold)
     # And what is held is exactly what open carts hold; what is sold, what live checked-out lines carry.
     orders = seller.items("/orders")
     live = [ln for o in orders for ln in o["lines"] if ln["status"] == "ACTIVE"]
-    assert sum(ln["boxes"] for ln in live if not ln["checked_out"]) == _stock(api, market)[1]
-    assert sum(ln["boxes"] for ln in live if ln["checked_out"]) == _stock(api, market)[2]
+    assert sum(ln["boxes"] for ln in live if not ln["checked_out"]) == stock_of(api, market)[1]
+    assert sum(ln["boxes"] for ln in live if ln["checked_out"]) == stock_of(api, market)[2]

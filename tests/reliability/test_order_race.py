@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from bench.bench_race import BOXES, RACERS, race
 from k2k.orders import MAX_ORDER_LINES
-from tests.reliability.test_order_concurrency import _stock
+from tests.reliability.test_order_concurrency import stock_of
 
 
 def test_32_customers_of_one_buyer_each_get_their_box_of_a_40_box_line_then_check_out_confirm_and_expire(
@@ -66,7 +66,7 @@ def test_32_customers_of_one_buyer_each_get_their_box_of_a_40_box_line_then_chec
         rosaflor = f"rosaflor{suffix}"
         ids = {"FR50HB": out["line"]["line_id"]}
 
-    assert _stock(api, Market) == (BOXES - RACERS // 2, 0, RACERS // 2)
+    assert stock_of(api, Market) == (BOXES - RACERS // 2, 0, RACERS // 2)
     staged = api(f"bloom{suffix}", "Admin").items("/staging")
     assert sum(s["boxes_confirmed"] for s in staged) == RACERS // 2
     confirmed = [o for o in vendor.items("/orders") if o["status"] == "CONFIRMED"]
