@@ -55,7 +55,7 @@ def install(cloud: LocalCloud) -> DevTools:
 class DevTools:
     def __init__(self, cloud: LocalCloud) -> None:
         # The runtime builds its gateway itself; the helpers are this module's, so they are attached here.
-        self._gateway = cloud._gateway
+        self._gateway = cloud.gateway
         if self._gateway is None:
             raise RuntimeError("start() the local cloud first")
         self.cloud = cloud

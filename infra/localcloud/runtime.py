@@ -225,6 +225,11 @@ class LocalCloud:
         return failed
 
     @property
+    def gateway(self) -> Gateway | None:
+        """The API gateway serving base_url while started; None before start() and after stop()."""
+        return self._gateway
+
+    @property
     def aws_calls(self) -> CallCounts:
         """AWS API calls per function and "service.Operation"; reset with cloud.aws_calls.reset()."""
         return self._recorder.counts
