@@ -208,6 +208,11 @@ _PARSES_KEPT = 1_024
 _parses: dict[tuple[str | None, str, str], tuple[Any, list[str], list[str]]] = {}
 
 
+def forget_parses() -> None:
+    """Drop the kept parses: the next write parses its condition again (a test counting parses)."""
+    _parses.clear()
+
+
 class _KeptParser:
     """moto's ConditionExpressionParser, as its callers use it (parse(), then the names and values it
     found), answering from a kept parse of the same expression, names and values."""

@@ -128,7 +128,7 @@ def test_a_transaction_parses_each_condition_once_and_still_checks_it(
         cloud: LocalCloud, table: str, lines: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from moto.dynamodb import comparisons
 
-    monkeypatch.setattr(moto_fixes, "_parses", {})  # none kept from earlier tests
+    moto_fixes.forget_parses()  # none kept from earlier tests
     parsed: list[str] = []
     real = comparisons.create_condition_expression_parser
 
