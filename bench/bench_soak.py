@@ -301,6 +301,17 @@ class Soak:
         return Counter(self.api(buyer, "Admin").call("GET", f"/imports/{job_id}")["status"]
                        for buyer, job_id in self.jobs)
 
+    def settled_upload_jobs(self, within: float = 60.0) -> tuple[Counter[str], float]:
+        """The upload links' jobs by status once none is waiting or running (the last uploads of the workload
+        may still be in the import queue when it ends), or as they are after `within` seconds; and how long
+        that took. A job still queued or processing then is a job that never finished."""
+        started = time.perf_counter()
+        while True:
+            jobs = self.upload_jobs()
+            if not (jobs["queued"] or jobs["processing"]) or time.perf_counter() - started > within:
+                return jobs, time.perf_counter() - started
+            time.sleep(0.5)
+
     def big_import(self, rows: int) -> tuple[float, float, dict[str, Any], list[float]]:
         """Drop `rows` open invoices; (seconds until the job finished, the server's CPU seconds meanwhile, the
         job, API times meanwhile). On a busy machine the CPU figure is what the drop itself costs."""
@@ -354,9 +365,11 @@ def _mixed(server: Server, soak: Soak, requests: int) -> None:
     durations = soak.clock.durations
     first = statistics.median(durations[:WINDOW])
     last = statistics.median(durations[-WINDOW:])
-    jobs = ", ".join(f"{n} {status}" for status, n in soak.upload_jobs().items())
+    rss = server.rss_mb()
+    settled, waited = soak.settled_upload_jobs()
+    jobs = ", ".join(f"{n} {status}" for status, n in settled.items())
     print(f"{len(durations)} requests in {soak.cycles} cycles ({soak.imports} drops and uploads; upload jobs: "
-          f"{jobs}); final RSS {server.rss_mb():.0f} MB [goal < 600]; p50 last/first "
+          f"{jobs}, {waited:.1f}s after the last request); final RSS {rss:.0f} MB [goal < 600]; p50 last/first "
           f"{last / first:.2f} [goal <= 1.3]", flush=True)
 
 
