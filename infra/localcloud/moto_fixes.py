@@ -434,6 +434,8 @@ def _get_records_as_json(self: DynamoDBStreamsHandler) -> str:
 _kept_python_name = functools.lru_cache(maxsize=1024)(camelcase_to_underscores)
 # moto's list of a response class's functions, kept per class (one per AWS service moto answers).
 _kept_method_names = functools.lru_cache(maxsize=256)(method_names_from_class)
+
+
 def _random_string(self: MotoRandom, length: int = 20, include_digits: bool = True,
                    lower_case: bool = False) -> str:
     """moto's get_random_string, drawn in one call."""

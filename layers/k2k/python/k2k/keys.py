@@ -44,7 +44,6 @@ def customer_invoices_pk(company_id: str, customer_code: str) -> str:
     return f"C#{company_id}#CUSTINV#{customer_code}"
 
 
-
 # A connection is stored twice, once in each company's partition, written in one transaction.
 def connection_as_vendor_sk(buyer_id: str) -> str:
     """In the vendor's partition: the buyer it publishes to."""
